@@ -1,0 +1,71 @@
+"""rftbench: a plugin-based benchmark for robust fine-tuning of pretrained image classifiers.
+
+The public API is what this module exports; everything else is machinery.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .cards import DatasetCard, RepresentationCard, load_card, load_cards
+from .config import Component, RunConfig, load_config, resolve_config
+from .errors import CardError, ConfigError, DuplicateNameError, PluginError, RftbenchError, UnknownNameError
+from .hookspecs import hookimpl
+from .plugins import PluginManager, get_manager, set_manager
+from .specs import (
+    ArchitectureSpec,
+    DatasetSourceSpec,
+    Epsilon,
+    ExecutorSpec,
+    LossSpec,
+    MetricSpec,
+    NoParams,
+    Params,
+    ProtocolSpec,
+    PublisherSpec,
+    ScheduleSpec,
+    ThreatModelSpec,
+)
+from .zoo import get_dataset, get_representation, list_cards
+
+try:
+    __version__ = version("rftbench")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ArchitectureSpec",
+    "CardError",
+    "Component",
+    "ConfigError",
+    "DatasetCard",
+    "DatasetSourceSpec",
+    "DuplicateNameError",
+    "Epsilon",
+    "ExecutorSpec",
+    "LossSpec",
+    "MetricSpec",
+    "NoParams",
+    "Params",
+    "PluginError",
+    "PluginManager",
+    "ProtocolSpec",
+    "PublisherSpec",
+    "RepresentationCard",
+    "RftbenchError",
+    "RunConfig",
+    "ScheduleSpec",
+    "ThreatModelSpec",
+    "UnknownNameError",
+    "__version__",
+    "get_dataset",
+    "get_manager",
+    "get_representation",
+    "hookimpl",
+    "list_cards",
+    "load_card",
+    "load_cards",
+    "load_config",
+    "resolve_config",
+    "set_manager",
+]

@@ -1,0 +1,32 @@
+"""The Typer application and the helpers every command shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.console import Console
+
+
+app = typer.Typer(
+    name="rftbench",
+    help=(
+        "rftbench: a benchmark for robust fine-tuning of pretrained image classifiers.\n\n"
+        "A run is one configuration (representation × dataset × protocol × loss × threat model × "
+        "schedules) trained and evaluated into one result record. Everything a config names "
+        "comes from plugins (see `rftbench plugins`) and the model zoo (see `rftbench zoo list`)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, nothing else."""
+    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))

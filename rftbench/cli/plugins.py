@@ -1,0 +1,46 @@
+"""``rftbench plugins``: what is installed and what each plugin contributes."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from ..plugins import DISABLE_ENV, LOAD_ENV, get_manager
+from ._app import app, console, print_json
+
+
+@app.command("plugins")
+def plugins_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    kind: str = typer.Option(None, "--kind", "-k", help="Only list contributions of this kind (e.g. loss, threat_model)."),
+) -> None:
+    """List every plugin, its version, its status and what it contributes.
+
+    Plugins come from the entry-point group `rftbench` (the built-ins too). Switch plugins
+    off with `RFTBENCH_DISABLE_PLUGINS=name,…`, or allow-list them with
+    `RFTBENCH_LOAD_PLUGINS=name,…`. A plugin that fails to import is listed as `failed`,
+    with its error; the others still load.
+    """
+    manager = get_manager()
+    infos = manager.describe()
+    if kind:
+        manager.names(kind)  # validates the kind, listing the valid ones
+    if as_json:
+        rows = [i.as_dict() for i in infos]
+        if kind:
+            for row in rows:
+                row["contributions"] = {k: v for k, v in row["contributions"].items() if k == kind}
+        print_json({"plugins": rows, "problems": manager.problems})
+        return
+    table = Table(title="rftbench plugins", caption=f"disable with {DISABLE_ENV}=name,… · allow-list with {LOAD_ENV}=name,…")
+    table.add_column("plugin", style="bold")
+    table.add_column("distribution")
+    table.add_column("status")
+    table.add_column("contributions")
+    for info in infos:
+        contributions = {k: v for k, v in info.contributions.items() if not kind or k == kind}
+        text = "\n".join(f"[cyan]{k}[/]: {', '.join(v)}" for k, v in contributions.items()) or "-"
+        status = {"ok": "[green]ok[/]", "disabled": "[dim]disabled[/]"}.get(info.status, f"[red]{info.status}[/]")
+        dist = f"{info.distribution or '-'} {info.version or ''}".strip()
+        table.add_row(info.name, dist, status, text)
+    console.print(table)

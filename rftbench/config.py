@@ -1,0 +1,293 @@
+"""Run configurations: a pydantic ``RunConfig``, loaded from YAML, overridden with ``--set``.
+
+A config names its contributions (loss, protocol, threat model, schedules, evaluation
+suite) by plugin name with parameters; :func:`resolve_config` checks every name against the
+installed plugins and zoo, validates the parameters against each spec, and fills defaults,
+so that the resolved config is complete, reproducible and hashable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .cards import format_validation_error
+from .errors import ConfigError, UnknownNameError, close_matches
+from .plugins import PluginManager, get_manager
+
+
+class Component(BaseModel):
+    """A contribution named in a config, with its parameters.
+
+    Written either as a bare name (``loss: trades``) or as a mapping whose ``name`` key picks
+    the contribution and whose other keys are its parameters (``loss: {name: trades, beta: 6}``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, Mapping) and "params" not in value:
+            value = dict(value)
+            name = value.pop("name", None)
+            return {"name": name, "params": value} if name is not None else value
+        return value
+
+    def as_config(self) -> dict[str, Any]:
+        """The flat mapping form used in YAML: ``{name: …, param: value, …}``."""
+        return {"name": self.name, **self.params}
+
+
+class OptimizerConfig(BaseModel):
+    """Optimiser with separate learning rate and weight decay for backbone and head.
+
+    Biases and normalisation parameters never get weight decay.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Literal["adamw", "sgd"] = "adamw"
+    lr_backbone: float = Field(1e-4, gt=0, le=10)
+    lr_head: float = Field(1e-3, gt=0, le=10)
+    weight_decay_backbone: float = Field(1e-4, ge=0, le=1)
+    weight_decay_head: float = Field(1e-4, ge=0, le=1)
+    betas: tuple[float, float] = (0.9, 0.95)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
+    nesterov: bool = False
+
+
+class RunConfig(BaseModel):
+    """Everything that defines one run; its hash names the run's result."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    representation: str = Field("mini_resnet.shapes_standard", description="a zoo representation card id")
+    dataset: str = Field("digits", description="a zoo dataset card id")
+    protocol: Component = Component(name="fft")
+    loss: Component = Component(name="trades")
+    threat: Component = Field(
+        Component(name="linf", params={"eps": "4/255"}), description="the training threat model (budget and attack)"
+    )
+    eps_schedule: Component = Component(name="constant")
+    lr_schedule: Component = Component(name="cosine")
+    optimizer: OptimizerConfig = OptimizerConfig()
+    epochs: int = Field(3, ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1)
+    effective_batch_size: int | None = Field(None, ge=1, description="accumulate gradients up to this batch size")
+    seed: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: Literal["auto", "on", "off"] = "auto"
+    compile: bool = Field(False, description="torch.compile the fused step (CUDA only)")
+    evaluation: list[Component] = Field(
+        default_factory=lambda: [Component(name="linf", params={"eps": "4/255"})],
+        description="threat models and metrics measured after training (clean accuracy is always measured)",
+    )
+    n_eval: int | None = Field(None, ge=1, description="evaluate on the first n test images (all if unset)")
+    output_dir: str = Field("runs", description="where run folders and result records are written")
+    data_root: str | None = Field(None, description="where datasets are stored (default: the rftbench cache)")
+
+    @field_validator("effective_batch_size")
+    @classmethod
+    def _multiple_of_batch(cls, value: int | None, info: Any) -> int | None:
+        batch = info.data.get("batch_size")
+        if value is not None and batch and value % batch:
+            raise ValueError(f"must be a multiple of batch_size ({batch}), e.g. {batch * max(1, round(value / batch))}")
+        return value
+
+    # ------------------------------------------------------------------ helpers
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config in its YAML/JSON form (components flat, ε written as k/255)."""
+        data = self.model_dump(mode="json")
+        for key, value in data.items():
+            if key in COMPONENT_KINDS:
+                data[key] = _flat_component(value)
+            elif key == "evaluation":
+                data[key] = [_flat_component(v) for v in value]
+        return data
+
+    def config_hash(self) -> str:
+        """A short, stable hash of the resolved config, minus fields that do not change the result."""
+        data = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+#: Which kind of contribution each component field names.
+COMPONENT_KINDS: dict[str, str] = {
+    "protocol": "protocol",
+    "loss": "loss",
+    "threat": "threat_model",
+    "eps_schedule": "schedule",
+    "lr_schedule": "schedule",
+}
+#: Fields that say where or how fast a run happens, not what it computes.
+NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile"}
+
+
+def _flat_component(value: dict[str, Any]) -> dict[str, Any] | str:
+    params = value.get("params") or {}
+    return {"name": value["name"], **params} if params else value["name"]
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def set_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``key=value`` override in place; dotted keys reach into nested fields.
+
+    Values are parsed as YAML (``3`` → int, ``[a, b]`` → list, ``4/255`` stays a string
+    that ε fields parse). ``loss.beta=6`` sets a parameter of the configured loss.
+    """
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set epochs=5 or --set loss.beta=6")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    parts = key.strip().split(".")
+    if parts[0] not in RunConfig.model_fields:
+        hint = close_matches(parts[0], RunConfig.model_fields)
+        raise ConfigError(
+            f"--set {assignment!r}: unknown config field {parts[0]!r}."
+            + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+            + f"\nFields: {', '.join(RunConfig.model_fields)}"
+        )
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if isinstance(child, str) and parts[0] in COMPONENT_KINDS:
+            child = {"name": child}  # `loss: trades` + `loss.beta=6`
+        if child is None:
+            field = RunConfig.model_fields.get(part) if i == 0 else None
+            default = field.get_default(call_default_factory=True) if field is not None else None
+            if isinstance(default, Component):
+                child = default.as_config()
+            elif isinstance(default, BaseModel):
+                child = {}
+            else:
+                child = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {assignment!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+        node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    manager: PluginManager | None = None,
+    resolve: bool = True,
+) -> RunConfig:
+    """Read a YAML config (or the defaults), apply ``key=value`` overrides, validate and resolve."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML:\n  {err}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config must be a YAML mapping of field: value")
+        data = loaded
+    for assignment in overrides or []:
+        set_override(data, assignment)
+    where = f"{path}: " if path else ""
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{where}invalid run config:\n{_explain(err)}") from None
+    return resolve_config(config, manager, where=where) if resolve else config
+
+
+def _explain(err: ValidationError) -> str:
+    lines = format_validation_error(err)
+    extra = [e["loc"][0] for e in err.errors() if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
+    for name in extra:
+        hint = close_matches(str(name), RunConfig.model_fields)
+        if hint:
+            lines += f"\n  {name}: did you mean {', '.join(hint)}?"
+    return lines
+
+
+def resolve_config(config: RunConfig, manager: PluginManager | None = None, where: str = "") -> RunConfig:
+    """Check every name against plugins and zoo, validate parameters, and fill their defaults.
+
+    All problems are gathered into one :class:`ConfigError` whose lines name the field.
+    """
+    manager = manager or get_manager()
+    problems: list[str] = []
+    updates: dict[str, Any] = {}
+
+    for field, kind in (("representation", "representation"), ("dataset", "dataset")):
+        try:
+            updates[field] = manager.get(kind, getattr(config, field)).name
+        except UnknownNameError as err:
+            problems.append(f"  {field}: {_indent(str(err))}")
+
+    def resolve(field: str, component: Component, kind: str | tuple[str, ...]) -> Component | None:
+        kinds = (kind,) if isinstance(kind, str) else kind
+        spec = None
+        for k in kinds:
+            try:
+                spec = manager.get(k, component.name)
+                break
+            except UnknownNameError:
+                continue
+        if spec is None:
+            available = [n for k in kinds for n in manager.names(k)]
+            err = UnknownNameError(" or ".join(k.replace("_", " ") for k in kinds), component.name, available)
+            problems.append(f"  {field}: {_indent(str(err))}")
+            return None
+        try:
+            params = spec.validate_params(component.params)
+        except ValidationError as err:
+            problems.append(format_validation_error(err, prefix=f"{field}.").replace("  ", "  ", 1))
+            return None
+        if field.endswith("_schedule"):
+            target = "epsilon" if field.startswith("eps") else "lr"
+            if target not in spec.targets:
+                problems.append(f"  {field}: schedule {spec.name!r} does not apply to {target} (it targets {', '.join(spec.targets)})")
+        return Component(name=spec.name, params=params.model_dump(mode="json"))
+
+    for field, kind in COMPONENT_KINDS.items():
+        resolved = resolve(field, getattr(config, field), kind)
+        if resolved is not None:
+            updates[field] = resolved
+    evaluation = []
+    for i, component in enumerate(config.evaluation):
+        resolved = resolve(f"evaluation.{i}", component, ("threat_model", "metric"))
+        if resolved is not None:
+            evaluation.append(resolved)
+    updates["evaluation"] = evaluation
+
+    if problems:
+        raise ConfigError(f"{where}invalid run config:\n" + "\n".join(problems))
+    try:
+        return RunConfig.model_validate({**config.model_dump(), **{k: _dump(v) for k, v in updates.items()}})
+    except ValidationError as err:  # pragma: no cover - resolved values came from valid specs
+        raise ConfigError(f"{where}invalid run config:\n{_explain(err)}") from None
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n    ")

@@ -1,0 +1,1 @@
+"""The training engine: the fused adversarial step, the training loop, checkpoints."""

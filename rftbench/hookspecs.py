@@ -1,0 +1,205 @@
+"""Hook specifications: the plugin author's manual.
+
+A plugin is any module registered under the entry-point group ``rftbench``::
+
+    [project.entry-points.rftbench]
+    my_plugin = "my_package.rftbench_plugin"
+
+It implements any of the hooks below with :data:`rftbench.hookimpl`. Every hook takes no
+argument and returns a **list**: spec objects (or plain dicts that validate as them) for code
+contributions, cards or card folders for zoo contributions. The core validates each item when
+plugins are discovered; a bad item is refused and reported with the plugin's name, and two
+contributions of the same kind and name stop start-up with an error naming both plugins.
+
+The built-in plugins in ``plugins/`` use exactly these hooks, registered through the same
+entry-point group, so every one of them is an example.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pluggy
+
+from .cards import DatasetCard, RepresentationCard
+from .specs import (
+    ArchitectureSpec,
+    DatasetSourceSpec,
+    ExecutorSpec,
+    LossSpec,
+    MetricSpec,
+    ProtocolSpec,
+    PublisherSpec,
+    ScheduleSpec,
+    ThreatModelSpec,
+)
+
+PROJECT = "rftbench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# ----------------------------------------------------------------------------------------
+# Models: what is fine-tuned
+# ----------------------------------------------------------------------------------------
+
+
+@hookspec
+def rftbench_add_architectures() -> list[ArchitectureSpec]:
+    """Contribute architectures: code that builds a network for a representation card.
+
+    Called once, when plugins are discovered. A card whose ``source`` equals the spec's
+    ``name`` is built by its factory::
+
+        factory(card: RepresentationCard, *, pretrained: bool, **params) -> torch.nn.Module
+
+    The module takes images in [0, 1] at ``card.input.resolution``, normalises them inside
+    (``card.input.mean``/``std``), and exposes ``num_features`` (int) and
+    ``forward_features(x) -> Tensor[B, num_features]`` (the penultimate layer). With
+    ``pretrained=False`` it must build without any download (tests instantiate every card so).
+
+    :return: a list of :class:`~rftbench.specs.ArchitectureSpec` (or dicts validating as one).
+    """
+
+
+@hookspec
+def rftbench_add_representations() -> list[RepresentationCard | Path]:
+    """Contribute representation cards (architecture + pinned weights + preprocessing).
+
+    Called once, when plugins are discovered.
+
+    :return: a list whose items are :class:`~rftbench.cards.RepresentationCard` objects, or
+        paths to card files or to folders of ``*.yaml`` cards. A card that fails validation
+        is refused and reported with its file name and field.
+    """
+
+
+# ----------------------------------------------------------------------------------------
+# Data: what it is fine-tuned on
+# ----------------------------------------------------------------------------------------
+
+
+@hookspec
+def rftbench_add_dataset_sources() -> list[DatasetSourceSpec]:
+    """Contribute dataset sources: code that loads the splits of dataset cards.
+
+    A dataset card whose ``source`` equals the spec's ``name`` is loaded by::
+
+        factory(card: DatasetCard, *, root: Path, download: bool, **params)
+            -> dict[str, torch.utils.data.Dataset]   # keys among "train", "val", "test"
+
+    Items of each split are ``(image, label)``: a PIL image or a float tensor in [0, 1]
+    (C, H, W) and an int label in ``range(card.num_classes)``.
+
+    :return: a list of :class:`~rftbench.specs.DatasetSourceSpec`.
+    """
+
+
+@hookspec
+def rftbench_add_datasets() -> list[DatasetCard | Path]:
+    """Contribute dataset cards (a downstream task with its split rules and provenance).
+
+    :return: :class:`~rftbench.cards.DatasetCard` objects, or paths to card files or folders.
+    """
+
+
+# ----------------------------------------------------------------------------------------
+# Training: how it is fine-tuned
+# ----------------------------------------------------------------------------------------
+
+
+@hookspec
+def rftbench_add_losses() -> list[LossSpec]:
+    """Contribute training objectives (standard CE, Classic AT, TRADES, MART, …).
+
+    ``factory(**params)`` returns the loss object the engine calls on every batch; see
+    :mod:`rftbench.engine` for the call contract. Set ``adversarial=False`` on the spec for
+    losses that need no adversarial examples, so the engine skips the attack.
+
+    :return: a list of :class:`~rftbench.specs.LossSpec`.
+    """
+
+
+@hookspec
+def rftbench_add_protocols() -> list[ProtocolSpec]:
+    """Contribute fine-tuning protocols: which parameters learn, and how (LP, FFT, LP-FT, partial-k).
+
+    ``factory(**params)`` returns the protocol object the engine asks, at each epoch, which
+    parameters train and which modules stay in eval mode; see :mod:`rftbench.engine`.
+
+    :return: a list of :class:`~rftbench.specs.ProtocolSpec`.
+    """
+
+
+@hookspec
+def rftbench_add_schedules() -> list[ScheduleSpec]:
+    """Contribute schedules: a multiplier of a base value (ε or learning rate) over training.
+
+    ``factory(**params)`` returns a callable ``(t: float, total: float) -> float`` where ``t``
+    is the training time in epochs (fractional within an epoch) and ``total`` the number of
+    epochs. ``targets`` on the spec says whether it applies to ε, to the LR, or both.
+
+    :return: a list of :class:`~rftbench.specs.ScheduleSpec`.
+    """
+
+
+# ----------------------------------------------------------------------------------------
+# Evaluation: how it is measured
+# ----------------------------------------------------------------------------------------
+
+
+@hookspec
+def rftbench_add_threat_models() -> list[ThreatModelSpec]:
+    """Contribute threat models: a perturbation family with a budget and the attack that probes it.
+
+    Used both for training (the run config's ``threat``) and at test time (the evaluation
+    suite). ``factory(**params)`` returns the threat-model object; see :mod:`rftbench.engine`.
+    Parameters carry the budget with its bounds (an ε on the wrong scale is refused by
+    validation, naming the field).
+
+    :return: a list of :class:`~rftbench.specs.ThreatModelSpec`.
+    """
+
+
+@hookspec
+def rftbench_add_metrics() -> list[MetricSpec]:
+    """Contribute metrics computed on a trained model (expected robustness, AS, margin consistency, …).
+
+    :return: a list of :class:`~rftbench.specs.MetricSpec`.
+    """
+
+
+# ----------------------------------------------------------------------------------------
+# Scale and publication
+# ----------------------------------------------------------------------------------------
+
+
+@hookspec
+def rftbench_add_executors() -> list[ExecutorSpec]:
+    """Contribute sweep executors (in-process, Ray, SLURM through submitit, …).
+
+    :return: a list of :class:`~rftbench.specs.ExecutorSpec`.
+    """
+
+
+@hookspec
+def rftbench_add_publishers() -> list[PublisherSpec]:
+    """Contribute publishers of leaderboard entries (the Hugging Face Hub, …).
+
+    :return: a list of :class:`~rftbench.specs.PublisherSpec`.
+    """
+
+
+#: Which hook contributes which kind, in discovery order.
+HOOK_FOR_KIND: dict[str, str] = {
+    "architecture": "rftbench_add_architectures",
+    "representation": "rftbench_add_representations",
+    "dataset_source": "rftbench_add_dataset_sources",
+    "dataset": "rftbench_add_datasets",
+    "loss": "rftbench_add_losses",
+    "protocol": "rftbench_add_protocols",
+    "schedule": "rftbench_add_schedules",
+    "threat_model": "rftbench_add_threat_models",
+    "metric": "rftbench_add_metrics",
+    "executor": "rftbench_add_executors",
+    "publisher": "rftbench_add_publishers",
+}

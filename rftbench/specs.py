@@ -1,0 +1,246 @@
+"""Pydantic specs: what a plugin contributes, and the value types shared by every spec.
+
+A *spec* names one contribution (a loss, a protocol, a threat model…), describes it, declares
+its user-settable parameters as a pydantic model (types, ranges, defaults) and carries the
+factory that builds it. The plugin manager validates every spec when plugins are discovered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+# --------------------------------------------------------------------------- value types
+
+
+def parse_number(value: Any) -> Any:
+    """Accept ``4/255``-style fractions (the literature's way of writing ε) besides plain numbers."""
+    if isinstance(value, str):
+        text = value.strip()
+        if "/" in text:
+            num, _, den = text.partition("/")
+            try:
+                return float(num) / float(den)
+            except (ValueError, ZeroDivisionError):
+                raise ValueError(f"{value!r} is not a number or a fraction like '4/255'") from None
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number or a fraction like '4/255'") from None
+    return value
+
+
+def format_number(value: float) -> float | str:
+    """Write ``k/255`` when a value is a whole number of 255ths (so configs read as in papers)."""
+    if value and 0 < value <= 1:
+        k = value * 255
+        if abs(k - round(k)) < 1e-9:
+            return f"{round(k)}/255"
+    return value
+
+
+#: A non-negative perturbation budget; accepts ``"4/255"``. Each threat model adds its own bound.
+Epsilon = Annotated[
+    float,
+    BeforeValidator(parse_number),
+    Field(ge=0.0, description="perturbation budget; '4/255' accepted"),
+    PlainSerializer(format_number, return_type=Any, when_used="json"),
+]
+
+#: A plugin-contributed name: lower case, digits, '_', '-', '.'.
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]*$", max_length=80)]
+
+
+class Params(BaseModel):
+    """Base class for a contribution's parameters: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(Params):
+    """A contribution that takes no parameters."""
+
+
+# --------------------------------------------------------------------------- specs
+
+KINDS = (
+    "architecture",
+    "representation",
+    "dataset_source",
+    "dataset",
+    "loss",
+    "protocol",
+    "schedule",
+    "threat_model",
+    "metric",
+    "executor",
+    "publisher",
+)
+Kind = Literal[
+    "architecture",
+    "representation",
+    "dataset_source",
+    "dataset",
+    "loss",
+    "protocol",
+    "schedule",
+    "threat_model",
+    "metric",
+    "executor",
+    "publisher",
+]
+
+
+class Spec(BaseModel):
+    """A contribution of code: name, description, typed parameters and a factory.
+
+    The factory is called with the validated parameters as keyword arguments
+    (``spec.build(**values)``); what it receives besides and what it returns is the
+    contract of the spec's kind, documented in :mod:`rftbench.hookspecs`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    kind: ClassVar[str] = ""
+
+    name: Name
+    description: str = Field(min_length=1)
+    params: type[BaseModel] = NoParams
+    factory: Callable[..., Any]
+    #: Filled in by the plugin manager: the plugin (entry-point name) that contributed the spec.
+    plugin: str | None = None
+
+    @field_validator("params")
+    @classmethod
+    def _params_is_model(cls, value: Any) -> type[BaseModel]:
+        if not (isinstance(value, type) and issubclass(value, BaseModel)):
+            raise ValueError("params must be a pydantic model class (subclass rftbench.Params)")
+        return value
+
+    def validate_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
+        """Validate user values against the parameter model (raises pydantic.ValidationError)."""
+        return self.params.model_validate(dict(values or {}))
+
+    def build(self, *args: Any, **values: Any) -> Any:
+        """Validate ``values`` and call the factory with them (and ``args``, the kind's context)."""
+        params = self.validate_params(values)
+        return self.factory(*args, **{k: getattr(params, k) for k in type(params).model_fields})
+
+    def param_table(self) -> list[dict[str, Any]]:
+        """One row per parameter: name, type, default, bounds, description (for docs and the CLI)."""
+        rows = []
+        schema = self.params.model_json_schema()
+        props = schema.get("properties", {})
+        for pname, field in self.params.model_fields.items():
+            prop = props.get(pname, {})
+            bounds = {k: prop[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum") if k in prop}
+            rows.append(
+                {
+                    "name": pname,
+                    "type": prop.get("type") or _type_name(field.annotation),
+                    "default": None if field.is_required() else _jsonable(field.get_default(call_default_factory=True)),
+                    "required": field.is_required(),
+                    "bounds": bounds,
+                    "description": field.description or "",
+                }
+            )
+        return rows
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Fraction):
+        return float(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
+class ArchitectureSpec(Spec):
+    """Builds networks for representation cards whose ``source`` is this spec's name."""
+
+    kind: ClassVar[str] = "architecture"
+
+
+class DatasetSourceSpec(Spec):
+    """Loads the splits of dataset cards whose ``source`` is this spec's name."""
+
+    kind: ClassVar[str] = "dataset_source"
+
+
+class LossSpec(Spec):
+    """A training objective (standard CE, Classic AT, TRADES, …)."""
+
+    kind: ClassVar[str] = "loss"
+    adversarial: bool = Field(True, description="whether the loss needs adversarial examples")
+
+
+class ProtocolSpec(Spec):
+    """Which parameters learn, and how (LP, FFT, LP-FT, partial-k)."""
+
+    kind: ClassVar[str] = "protocol"
+
+
+class ScheduleSpec(Spec):
+    """A value over training time, as a multiplier of a base value (ε or learning rate)."""
+
+    kind: ClassVar[str] = "schedule"
+    targets: tuple[Literal["epsilon", "lr"], ...] = ("epsilon", "lr")
+
+
+class ThreatModelSpec(Spec):
+    """A perturbation family with a budget, and the attack that measures or trains against it."""
+
+    kind: ClassVar[str] = "threat_model"
+    norm: Literal["linf", "l2", "l1", "corruption", "other"] = "other"
+
+
+class MetricSpec(Spec):
+    """A number (or a small record) computed on a trained model."""
+
+    kind: ClassVar[str] = "metric"
+
+
+class ExecutorSpec(Spec):
+    """Runs the runs of a sweep (in-process, Ray, SLURM, …)."""
+
+    kind: ClassVar[str] = "executor"
+
+
+class PublisherSpec(Spec):
+    """Publishes result entries (e.g. to the Hugging Face Hub leaderboard)."""
+
+    kind: ClassVar[str] = "publisher"
+
+
+SPEC_CLASSES: dict[str, type[Spec]] = {
+    cls.kind: cls
+    for cls in (
+        ArchitectureSpec,
+        DatasetSourceSpec,
+        LossSpec,
+        ProtocolSpec,
+        ScheduleSpec,
+        ThreatModelSpec,
+        MetricSpec,
+        ExecutorSpec,
+        PublisherSpec,
+    )
+}

@@ -1,0 +1,35 @@
+"""The runtime contract of a threat model (what a ``threat_model`` spec's factory returns).
+
+The engine uses it to craft training examples; the evaluator to measure robust accuracy.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+
+@runtime_checkable
+class ThreatModel(Protocol):
+    """A perturbation family with a budget.
+
+    ``norm`` is ``linf``, ``l2``, ``l1``, ``corruption`` or ``other``; ``eps`` the budget on the
+    [0, 1] pixel scale (for corruptions, the severity).
+    """
+
+    norm: str
+    eps: float
+
+    def label(self) -> str:
+        """Short key used in result records, e.g. ``linf:4/255`` or ``corruptions:3``."""
+        ...
+
+    def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | None = None) -> torch.Tensor:
+        """Perturbed copies of ``x`` (images in [0, 1]), within the budget (``eps`` overrides it).
+
+        The caller puts ``model`` in eval mode and freezes its parameters; the perturbation and
+        its projection are computed in fp32 whatever autocast context the caller runs in.
+        """
+        ...
