@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import hookspecs
 from .cards import CARD_CLASSES, format_validation_error, load_card, load_cards
-from .errors import CardError, DuplicateNameError, PluginError, UnknownNameError
+from .errors import CardError, DuplicateNameError, PluginError, UnknownNameError, close_matches
 from .specs import KINDS, SPEC_CLASSES
 
 log = logging.getLogger("rftbench")
@@ -127,6 +127,17 @@ class PluginManager:
     ) -> None:
         """Register a plugin object (usually a module) directly, e.g. in tests."""
         info = _info or PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), distribution, version)
+        hooks = set(hookspecs.HOOK_FOR_KIND.values())
+        unknown = sorted(a for a in dir(plugin) if a.startswith("rftbench_") and a not in hooks)
+        if unknown:
+            hint = close_matches(unknown[0], hooks)
+            self._fail(
+                info,
+                f"plugin {name!r} implements unknown hook {unknown[0]!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f"\n  Hooks: {', '.join(sorted(hooks))}",
+            )
+            return
         try:
             self.pm.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as err:
@@ -151,7 +162,7 @@ class PluginManager:
         aliases: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             hook = getattr(self.pm.hook, hookspecs.HOOK_FOR_KIND[kind])
-            for impl in reversed(hook.get_hookimpls()):  # registration order
+            for impl in hook.get_hookimpls():  # registration order
                 plugin = impl.plugin_name
                 try:
                     returned = impl.function()

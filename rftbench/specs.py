@@ -18,7 +18,6 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
-    field_validator,
 )
 
 # --------------------------------------------------------------------------- value types
@@ -119,13 +118,6 @@ class Spec(BaseModel):
     factory: Callable[..., Any]
     #: Filled in by the plugin manager: the plugin (entry-point name) that contributed the spec.
     plugin: str | None = None
-
-    @field_validator("params")
-    @classmethod
-    def _params_is_model(cls, value: Any) -> type[BaseModel]:
-        if not (isinstance(value, type) and issubclass(value, BaseModel)):
-            raise ValueError("params must be a pydantic model class (subclass rftbench.Params)")
-        return value
 
     def validate_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
         """Validate user values against the parameter model (raises pydantic.ValidationError)."""

@@ -26,3 +26,37 @@ def builtins(monkeypatch):
     set_manager(manager)
     yield manager
     set_manager(None)
+
+
+@pytest.fixture
+def make_distribution(tmp_path, monkeypatch):
+    """Fabricate an installed distribution (dist-info with real entry-point metadata) on sys.path.
+
+    ``make_distribution("acme", {"acme": "acme_plugin"}, {"acme_plugin": "source…"})`` writes the
+    modules and ``acme-1.0.dist-info/{METADATA,entry_points.txt}`` so that
+    ``importlib.metadata.entry_points(group="rftbench")`` finds them, as it would after pip install.
+    """
+    import importlib
+    import sys
+    import textwrap
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    created: list[str] = []
+
+    def make(dist: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "1.0"):
+        for module, source in modules.items():
+            (site / f"{module}.py").write_text(textwrap.dedent(source))
+            created.append(module)
+        info = site / f"{dist}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        lines = ["[rftbench]"] + [f"{name} = {target}" for name, target in entry_points.items()]
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        importlib.invalidate_caches()
+        return site
+
+    yield make
+    for module in created:
+        sys.modules.pop(module, None)
