@@ -44,13 +44,15 @@ def zoo_list(
     manager = get_manager()
     if kind == "representation":
         table = Table(title=f"representations ({len(cards)})")
-        for col in ("id", "source", "family", "size", "params (M)", "pretraining", "data", "res"):
+        table.add_column("id", no_wrap=True, style="bold")
+        for col in ("source", "family", "size", "params (M)", "pretraining", "data", "res"):
             table.add_column(col)
         for c in cards:
             table.add_row(c.id, c.source, c.family, c.size, f"{c.params_m:g}", c.pretraining.strategy, c.pretraining.data, str(c.input.resolution))
     else:
         table = Table(title=f"datasets ({len(cards)})")
-        for col in ("id", "source", "classes", "domain", "splits", "plugin"):
+        table.add_column("id", no_wrap=True, style="bold")
+        for col in ("source", "classes", "domain", "splits", "plugin"):
             table.add_column(col)
         for c in cards:
             splits = ", ".join(f"{k}:{v.rule}" for k, v in c.splits.items())

@@ -1,3 +1,0 @@
-"""A plugin that fails on import."""
-
-raise RuntimeError("this plugin is broken on purpose")
