@@ -1,0 +1,285 @@
+"""The suite runner: clean accuracy, accuracy under each threat model, then the metrics.
+
+Every component of the suite is resolved and validated before any computation starts, so a
+bad name or parameter fails fast and nothing is half-computed or half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from ..cards import format_validation_error
+from ..config import Component
+from ..errors import ConfigError, RftbenchError, UnknownNameError
+from ..plugins import PluginManager, get_manager
+from . import masking
+from .context import EvalContext
+
+log = logging.getLogger("rftbench")
+
+ADVERSARIAL_NORMS = ("linf", "l2", "l1")
+
+
+class EvaluationError(RftbenchError):
+    """The model, the data or the suite cannot be evaluated as asked; the message says why and how to fix it."""
+
+
+def _as_component(item: Any) -> Component:
+    if isinstance(item, Component):
+        return item
+    try:
+        return Component.model_validate(item)
+    except ValidationError as err:
+        raise ConfigError(f"evaluation suite item {item!r} is not a component:\n{format_validation_error(err)}") from None
+
+
+def resolve_suite(suite: Iterable[Any], manager: PluginManager | None = None) -> tuple[list[tuple[str, Any, Component]], list[tuple[str, Any, Component]]]:
+    """Build every threat model and metric of ``suite``: ``(threats, metrics)``, each ``[(label, object, component)]``.
+
+    Items are :class:`~rftbench.config.Component` (or their YAML forms: a name, or a mapping
+    ``{name: …, param: …}``); names are looked up among threat models first, then metrics.
+    All problems are gathered into one :class:`~rftbench.errors.ConfigError`.
+    """
+    manager = manager or get_manager()
+    threats: list[tuple[str, Any, Component]] = []
+    metrics: list[tuple[str, Any, Component]] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, item in enumerate(suite):
+        component = _as_component(item)
+        kind = next((k for k in ("threat_model", "metric") if component.name in manager.names(k)), None)
+        if kind is None:
+            available = manager.names("threat_model") + manager.names("metric")
+            err = UnknownNameError("threat model or metric", component.name, available)
+            problems.append(f"  evaluation.{i}: " + str(err).replace("\n", "\n    "))
+            continue
+        spec = manager.get(kind, component.name)
+        try:
+            built = spec.build(**component.params)
+        except ValidationError as err:
+            problems.append(f"  evaluation.{i} ({component.name}):\n" + format_validation_error(err, prefix="  "))
+            continue
+        except RftbenchError as err:
+            problems.append(f"  evaluation.{i} ({component.name}): {err}")
+            continue
+        label = built.label()
+        if label in seen or label == "clean":
+            problems.append(f"  evaluation.{i}: {label!r} appears twice in the suite; remove the duplicate")
+            continue
+        seen.add(label)
+        (threats if kind == "threat_model" else metrics).append((label, built, component))
+    if problems:
+        raise ConfigError("invalid evaluation suite:\n" + "\n".join(problems))
+    return threats, metrics
+
+
+def _check_data(data: Dataset, n_examples: int | None) -> Dataset:
+    try:
+        size = len(data)  # type: ignore[arg-type]
+    except TypeError:
+        raise EvaluationError(f"the data ({type(data).__name__}) has no length; pass a map-style torch Dataset of (image, label)") from None
+    if size == 0:
+        raise EvaluationError("the test set is empty: nothing to evaluate")
+    if n_examples is None:
+        return data
+    if n_examples < 1:
+        raise ConfigError(f"n_examples={n_examples}: must be at least 1 (or None for the whole test set)")
+    if n_examples > size:
+        raise ConfigError(f"n_examples={n_examples} is larger than the test set ({size} images); use at most {size}, or omit it to use all")
+    return Subset(data, list(range(n_examples)))
+
+
+def _check_model(model: Any) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise EvaluationError(f"the target ({type(model).__name__}) is not a classifier: expected a torch.nn.Module taking images in [0, 1] and returning logits")
+    return model
+
+
+@torch.no_grad()
+def _clean_pass(ctx: EvalContext) -> None:
+    logits, labels = [], []
+    for x, y, _ in ctx.batches():
+        out = ctx.model(x)
+        if out.ndim != 2:
+            raise EvaluationError(f"the model returned a tensor of shape {tuple(out.shape)} for a batch of {len(x)} images; a classifier returns logits [batch, classes]")
+        logits.append(out.float().cpu())
+        labels.append(y.cpu())
+    ctx.clean_logits, ctx.labels = torch.cat(logits), torch.cat(labels)
+    if int(ctx.labels.max()) >= ctx.clean_logits.shape[1] or int(ctx.labels.min()) < 0:
+        raise EvaluationError(
+            f"labels go up to {int(ctx.labels.max())} but the model has {ctx.clean_logits.shape[1]} outputs: "
+            "is this the model trained on this dataset?"
+        )
+
+
+def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
+    flat = delta.flatten(1).float()
+    return {"linf": lambda: flat.abs().amax(1), "l2": lambda: flat.norm(dim=1), "l1": lambda: flat.abs().sum(1)}[norm]()
+
+
+def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Correctness under ``threat.perturb``; adversarial threats attack only clean-correct points."""
+    norm = getattr(threat, "norm", "other")
+    correct = torch.zeros(len(y), dtype=torch.bool, device=x.device)
+    if norm in ADVERSARIAL_NORMS:
+        todo = ctx.clean_correct[index].to(x.device)
+    else:
+        todo = torch.ones_like(correct)
+    out: dict[str, torch.Tensor] = {}
+    if todo.any():
+        xs, ys = x[todo], y[todo]
+        x_adv = threat.perturb(ctx.model, xs, ys).detach()
+        if x_adv.shape != xs.shape:
+            raise EvaluationError(f"threat model {threat.label()!r} returned shape {tuple(x_adv.shape)} for inputs of shape {tuple(xs.shape)}")
+        with torch.no_grad():
+            correct[todo] = ctx.model(x_adv).argmax(1) == ys
+        if norm in ADVERSARIAL_NORMS:
+            eps = float(threat.eps)
+            size = _norms(x_adv - xs, norm)
+            over = (size > eps * (1 + 1e-3) + 1e-5) | (x_adv.flatten(1).amin(1) < -1e-6) | (x_adv.flatten(1).amax(1) > 1 + 1e-6)
+            violations = torch.zeros_like(correct)
+            violations[todo] = over
+            out["_violations"] = violations
+    out["correct"] = correct
+    return out
+
+
+def _nest(flat: Mapping[str, float]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = key.split("/")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    start = time.perf_counter()
+    sums: dict[str, float] = defaultdict(float)
+    n = 0
+    with masking.frozen(ctx.model):
+        for x, y, index in ctx.batches():
+            with ctx.seeded(int(index[0])):
+                if hasattr(threat, "evaluate_batch"):
+                    out = threat.evaluate_batch(ctx.model, x, y, index=index)
+                else:
+                    out = _default_batch(ctx, threat, x, y, index)
+            if "correct" not in out:
+                raise EvaluationError(f"threat model {label!r}: evaluate_batch() must return a 'correct' tensor")
+            for key, value in out.items():
+                sums[key] += float(value.float().sum())
+            n += len(y)
+    result: dict[str, Any] = {"acc": sums.pop("correct") / n, "n": n, "norm": getattr(threat, "norm", "other"), "eps": float(getattr(threat, "eps", math.nan))}
+    violations = int(sums.pop("_violations", 0))
+    result.update(_nest({k: v / n for k, v in sums.items()}))
+    flags: list[dict[str, Any]] = []
+    if violations:
+        flags.append(masking.flag("budget_violation", label, f"{violations} of {n} perturbed points lie outside the {result['norm']} ball of radius {result['eps']:.6g} or outside [0, 1]: the attack is broken"))
+    if hasattr(threat, "report"):
+        extra = dict(threat.report() or {})
+        flags.extend(extra.pop("flags", []))
+        result.update(extra)
+    flags.extend(masking.check_attack_order(label, result))
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result, flags
+
+
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    suite: Iterable[Component | str | Mapping[str, Any]],
+    *,
+    batch_size: int = 128,
+    n_examples: int | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    manager: PluginManager | None = None,
+    output_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate ``model`` on ``data`` under every threat model and metric of ``suite``.
+
+    :param model: an ``nn.Module`` taking images in [0, 1] and returning logits (put in eval
+        mode with frozen parameters for the duration; its state is restored afterwards).
+    :param data: a map-style Dataset of ``(image, label)``; images are float tensors in [0, 1]
+        or PIL images.
+    :param suite: threat-model and metric components, e.g. ``["corruptions", {"name": "linf",
+        "eps": "4/255", "attack": "autoattack"}, {"name": "expected_robustness"}]``.
+    :param n_examples: evaluate on the first ``n_examples`` points (all when ``None``).
+    :param seed: seeds every attack and corruption: the same seed gives the same numbers.
+    :param output_dir: where plots are written (none when ``None``).
+    :return: a JSON-able dict: ``n_examples``, ``clean_acc``, ``threats`` (label →
+        ``{"acc": …, "n": …, "seconds": …, …}``), ``metrics`` (label → the metric's record),
+        ``flags`` (gradient-masking and reliability warnings, each ``{"check", "threat",
+        "message", "severity"}``), ``reliable`` (no warning flag), ``seed``, ``plots``
+        (written files) and ``seconds``.
+    """
+    manager = manager or get_manager()
+    model = _check_model(model)
+    subset = _check_data(data, n_examples)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size}: must be at least 1")
+    threats, metrics = resolve_suite(suite, manager)
+    device = torch.device(device)
+    ctx = EvalContext(model=model, data=subset, batch_size=batch_size, device=device, seed=seed, manager=manager,
+                      output_dir=Path(output_dir) if output_dir is not None else None, progress=progress)
+    started = time.perf_counter()
+    was_training = model.training
+    model.eval()
+    try:
+        _clean_pass(ctx)
+        result: dict[str, Any] = {
+            "n_examples": len(ctx),
+            "clean_acc": float(ctx.clean_correct.float().mean()),
+            "threats": {},
+            "metrics": {},
+            "flags": [],
+            "seed": seed,
+        }
+        ctx.results = result
+        if any(getattr(t, "norm", "other") in ADVERSARIAL_NORMS for _, t, _ in threats) or metrics:
+            result["flags"].extend(masking.check_model(ctx))
+        for label, threat, _ in threats:
+            _say(progress, f"threat {label} on {len(ctx)} points")
+            record, flags = _run_threat(ctx, label, threat)
+            result["threats"][label] = record
+            result["flags"].extend(flags)
+        for label, metric, _ in metrics:
+            _say(progress, f"metric {label}")
+            t0 = time.perf_counter()
+            with masking.frozen(ctx.model):
+                record = dict(metric.compute(ctx))
+            result["flags"].extend(record.pop("flags", []))
+            record["seconds"] = round(time.perf_counter() - t0, 3)
+            result["metrics"][label] = record
+        unreliable = {f["threat"] for f in result["flags"] if f.get("severity") == "warning"}
+        for label, record in result["threats"].items():
+            record["reliable"] = label not in unreliable and None not in unreliable
+        result["reliable"] = not unreliable
+        result["plots"] = []
+        if ctx.output_dir is not None:
+            from .plots import write_plots
+
+            result["plots"] = [str(p) for p in write_plots(result, ctx.output_dir, metrics=[m for _, m, _ in metrics])]
+        result["seconds"] = round(time.perf_counter() - started, 3)
+        return result
+    finally:
+        model.train(was_training)
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        log.info("eval: %s", message)
