@@ -1,0 +1,541 @@
+"""Leaderboard entries: a versioned pydantic schema tied to its numbers by a content hash.
+
+An *entry* is a result submitted to (or imported into) the leaderboard. It carries
+
+- ``setup``: what was fine-tuned and how, typed, with numbers as numbers and the training
+  budget explicit (``threat: {norm: linf, eps: 0.0156…}``, ``epochs: 50``);
+- ``config``: the resolved run configuration verbatim (``RunConfig.to_dict()``), so that the
+  run can be reproduced with ``rftbench run``;
+- ``metrics``: clean accuracy and, per threat model, its norm, budget and accuracy, plus the
+  aggregates of the reference study (``sum`` of the accuracies and ``geom`` their product);
+- ``model`` (family, size, pretraining: what the site filters on), ``provenance`` (versions,
+  device, weights source and revision), ``checkpoint`` (the fine-tuned weights' Hub repo and
+  pinned revision, needed by ``rftbench verify``), ``submitter`` and ``date``;
+- ``content_hash``: the sha256 of everything above in canonical JSON. ``id`` is its first
+  16 hex digits. Editing a number without re-sealing makes :func:`load_entry` refuse the entry.
+
+``verification`` (set by ``rftbench verify``) sits outside the hash: it is a statement about
+the entry, not part of it, and the maintainers' check refuses one in a submitted entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from ..cards import format_validation_error
+from ..results import ResultRecord, atomic_write_text
+from ..specs import format_number, parse_number
+from .errors import EntryError, TamperedEntryError
+
+ENTRY_SCHEMA_VERSION = 1
+
+Accuracy = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+RepoId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=96)]
+Norm = Literal["linf", "l2", "l1", "corruption", "other"]
+
+#: The order threat models are listed in (the reference study's column order).
+NORM_ORDER: dict[str, int] = {"linf": 0, "l2": 1, "l1": 2, "corruption": 3, "other": 4}
+_NORM_ALIASES = {
+    "linf": "linf",
+    "l_inf": "linf",
+    "inf": "linf",
+    "l2": "l2",
+    "l1": "l1",
+    "corruption": "corruption",
+    "corruptions": "corruption",
+    "common": "corruption",
+}
+#: Sum and product of the accuracies may differ from the recomputed ones by this much (float noise).
+AGGREGATE_TOLERANCE = 1e-6
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- threat labels
+
+
+def threat_label(norm: str, eps: float) -> str:
+    """The canonical label of a threat model: ``linf:4/255``, ``l2:2``, ``l1:75``, ``corruptions:3``."""
+    if norm == "corruption":
+        return f"corruptions:{eps:g}"
+    value = format_number(float(eps))
+    return f"{norm}:{value if isinstance(value, str) else format(value, 'g')}"
+
+
+def parse_threat_label(label: str) -> tuple[str, float]:
+    """``"linf:4/255"`` → ``("linf", 0.01568…)``; the norm of an unknown family is ``other``."""
+    name, sep, value = str(label).partition(":")
+    if not sep or not name.strip() or not value.strip():
+        raise ValueError(f"threat label {label!r} is not 'norm:budget' (e.g. 'linf:4/255', 'l2:2', 'corruptions:3')")
+    try:
+        eps = float(parse_number(value.strip()))
+    except ValueError:
+        raise ValueError(f"threat label {label!r}: budget {value!r} is not a number or a fraction like 4/255") from None
+    if not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"threat label {label!r}: budget must be a finite number >= 0")
+    return _NORM_ALIASES.get(name.strip().lower(), "other"), eps
+
+
+def threat_sort_key(label: str) -> tuple[int, float, str]:
+    """Sort labels as the reference study lists them: L∞, L2, L1, corruptions, others."""
+    try:
+        norm, eps = parse_threat_label(label)
+    except ValueError:
+        return (9, 0.0, label)
+    return (NORM_ORDER[norm], eps, label)
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+class Budget(_Strict):
+    """A threat model's family and budget (ε on the [0, 1] pixel scale; the severity for corruptions)."""
+
+    norm: Norm
+    eps: float = Field(ge=0.0, allow_inf_nan=False)
+
+    @property
+    def label(self) -> str:
+        return threat_label(self.norm, self.eps)
+
+
+class ThreatResult(Budget):
+    """Accuracy under one threat model, with the budget it was measured at."""
+
+    acc: Accuracy
+    extra: dict[str, float] = Field(default_factory=dict, description="other numbers reported for this threat model")
+
+
+class Metrics(_Strict):
+    """What the run measured. ``sum`` and ``geom`` aggregate clean and every threat accuracy."""
+
+    clean_acc: Accuracy
+    threats: dict[str, ThreatResult] = Field(min_length=1, description="per threat label ('linf:4/255'…)")
+    sum: float = Field(ge=0.0, allow_inf_nan=False, description="clean + every threat accuracy")
+    geom: float = Field(ge=0.0, le=1.0, allow_inf_nan=False, description="product of the same accuracies")
+    expected_robustness: Accuracy | None = Field(None, description="Acc over ε ~ U[0, ε_g] (Epsilon-Scheduling paper)")
+    n_eval: int | None = Field(None, ge=1, description="number of test images evaluated")
+    extra: dict[str, float] = Field(default_factory=dict, description="other metrics, flattened with dots")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_aggregates(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and ("sum" not in data or "geom" not in data):
+            accs = _accuracies(data)
+            if accs is not None:
+                data = {**data}
+                data.setdefault("sum", math.fsum(accs))
+                data.setdefault("geom", math.prod(accs))
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Metrics:
+        for label, result in self.threats.items():
+            norm, eps = parse_threat_label(label)
+            if norm != result.norm or not math.isclose(eps, result.eps, rel_tol=1e-9, abs_tol=1e-12):
+                raise ValueError(
+                    f"threats.{label}: the label says {norm} {eps:g} but the record says {result.norm} {result.eps:g}"
+                )
+        accs = [self.clean_acc, *(t.acc for t in self.threats.values())]
+        if abs(self.sum - math.fsum(accs)) > AGGREGATE_TOLERANCE:
+            raise ValueError(f"sum is {self.sum!r} but clean + threat accuracies add up to {math.fsum(accs)!r}")
+        if abs(self.geom - math.prod(accs)) > AGGREGATE_TOLERANCE:
+            raise ValueError(f"geom is {self.geom!r} but the product of the accuracies is {math.prod(accs)!r}")
+        return self
+
+    def acc(self, label: str) -> float | None:
+        """Accuracy under a threat label (any spelling of the same budget), or None."""
+        if label in self.threats:
+            return self.threats[label].acc
+        norm, eps = parse_threat_label(label)
+        result = self.threats.get(threat_label(norm, eps))
+        return result.acc if result else None
+
+
+def _accuracies(data: Mapping[str, Any]) -> list[float] | None:
+    try:
+        accs = [float(data["clean_acc"])]
+        for value in dict(data.get("threats") or {}).values():
+            accs.append(float(value["acc"] if isinstance(value, Mapping) else value.acc))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # the field validators report what is missing
+    return accs
+
+
+class Setup(_Strict):
+    """What was fine-tuned and how, typed: the fields the leaderboard sorts, filters and deduplicates on."""
+
+    representation: str = Field(min_length=1, description="representation card id (or the study's backbone name)")
+    dataset: str = Field(min_length=1)
+    protocol: str = Field(min_length=1, description="lp, fft, lp-ft, partial…")
+    protocol_params: dict[str, Any] = Field(default_factory=dict)
+    loss: str = Field(min_length=1, description="ce, classic_at, trades, mart…")
+    loss_params: dict[str, Any] = Field(default_factory=dict)
+    threat: Budget = Field(description="the training threat model")
+    epochs: int = Field(ge=1, le=10_000)
+    eps_schedule: str | None = None
+    lr_schedule: str | None = None
+
+
+class ModelInfo(_Strict):
+    """The representation's family, size and pretraining (from its zoo card, or the study's metadata)."""
+
+    family: Literal["convolutional", "attention", "hybrid"] | None = None
+    size: Literal["tiny", "small", "medium", "large"] | None = None
+    params_m: float | None = Field(None, gt=0)
+    pretraining: str | None = Field(None, description="strategy: supervised, clip, self-supervised, adversarially-robust…")
+    pretraining_data: str | None = None
+    pretraining_volume: int | None = Field(None, ge=0)
+    short_name: str | None = None
+
+
+class Source(_Strict):
+    """Where the entry comes from: a run of rftbench, or a published study (``imported``)."""
+
+    kind: Literal["run", "imported"]
+    reference: str | None = Field(None, description="for imported entries: the publication")
+    url: str | None = None
+    file: str | None = Field(None, description="for imported entries: the file the numbers come from")
+    row: int | None = Field(None, ge=0, description="for imported entries: the row in that file")
+    published: str | None = Field(None, description="for imported entries: publication month, YYYY-MM")
+
+    @model_validator(mode="after")
+    def _imported_needs_reference(self) -> Source:
+        if self.kind == "imported" and not self.reference:
+            raise ValueError("an imported entry needs source.reference (the publication its numbers come from)")
+        return self
+
+
+class Provenance(BaseModel):
+    """Versions, device and weights of the run (the result record's provenance, kept verbatim)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    rftbench: str | None = None
+    torch: str | None = None
+    device: str | None = None
+    weights: dict[str, Any] = Field(default_factory=dict, description="source, hub_id, revision, sha256 of the pretrained weights")
+
+
+class Checkpoint(_Strict):
+    """The fine-tuned model on the Hub, pinned to a commit (what ``rftbench verify`` downloads)."""
+
+    repo: RepoId
+    revision: CommitSha = Field(description="the commit sha (40 hex digits): branches move, commits do not")
+    repo_type: Literal["model", "dataset"] = "model"
+    subfolder: str | None = None
+
+
+class Verification(_Strict):
+    """The outcome of ``rftbench verify``: re-measured numbers next to the claimed ones."""
+
+    status: Literal["verified", "mismatch"]
+    tolerance: float = Field(ge=0.0, le=1.0)
+    n_eval: int = Field(ge=1)
+    measured: dict[str, float]
+    claimed: dict[str, float]
+    date: datetime
+    rftbench: str | None = None
+
+
+class Entry(_Strict):
+    """One leaderboard entry (schema version 1). Build with :meth:`Entry.seal`, read with :func:`load_entry`."""
+
+    schema_version: Literal[1] = ENTRY_SCHEMA_VERSION
+    id: str = Field(pattern=r"^[0-9a-f]{16}$", description="the first 16 hex digits of content_hash")
+    run_id: str | None = Field(None, description="the result record's id (its config hash)")
+    source: Source
+    setup: Setup
+    config: dict[str, Any] = Field(description="the resolved run configuration, verbatim")
+    metrics: Metrics
+    model: ModelInfo = ModelInfo()
+    provenance: Provenance = Provenance()
+    checkpoint: Checkpoint | None = None
+    submitter: str | None = Field(None, min_length=1, max_length=96)
+    date: datetime | None = Field(None, description="when the entry was made (UTC)")
+    content_hash: Sha256Hex
+    verification: Verification | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("date needs a time zone (write it in UTC, e.g. 2025-08-20T12:00:00Z)")
+        return value
+
+    # ------------------------------------------------------------------ hashing
+
+    @classmethod
+    def seal(cls, **fields: Any) -> Entry:
+        """Validate ``fields`` (everything but id, content_hash and verification) and compute the hash."""
+        fields = {k: v for k, v in fields.items() if k not in HASH_EXCLUDED}
+        probe = cls.model_validate({**fields, "id": "0" * 16, "content_hash": "0" * 64})
+        digest = content_hash(probe)
+        return probe.model_copy(update={"id": digest[:16], "content_hash": digest})
+
+    def resealed(self, **updates: Any) -> Entry:
+        """A copy with ``updates`` applied (e.g. submitter, checkpoint) and a fresh hash."""
+        data = self.model_dump(exclude=HASH_EXCLUDED)
+        data.update(updates)
+        return Entry.seal(**data)
+
+    def expected_hash(self) -> str:
+        """The content hash this entry's fields produce (compare with ``content_hash``)."""
+        return content_hash(self)
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The identity of the run behind the entry: same key + same checkpoint means a duplicate."""
+        ckpt = f"{self.checkpoint.repo}@{self.checkpoint.revision}" if self.checkpoint else ""
+        return (self.run_id or self.content_hash, ckpt)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent, exclude_none=False)
+
+
+#: Fields outside the content hash.
+HASH_EXCLUDED = {"id", "content_hash", "verification"}
+
+
+def canonical_json(data: Any) -> str:
+    """Canonical JSON: sorted keys, no spaces, no NaN (floats keep Python's shortest round-trip form)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def content_hash(entry: Entry) -> str:
+    """sha256 of the entry's canonical JSON, without id, content_hash and verification."""
+    data = entry.model_dump(mode="json", exclude=HASH_EXCLUDED)
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- reading and writing
+
+
+def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None, check_hash: bool = True) -> Entry:
+    """Validate an entry (a mapping, or a path to a JSON file) and check its content hash.
+
+    Raises :class:`EntryError` naming each bad field, or :class:`TamperedEntryError` when the
+    content does not match the hash (both hashes are in the message).
+    """
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        where = where or str(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise EntryError(f"{path}: no entry file there") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise EntryError(f"{path}: not valid JSON ({err})") from None
+    where = where or "entry"
+    if not isinstance(data, Mapping):
+        raise EntryError(f"{where}: an entry must be a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if version is not None and version != ENTRY_SCHEMA_VERSION:
+        raise EntryError(
+            f"{where}: schema_version {version!r} is not supported (this rftbench reads version "
+            f"{ENTRY_SCHEMA_VERSION}); upgrade rftbench or rebuild the entry with `rftbench submit`"
+        )
+    try:
+        entry = Entry.model_validate(data)
+    except ValidationError as err:
+        raise EntryError(f"{where}: invalid entry:\n{format_validation_error(err)}") from None
+    if check_hash:
+        expected = entry.expected_hash()
+        if expected != entry.content_hash:
+            raise TamperedEntryError(
+                f"{where}: the entry's content does not match its content_hash "
+                f"(stored {entry.content_hash}, computed {expected}): its metrics or setup were edited "
+                "after it was sealed. Rebuild it from the result record with `rftbench submit` instead of editing it."
+            )
+        if entry.id != expected[:16]:
+            raise TamperedEntryError(f"{where}: id {entry.id!r} is not the first 16 digits of the content hash {expected}")
+    return entry
+
+
+def _readable(path: str | Path) -> Path:
+    """Give a written file the usual permissions (the atomic temporary file is created 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+    return Path(path)
+
+
+def write_entry(entry: Entry, path: str | Path) -> Path:
+    """Write one entry as indented JSON, atomically."""
+    atomic_write_text(path, entry.to_json() + "\n")
+    return _readable(path)
+
+
+def read_entries_jsonl(path: str | Path, *, check_hash: bool = True) -> list[Entry]:
+    """Read entries stored one JSON object per line (imported collections)."""
+    path = Path(path)
+    entries = []
+    with path.open() as handle:
+        for lineno, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise EntryError(f"{path}:{lineno}: not valid JSON ({err})") from None
+                entries.append(load_entry(data, where=f"{path}:{lineno}", check_hash=check_hash))
+    return entries
+
+
+def write_entries_jsonl(entries: Iterable[Entry], path: str | Path) -> Path:
+    """Write entries one compact JSON object per line, atomically (sorted by id for stable diffs)."""
+    lines = [e.model_dump_json() for e in sorted(entries, key=lambda e: e.id)]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return _readable(path)
+
+
+# --------------------------------------------------------------------------- from a result record
+
+
+def _component(value: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, Mapping) and "name" in value:
+        params = dict(value.get("params") or {k: v for k, v in value.items() if k != "name"})
+        return str(value["name"]), params
+    raise ValueError(f"expected a component name or {{name: …}}, got {value!r}")
+
+
+def _budget(component: Any) -> Budget:
+    name, params = _component(component)
+    norm = _NORM_ALIASES.get(name.lower(), "other")
+    if "eps" in params:
+        eps = float(parse_number(params["eps"]))
+    elif "severity" in params:
+        eps = float(params["severity"])
+    else:
+        eps = 0.0
+    return Budget(norm=norm, eps=eps)
+
+
+def _numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in data.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            out[f"{prefix}{key}"] = float(value)
+        elif isinstance(value, Mapping):
+            out.update(_numbers(value, f"{prefix}{key}."))
+    return out
+
+
+def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None) -> dict[str, Any]:
+    """Map a record's ``metrics`` onto :class:`Metrics` fields (threat labels made canonical)."""
+    if "clean_acc" not in metrics:
+        raise EntryError("the result record has no metrics.clean_acc: was the run evaluated? (status must be complete)")
+    threats: dict[str, Any] = {}
+    for label, value in dict(metrics.get("threats") or {}).items():
+        try:
+            norm, eps = parse_threat_label(label)
+        except ValueError as err:
+            raise EntryError(f"metrics.threats: {err}") from None
+        if isinstance(value, Mapping):
+            if "acc" not in value:
+                raise EntryError(f"metrics.threats.{label}: no 'acc' (robust accuracy) in {dict(value)!r}")
+            acc, extra = value["acc"], _numbers({k: v for k, v in value.items() if k != "acc"})
+        else:
+            acc, extra = value, {}
+        threats[threat_label(norm, eps)] = {"norm": norm, "eps": eps, "acc": acc, "extra": extra}
+    threats = dict(sorted(threats.items(), key=lambda kv: threat_sort_key(kv[0])))
+    er = metrics.get("expected_robustness")
+    if isinstance(er, Mapping):
+        er = er.get("value", er.get("acc"))
+    skip = {"clean_acc", "threats", "expected_robustness", "n_eval", "n"}
+    n = metrics.get("n_eval", metrics.get("n", n_eval))
+    return {
+        "clean_acc": metrics["clean_acc"],
+        "threats": threats,
+        "expected_robustness": er,
+        "n_eval": n,
+        "extra": _numbers({k: v for k, v in metrics.items() if k not in skip}),
+    }
+
+
+def model_info_for(representation: str, manager: Any = None) -> ModelInfo:
+    """Family, size and pretraining from the representation's zoo card (empty when the card is unknown)."""
+    try:
+        from ..plugins import get_manager
+
+        card = (manager or get_manager()).get("representation", representation)
+    except Exception:  # noqa: BLE001 - an unknown or unloadable card only leaves the labels empty
+        return ModelInfo()
+    return ModelInfo(
+        family=card.family,
+        size=card.size,
+        params_m=card.params_m,
+        pretraining=card.pretraining.strategy,
+        pretraining_data=card.pretraining.data,
+        pretraining_volume=card.pretraining.volume,
+    )
+
+
+def entry_from_record(
+    record: ResultRecord | Mapping[str, Any],
+    *,
+    checkpoint: Checkpoint | Mapping[str, Any] | None = None,
+    submitter: str | None = None,
+    date: datetime | None = None,
+    manager: Any = None,
+) -> Entry:
+    """Seal an entry from a complete result record (``rftbench.results.ResultRecord``)."""
+    if not isinstance(record, ResultRecord):
+        try:
+            record = ResultRecord.model_validate(record)
+        except ValidationError as err:
+            raise EntryError(f"invalid result record:\n{format_validation_error(err)}") from None
+    if record.status != "complete":
+        raise EntryError(f"result record {record.id} has status {record.status!r}: only complete runs can be entries")
+    config = record.config
+    try:
+        protocol, protocol_params = _component(config.get("protocol", "fft"))
+        loss, loss_params = _component(config.get("loss", "ce"))
+        setup = {
+            "representation": config["representation"],
+            "dataset": config["dataset"],
+            "protocol": protocol,
+            "protocol_params": protocol_params,
+            "loss": loss,
+            "loss_params": loss_params,
+            "threat": _budget(config.get("threat", {"name": "linf", "eps": 0})),
+            "epochs": config["epochs"],
+            "eps_schedule": _component(config["eps_schedule"])[0] if config.get("eps_schedule") else None,
+            "lr_schedule": _component(config["lr_schedule"])[0] if config.get("lr_schedule") else None,
+        }
+    except KeyError as err:
+        raise EntryError(f"result record {record.id}: config has no {err.args[0]!r}") from None
+    except ValueError as err:
+        raise EntryError(f"result record {record.id}: {err}") from None
+    try:
+        return Entry.seal(
+            run_id=record.id,
+            source={"kind": "run"},
+            setup=setup,
+            config=config,
+            metrics=metrics_from_record(record.metrics, n_eval=config.get("n_eval")),
+            model=model_info_for(setup["representation"], manager),
+            provenance=record.provenance,
+            checkpoint=checkpoint,
+            submitter=submitter,
+            date=date or datetime.now(timezone.utc).replace(microsecond=0),
+        )
+    except ValidationError as err:
+        raise EntryError(f"result record {record.id} does not make a valid entry:\n{format_validation_error(err)}") from None

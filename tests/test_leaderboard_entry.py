@@ -1,0 +1,145 @@
+"""The entry schema: building from records, the content hash, and clear errors for bad entries."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from leaderboard_helpers import make_entry, make_record
+from rftbench.leaderboard.entry import (
+    Entry,
+    entry_from_record,
+    load_entry,
+    parse_threat_label,
+    read_entries_jsonl,
+    threat_label,
+    write_entries_jsonl,
+    write_entry,
+)
+from rftbench.leaderboard.errors import EntryError, TamperedEntryError
+
+
+def test_entry_from_record_types_numbers_and_budgets():
+    entry = make_entry()
+    assert entry.setup.threat.norm == "linf" and entry.setup.threat.eps == pytest.approx(4 / 255)
+    assert entry.setup.loss == "trades" and entry.setup.loss_params == {"beta": 6.0}
+    assert list(entry.metrics.threats) == ["linf:4/255", "l2:0.5"]
+    assert entry.metrics.threats["linf:4/255"].extra == {"loss": 1.25}
+    assert entry.metrics.sum == pytest.approx(0.81 + 0.42 + 0.5)
+    assert entry.metrics.geom == pytest.approx(0.81 * 0.42 * 0.5)
+    assert entry.metrics.expected_robustness == 0.6
+    assert entry.metrics.extra == {"margin_consistency.kendall_tau": 0.7}
+    assert entry.metrics.n_eval == 64
+    assert entry.run_id == "a1b2c3d4e5f60718"
+    assert entry.id == entry.content_hash[:16]
+    # JSON keeps numbers as numbers
+    data = json.loads(entry.to_json())
+    assert isinstance(data["metrics"]["threats"]["linf:4/255"]["eps"], float)
+    assert isinstance(data["setup"]["epochs"], int)
+
+
+def test_round_trip_keeps_the_hash(tmp_path):
+    entry = make_entry()
+    path = write_entry(entry, tmp_path / "e.json")
+    again = load_entry(path)
+    assert again == entry and again.expected_hash() == entry.content_hash
+    write_entries_jsonl([entry, make_entry("ffffffffffffffff")], tmp_path / "e.jsonl")
+    assert {e.id for e in read_entries_jsonl(tmp_path / "e.jsonl")} == {entry.id, make_entry("ffffffffffffffff").id}
+
+
+def test_hash_changes_with_content_but_not_with_verification():
+    entry = make_entry()
+    assert make_entry(clean=0.8).content_hash != entry.content_hash
+    verified = entry.model_copy(
+        update={"verification": {"status": "verified", "tolerance": 0.02, "n_eval": 8, "measured": {}, "claimed": {}, "date": "2025-09-02T00:00:00Z"}}
+    )
+    assert verified.expected_hash() == entry.content_hash
+
+
+def test_tampered_metrics_are_refused_with_both_hashes():
+    data = json.loads(make_entry().to_json())
+    data["metrics"]["clean_acc"] = 0.99
+    data["metrics"]["sum"] += 0.99 - 0.81
+    data["metrics"]["geom"] = 0.99 * 0.42 * 0.5
+    with pytest.raises(TamperedEntryError) as err:
+        load_entry(data)
+    assert data["content_hash"] in str(err.value) and "computed" in str(err.value)
+
+
+def test_inconsistent_aggregates_are_refused():
+    data = json.loads(make_entry().to_json())
+    data["metrics"]["sum"] = 3.0
+    with pytest.raises(EntryError, match=r"metrics: .*sum is 3.0"):
+        load_entry(data)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("metrics", "clean_acc"), 1.5, r"metrics.clean_acc: Input should be less than or equal to 1"),
+        (("setup", "epochs"), 0, r"setup.epochs: Input should be greater than or equal to 1"),
+        (("checkpoint", "revision"), "main", r"checkpoint.revision: String should match pattern"),
+        (("schema_version",), 1, None),
+    ],
+)
+def test_out_of_range_fields_are_named(path, value, expected):
+    data = json.loads(make_entry().to_json())
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    if expected is None:
+        load_entry(data)
+        return
+    with pytest.raises(EntryError, match=expected):
+        load_entry(data)
+
+
+def test_missing_field_is_named_and_unknown_version_refused():
+    data = json.loads(make_entry().to_json())
+    del data["setup"]["dataset"]
+    with pytest.raises(EntryError, match=r"setup.dataset: Field required"):
+        load_entry(data)
+    data = json.loads(make_entry().to_json())
+    data["schema_version"] = 7
+    with pytest.raises(EntryError, match="schema_version 7 is not supported"):
+        load_entry(data)
+
+
+def test_label_must_agree_with_budget():
+    data = json.loads(make_entry().to_json())
+    data["metrics"]["threats"]["linf:4/255"]["eps"] = 8 / 255
+    with pytest.raises(EntryError, match=r"threats.linf:4/255: the label says linf"):
+        load_entry(data)
+
+
+def test_incomplete_or_unevaluated_records_are_refused():
+    record = make_record()
+    with pytest.raises(EntryError, match="status 'failed'"):
+        entry_from_record(record.model_copy(update={"status": "failed"}))
+    with pytest.raises(EntryError, match="no metrics.clean_acc"):
+        entry_from_record(record.model_copy(update={"metrics": {}}))
+    with pytest.raises(EntryError, match="config has no 'dataset'"):
+        entry_from_record(record.model_copy(update={"config": {k: v for k, v in record.config.items() if k != "dataset"}}))
+
+
+def test_threat_labels_round_trip():
+    assert threat_label("linf", 4 / 255) == "linf:4/255"
+    assert threat_label("l2", 2.0) == "l2:2"
+    assert threat_label("l1", 75) == "l1:75"
+    assert threat_label("corruption", 3) == "corruptions:3"
+    norm, eps = parse_threat_label("linf:8/255")
+    assert norm == "linf" and math.isclose(eps, 8 / 255)
+    assert parse_threat_label("corruptions:3") == ("corruption", 3.0)
+    with pytest.raises(ValueError, match="not 'norm:budget'"):
+        parse_threat_label("linf")
+
+
+def test_seal_ignores_forged_hash_fields():
+    entry = make_entry()
+    data = entry.model_dump()
+    data.update(id="f" * 16, content_hash="f" * 64)
+    assert Entry.seal(**data).content_hash == entry.content_hash
+    assert entry.resealed(submitter="bob").submitter == "bob"
