@@ -52,9 +52,11 @@ class Weights(_Strict):
     recipe: str | None = Field(None, description="local recipe that builds the weights (offline backbones)")
 
     @model_validator(mode="after")
-    def _url_needs_sha(self) -> Weights:
-        if self.url and not self.sha256:
-            raise ValueError("a weights.url needs weights.sha256 so that the download can be verified")
+    def _url_needs_a_name(self) -> Weights:
+        # A url without sha256 is allowed when the hash could not be verified by the card's
+        # author: `rftbench zoo fetch` then records it in the lock file (see rftbench.fetch).
+        if self.url and self.hub_id:
+            raise ValueError("give either weights.url or weights.hub_id, not both")
         return self
 
 
@@ -67,6 +69,7 @@ class InputConfig(_Strict):
     interpolation: Literal["nearest", "bilinear", "bicubic"] = "bicubic"
     crop_pct: float = Field(1.0, gt=0, le=1)
     channels: Literal[1, 3] = 3
+    channel_order: Literal["rgb", "bgr"] = Field("rgb", description="bgr: the model expects channels flipped (e.g. MobileViT)")
 
 
 class Pretraining(_Strict):
@@ -97,6 +100,8 @@ class RepresentationCard(_Strict):
     size: SizeClass
     params_m: float = Field(gt=0, description="parameter count of the backbone, in millions")
     num_features: int | None = Field(None, gt=0, description="width of the penultimate features")
+    args: dict[str, Any] = Field(default_factory=dict, description="source-specific build arguments (e.g. a transformers config, a checkpoint key map)")
+    study_name: str | None = Field(None, description="the backbone's name in the reference study's published results, if it is one of its 40")
     pretraining: Pretraining
     weights: Weights = Weights()
     input: InputConfig
