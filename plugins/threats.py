@@ -1,0 +1,200 @@
+"""Built-in plugin ``threats``: the L∞, L2 and L1 threat models and the attack each one runs.
+
+Each threat model's parameters are its budget ``eps`` (on the [0, 1] pixel scale; ``4/255``
+accepted) and how it is probed: ``attack`` (any attack registered in
+:data:`rftbench.attacks.ATTACKS` that supports the norm), ``steps``, ``step_size``,
+``restarts``, ``random_start`` and ``seed``. Unset attack settings take the attack's defaults
+when the config is resolved, so a resolved config says exactly what ran.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+import torch
+from pydantic import Field, field_validator, model_validator
+from torch import nn
+
+from rftbench import ThreatModelSpec, hookimpl
+from rftbench.attacks import ATTACKS, Objective, attack_mode, attacks_for, default_attack
+from rftbench.errors import close_matches
+from rftbench.specs import Epsilon, Params, format_number
+
+#: Attacks whose default is to start at the clean point (the reference study trains APGD-CE so).
+_NO_RANDOM_START_BY_DEFAULT = {"apgd-ce"}
+
+
+class ThreatParams(Params):
+    """Budget and attack of an Lp threat model."""
+
+    norm: ClassVar[str] = ""
+    eps: Epsilon
+    attack: str | None = Field(
+        None, validate_default=True, description="a registered attack supporting this norm (default: apgd-ce for L∞/L2)"
+    )
+    steps: int | None = Field(None, ge=0, le=100_000, description="attack iterations (default: the attack's own)")
+    step_size: Epsilon | None = Field(None, description="step (initial step for APGD); default: the attack's rule")
+    restarts: int = Field(1, ge=1, le=1000, description="random restarts (the first start follows random_start)")
+    random_start: bool | None = Field(None, description="start from a random point of the ball (default: the attack's)")
+    seed: int | None = Field(None, ge=0, description="seed of the attack's own RNG (default: the global torch RNG)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attack_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        name = data.get("attack") or default_attack(cls.norm)
+        attack = ATTACKS.get(name) if name else None
+        if attack is not None and cls.norm in attack.norms:
+            data["attack"] = name
+            if data.get("steps") is None:
+                data["steps"] = attack.default_steps
+            if data.get("random_start") is None:
+                data["random_start"] = name not in _NO_RANDOM_START_BY_DEFAULT
+        return data
+
+    @field_validator("attack")
+    @classmethod
+    def _registered(cls, value: str | None) -> str:
+        supported = attacks_for(cls.norm)
+        if value is None:
+            raise ValueError(
+                f"no registered attack supports the {cls.norm} norm; register one with "
+                f"rftbench.attacks.register_attack (registered: {', '.join(sorted(ATTACKS)) or 'none'})"
+            )
+        if value not in ATTACKS:
+            hint = close_matches(value, ATTACKS)
+            raise ValueError(
+                f"unknown attack {value!r}."
+                + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+                + f" Attacks for {cls.norm}: {', '.join(supported) or '(none registered)'}"
+            )
+        if cls.norm not in ATTACKS[value].norms:
+            raise ValueError(
+                f"attack {value!r} does not support the {cls.norm} norm (it supports "
+                f"{', '.join(ATTACKS[value].norms)}); attacks for {cls.norm}: {', '.join(supported) or '(none registered)'}"
+            )
+        return value
+
+
+class LinfParams(ThreatParams):
+    norm: ClassVar[str] = "linf"
+    eps: Annotated[Epsilon, Field(description="L∞ budget on the [0, 1] pixel scale, e.g. 4/255")] = 4 / 255
+
+    @field_validator("eps")
+    @classmethod
+    def _pixel_scale(cls, value: float) -> float:
+        if value > 1:
+            hint = f"{value:g}/255" if value <= 255 else "a value in [0, 1]"
+            raise ValueError(f"an L∞ budget is on the [0, 1] pixel scale and must be at most 1; write {hint}")
+        return value
+
+
+class L2Params(ThreatParams):
+    norm: ClassVar[str] = "l2"
+    eps: Annotated[Epsilon, Field(le=10_000, description="L2 budget on the [0, 1] pixel scale (the study: 2.0 at 224 px)")] = 2.0
+
+
+class L1Params(ThreatParams):
+    norm: ClassVar[str] = "l1"
+    eps: Annotated[Epsilon, Field(le=1_000_000, description="L1 budget on the [0, 1] pixel scale (the study: 75 at 224 px)")] = 75.0
+
+
+def format_eps(value: float) -> str:
+    """``4/255`` for whole 255ths in (0, 1], else the shortest float (``2``, ``0.5``, ``75``)."""
+    text = format_number(value)
+    return text if isinstance(text, str) else f"{value:g}"
+
+
+class LpThreat:
+    """An Lp threat model: budget plus attack; satisfies :class:`rftbench.threat.ThreatModel`."""
+
+    def __init__(
+        self,
+        norm: str,
+        eps: float,
+        attack: str,
+        steps: int,
+        step_size: float | None,
+        restarts: int,
+        random_start: bool,
+        seed: int | None,
+    ):
+        self.norm, self.eps = norm, float(eps)
+        self.attack = ATTACKS[attack]
+        self.steps, self.step_size, self.restarts = steps, step_size, restarts
+        self.random_start, self.seed = random_start, seed
+        self._generator: torch.Generator | None = None
+
+    def label(self) -> str:
+        return f"{self.norm}:{format_eps(self.eps)}"
+
+    def __repr__(self) -> str:
+        return f"LpThreat({self.label()}, attack={self.attack.name}, steps={self.steps}, random_start={self.random_start})"
+
+    def generator(self, device: torch.device) -> torch.Generator | None:
+        """The attack's own RNG when a ``seed`` is set (created on first use), else ``None``."""
+        if self.seed is None:
+            return None
+        if self._generator is None or self._generator.device != torch.device(device):
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generator
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG state to checkpoint (empty without a seed)."""
+        return {"rng": self._generator.get_state()} if self._generator is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "rng" in state and self.seed is not None:
+            self._generator = torch.Generator().manual_seed(self.seed)
+            self._generator.set_state(state["rng"])
+
+    def perturb(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        eps: float | None = None,
+        objective: Objective | None = None,
+        early_stop: bool = False,
+    ) -> torch.Tensor:
+        """Adversarial copies of ``x`` within the budget (``eps`` overrides it, e.g. under an ε schedule).
+
+        ``objective`` replaces the attack's cross-entropy (TRADES' KL); ``early_stop`` drops
+        points once broken (evaluation). The model is put in eval mode with frozen parameters.
+        """
+        budget = self.eps if eps is None else float(eps)
+        with attack_mode(model):
+            return self.attack(
+                model, x, y, norm=self.norm, eps=budget, steps=self.steps, step_size=self.step_size,
+                restarts=self.restarts, random_start=self.random_start, generator=self.generator(x.device),
+                early_stop=early_stop, objective=objective,
+            )
+
+
+def _factory(norm: str):
+    def build(**params: Any) -> LpThreat:
+        return LpThreat(norm, **params)
+
+    build.__name__ = f"build_{norm}_threat"
+    return build
+
+
+@hookimpl
+def rftbench_add_threat_models() -> list[ThreatModelSpec]:
+    return [
+        ThreatModelSpec(
+            name="linf", norm="linf", params=LinfParams, factory=_factory("linf"),
+            description="L∞ ball of radius eps (the study: 4/255), probed by a registered attack (default APGD-CE)",
+        ),
+        ThreatModelSpec(
+            name="l2", norm="l2", params=L2Params, factory=_factory("l2"),
+            description="L2 ball of radius eps (the study: 2.0 at 224 px), probed by a registered attack (default APGD-CE)",
+        ),
+        ThreatModelSpec(
+            name="l1", norm="l1", params=L1Params, factory=_factory("l1"),
+            description="L1 ball of radius eps (the study: 75 at 224 px); needs a registered L1 attack (AutoAttack's APGD-L1)",
+        ),
+    ]

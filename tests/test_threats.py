@@ -1,0 +1,80 @@
+"""plugins/threats.py: the linf / l2 / l1 threat models, their parameter validation and runtime object."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from rftbench.config import load_config
+from rftbench.errors import ConfigError
+from rftbench.threat import ThreatModel
+
+
+def test_threat_models_are_registered(builtins):
+    assert {"linf", "l2", "l1"} <= set(builtins.names("threat_model"))
+    assert builtins.get("threat_model", "linf").norm == "linf"
+
+
+def test_defaults_are_filled_from_the_attack(builtins):
+    params = builtins.get("threat_model", "linf").validate_params({"eps": "4/255"})
+    assert params.attack == "apgd-ce" and params.steps == 10 and params.random_start is False
+    assert params.model_dump(mode="json")["eps"] == "4/255"
+    params = builtins.get("threat_model", "l2").validate_params({"attack": "fgsm"})
+    assert params.steps == 1 and params.random_start is True and params.eps == 2.0
+
+
+def test_linf_budget_on_the_wrong_scale_is_refused_naming_the_field(builtins):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=["threat.eps=8"], manager=builtins)
+    text = str(err.value)
+    assert "threat.eps" in text and "8/255" in text and "at most 1" in text
+    with pytest.raises(ConfigError, match=r"threat.eps: .*greater than or equal to 0"):
+        load_config(overrides=["threat.eps=-0.1"], manager=builtins)
+
+
+def test_unknown_or_unsupported_attack_is_refused(builtins):
+    spec = builtins.get("threat_model", "linf")
+    with pytest.raises(ValidationError, match="Did you mean: pgd"):
+        spec.validate_params({"attack": "pgdd"})
+    with pytest.raises(ConfigError, match=r"threat.attack: .*unknown attack 'nope'.*Attacks for linf: apgd-ce, fgsm, pgd"):
+        load_config(overrides=["threat.attack=nope"], manager=builtins)
+
+
+def test_l1_needs_a_registered_l1_attack(builtins, monkeypatch):
+    import rftbench.attacks as attacks
+
+    spec = builtins.get("threat_model", "l1")
+    if not attacks.attacks_for("l1"):
+        with pytest.raises(ValidationError, match="no registered attack supports the l1 norm"):
+            spec.validate_params({})
+    monkeypatch.setattr(attacks, "ATTACKS", dict(attacks.ATTACKS))
+    monkeypatch.setattr("rftbench_plugins.threats.ATTACKS", attacks.ATTACKS)
+    attacks.register_attack("toy-l1", ("l1",), lambda model, x, y, *, eps, **kw: x * (1 - 1e-3))
+    params = spec.validate_params({"attack": "toy-l1", "eps": 12})
+    threat = spec.build(**params.model_dump())
+    x = torch.rand(2, 3, 4, 4)
+    out = threat.perturb(nn.Flatten(), x, torch.zeros(2, dtype=torch.long))
+    assert out.shape == x.shape and threat.label() == "l1:12"
+
+
+def test_runtime_object_satisfies_the_protocol_and_attacks():
+    torch.manual_seed(0)
+    from rftbench_plugins.threats import LinfParams, LpThreat
+
+    threat = LpThreat("linf", **LinfParams(eps="2/255", attack="pgd", steps=3, seed=7).model_dump())
+    assert isinstance(threat, ThreatModel)
+    assert threat.label() == "linf:2/255"
+    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3)).train()
+    x, y = torch.rand(8, 3, 4, 4), torch.randint(0, 3, (8,))
+    a = threat.perturb(model, x, y)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert float((a - x).abs().max()) <= 2 / 255 + 1e-6
+    big = threat.perturb(model, x, y, eps=8 / 255)
+    assert float((big - x).abs().max()) > 2 / 255
+    # the seeded generator's state round-trips, so a resumed run replays the same random starts
+    state = threat.state_dict()
+    c = threat.perturb(model, x, y)
+    threat.load_state_dict(state)
+    assert torch.equal(threat.perturb(model, x, y), c)
