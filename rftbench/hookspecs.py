@@ -185,6 +185,21 @@ def rftbench_add_executors() -> list[ExecutorSpec]:
 def rftbench_add_publishers() -> list[PublisherSpec]:
     """Contribute publishers of leaderboard entries (the Hugging Face Hub, …).
 
+    ``rftbench submit --publisher NAME`` builds one with ``factory(repo=…, **params)`` and uses
+    the object it returns (see :class:`rftbench.leaderboard.submit.Publisher`):
+
+    - ``target: str``: a stable name of where entries go (the local outbox is kept per target);
+    - ``identity() -> str``: who submits (e.g. the Hub user of the token); called only when the
+      user gave no ``--submitter``; raise :class:`~rftbench.leaderboard.errors.AuthError` early
+      on missing or refused credentials;
+    - ``publish(entry: rftbench.leaderboard.entry.Entry, *, dry_run: bool = False)
+      -> rftbench.leaderboard.outbox.Submission``: refuse a duplicate with
+      ``DuplicateEntryError``, then publish the whole entry or nothing (status ``opened``,
+      with ``pr_url`` when a pull request was opened; ``dry-run`` when ``dry_run``). Failures
+      raise :class:`~rftbench.errors.RftbenchError` subclasses (``AuthError``,
+      ``RepoNotFoundError``, ``OfflineError``, ``HubError``) whose messages never contain a
+      credential. The entry is already kept locally when ``publish`` is called.
+
     :return: a list of :class:`~rftbench.specs.PublisherSpec`.
     """
 

@@ -14,6 +14,7 @@ from ..errors import RftbenchError
 from . import plugins as _plugins  # noqa: E402,F401
 from . import zoo as _zoo  # noqa: E402,F401
 from . import config as _config  # noqa: E402,F401
+from . import sweep as _sweep  # noqa: E402,F401
 from . import leaderboard as _leaderboard  # noqa: E402,F401
 
 
