@@ -111,9 +111,21 @@ def rftbench_add_datasets() -> list[DatasetCard | Path]:
 def rftbench_add_losses() -> list[LossSpec]:
     """Contribute training objectives (standard CE, Classic AT, TRADES, MART, …).
 
-    ``factory(**params)`` returns the loss object the engine calls on every batch; see
-    :mod:`rftbench.engine` for the call contract. Set ``adversarial=False`` on the spec for
-    losses that need no adversarial examples, so the engine skips the attack.
+    ``factory(**params)`` returns the loss object the engine calls on every batch. It has:
+
+    - ``adversarial: bool``: whether it needs adversarial examples (the engine skips the attack
+      otherwise; set the spec's ``adversarial`` to the same value);
+    - ``uses_clean: bool`` / ``uses_adv: bool``: which logits the objective needs;
+    - ``attack_objective(model, x, y) -> Objective | None``: called in the attack phase (model
+      in eval mode, parameters frozen, under the attack's autocast) before crafting ``x_adv``;
+      returns the per-example objective ``(logits, y, index) -> Tensor[B]`` the attack
+      maximises (see :mod:`rftbench.attacks`), or ``None`` for cross-entropy;
+    - ``__call__(y, *, clean=None, adv=None) -> Tensor``: the scalar training loss (batch
+      mean) from the logits of the clean and adversarial batches (those it uses; each
+      ``[B, num_classes]``, possibly low precision: compute in fp32).
+
+    The engine computes the logits in train mode, in one forward of ``cat([x, x_adv])`` when
+    the model has no batch norm in train mode (so batch statistics are unchanged), else in two.
 
     :return: a list of :class:`~rftbench.specs.LossSpec`.
     """
@@ -123,8 +135,17 @@ def rftbench_add_losses() -> list[LossSpec]:
 def rftbench_add_protocols() -> list[ProtocolSpec]:
     """Contribute fine-tuning protocols: which parameters learn, and how (LP, FFT, LP-FT, partial-k).
 
-    ``factory(**params)`` returns the protocol object the engine asks, at each epoch, which
-    parameters train and which modules stay in eval mode; see :mod:`rftbench.engine`.
+    ``factory(**params)`` returns a protocol object with one method::
+
+        trainable(model: rftbench.model.Classifier, epoch: int, epochs: int) -> set[str]
+
+    the names (as in ``model.named_parameters()``) of the parameters that learn during
+    ``epoch`` (0-based) of an ``epochs``-epoch run. The engine asks at the start of every epoch,
+    freezes every other parameter, and keeps in eval mode each module none of whose parameters
+    learn. Learning rate and weight decay are the optimiser's (separate for ``backbone.*`` and
+    ``head.*``; never on biases and norm parameters). An epoch in which nothing learns stops
+    the run with a :class:`~rftbench.errors.ConfigError`; a protocol raises one itself for
+    parameters that do not fit the model (e.g. ``k`` larger than the number of blocks).
 
     :return: a list of :class:`~rftbench.specs.ProtocolSpec`.
     """
@@ -135,8 +156,12 @@ def rftbench_add_schedules() -> list[ScheduleSpec]:
     """Contribute schedules: a multiplier of a base value (ε or learning rate) over training.
 
     ``factory(**params)`` returns a callable ``(t: float, total: float) -> float`` where ``t``
-    is the training time in epochs (fractional within an epoch) and ``total`` the number of
-    epochs. ``targets`` on the spec says whether it applies to ε, to the LR, or both.
+    is the training time in epochs (fractional within an epoch: the engine evaluates it at
+    every optimiser step) and ``total`` the number of epochs; the result multiplies the base ε
+    of the training threat model or the base learning rates. It may also define
+    ``validate(total) -> None``, called once before training, raising a
+    :class:`~rftbench.errors.ConfigError` for parameters that do not fit the run (T1 > T2).
+    ``targets`` on the spec says whether it applies to ε, to the LR, or both.
 
     :return: a list of :class:`~rftbench.specs.ScheduleSpec`.
     """
@@ -152,9 +177,13 @@ def rftbench_add_threat_models() -> list[ThreatModelSpec]:
     """Contribute threat models: a perturbation family with a budget and the attack that probes it.
 
     Used both for training (the run config's ``threat``) and at test time (the evaluation
-    suite). ``factory(**params)`` returns the threat-model object; see :mod:`rftbench.engine`.
-    Parameters carry the budget with its bounds (an ε on the wrong scale is refused by
-    validation, naming the field).
+    suite). ``factory(**params)`` returns an object satisfying
+    :class:`rftbench.threat.ThreatModel`: ``norm``, ``eps``, ``label()`` and
+    ``perturb(model, x, y, *, eps=None) -> x_adv`` (images in [0, 1], perturbation and
+    projection in fp32). For training, the engine also passes ``objective=`` (the loss's
+    attack objective) when the loss asks for one; an object may offer ``state_dict()`` /
+    ``load_state_dict()`` for RNG state the checkpoint should keep. Parameters carry the budget
+    with its bounds (an ε on the wrong scale is refused by validation, naming the field).
 
     :return: a list of :class:`~rftbench.specs.ThreatModelSpec`.
     """
@@ -176,6 +205,26 @@ def rftbench_add_metrics() -> list[MetricSpec]:
 @hookspec
 def rftbench_add_executors() -> list[ExecutorSpec]:
     """Contribute sweep executors (in-process, Ray, SLURM through submitit, …).
+
+    A sweep file's ``executor: {name: …, param: …}`` (or ``rftbench sweep --executor``) picks one;
+    ``factory(**params)`` returns an executor object (see :class:`rftbench.sweep.Executor`) with:
+
+    - ``slots: int | None`` — how many runs the runner keeps submitted at once (``None``: all);
+    - ``start(results_dir: Path) -> None`` — connect and check, before any run: raise
+      :class:`rftbench.sweep.ExecutorError` naming the cause and the fix when it cannot start
+      (no cluster at the address, no ``sbatch``, a missing package, a resource no node has);
+    - ``submit(fn, items: list) -> list[handle]`` — run ``fn(item)`` for each item, wherever the
+      executor runs things; ``fn`` is :func:`rftbench.sweep.execute` and each item a picklable
+      :class:`rftbench.sweep.RunTask`; a batch may become one job array;
+    - ``wait(handles, timeout: float) -> list[handle]`` — block up to ``timeout`` seconds and
+      return the handles that finished (possibly none);
+    - ``result(handle)`` — ``fn``'s return value (an :class:`rftbench.sweep.Outcome`), raising if
+      the worker itself died (the runner records that as a failed attempt);
+    - ``shutdown() -> None`` — release what ``start`` acquired (called also after an interrupt).
+
+    Executors never touch results: the worker function claims the run in the shared results
+    directory, runs it, and writes its record or its failure there. So an executor only needs
+    to run a picklable function somewhere that sees that directory.
 
     :return: a list of :class:`~rftbench.specs.ExecutorSpec`.
     """
