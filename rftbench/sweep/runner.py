@@ -146,7 +146,7 @@ def run_sweep(
     summary = SweepSummary(sweep.name, sweep.results_dir, len(sweep.runs))
     queue = deque(p for p in board.runs if p.state == "queued")
     in_flight: dict[Any, RunProgress] = {}
-    recheck = max(poll, min(5.0, sweep.spec.claim_timeout / 4))
+    recheck = max(poll, min(1.0, sweep.spec.claim_timeout / 4))  # how often to look at runs another worker holds
 
     def task(p: RunProgress) -> RunTask:
         return RunTask(str(sweep.results_dir), p.run.hash, p.run.config, p.run.label, run, sweep.spec.claim_timeout, max_attempts)

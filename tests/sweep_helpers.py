@@ -1,0 +1,64 @@
+"""Shared by the sweep tests: a plugin manager with the test contributions, sweep files, execution logs.
+
+Run as a script (``python -m tests.sweep_helpers SWEEP.yaml SECONDS LOG [EXECUTOR_PARAMS_JSON]``) it
+drives a sweep of synthetic runs in a child process, so that tests can kill it or race two of them.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import sys
+from pathlib import Path
+
+from rftbench.plugins import PluginManager, set_manager
+from rftbench.sweep.synthetic import synthetic_run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sweep_manager() -> PluginManager:
+    from rftbench_plugins import executors
+    from tests.plugins import minimal, sweep_cards
+
+    manager = PluginManager()
+    manager.register(minimal, "minimal")
+    manager.register(sweep_cards, "sweep_cards")
+    manager.register(executors, "executors")
+    return manager
+
+
+def write_sweep(folder: Path, seeds: int, extra: str = "") -> Path:
+    path = folder / "sweep.yaml"
+    path.write_text(f"name: t\nresults_dir: results\nbase: {{epochs: 1}}\naxes:\n  seed: {list(range(seeds))}\n{extra}")
+    return path
+
+
+def synthetic(log: Path, seconds: float = 0.0, **kwargs):
+    return functools.partial(synthetic_run, seconds=seconds, log=str(log), **kwargs)
+
+
+def events(log: Path) -> dict[str, collections.Counter]:
+    """``{"start": Counter(hash → n), "end": Counter(hash → n)}`` from a synthetic run log."""
+    out = {"start": collections.Counter(), "end": collections.Counter()}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            event, digest, _pid = line.split()
+            out[event][digest] += 1
+    return out
+
+
+def main(argv: list[str]) -> None:
+    from rftbench.sweep import build_executor, load_sweep, run_sweep
+
+    set_manager(sweep_manager())
+    sweep = load_sweep(argv[0])
+    params = json.loads(argv[3]) if len(argv) > 3 else {}
+    executor = build_executor(sweep, overrides=params)
+    summary = run_sweep(sweep, executor, run=synthetic(Path(argv[2]), float(argv[1])), progress="lines")
+    print("DONE_NOW", summary.done_now, "ELSEWHERE", summary.done_elsewhere, flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
