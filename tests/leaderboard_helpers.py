@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rftbench.leaderboard.entry import Entry, entry_from_record
+from rftbench.plugins import PluginManager
 from rftbench.results import ResultRecord
 
 DATE = datetime(2025, 9, 1, 12, 0, tzinfo=timezone.utc)
@@ -42,4 +43,5 @@ def make_record(run_id: str = "a1b2c3d4e5f60718", *, clean: float = 0.81, linf: 
 
 def make_entry(run_id: str = "a1b2c3d4e5f60718", *, checkpoint: bool = True, **kw: Any) -> Entry:
     ckpt = {"repo": "alice/mini-rft", "revision": CKPT_REV} if checkpoint else None
-    return entry_from_record(make_record(run_id, **kw), checkpoint=ckpt, submitter="alice", date=DATE)
+    # an empty plugin manager: no zoo card, so the model labels stay empty (and nothing slow loads)
+    return entry_from_record(make_record(run_id, **kw), checkpoint=ckpt, submitter="alice", date=DATE, manager=PluginManager())

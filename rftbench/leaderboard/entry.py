@@ -297,12 +297,6 @@ class Entry(_Strict):
 
     # ------------------------------------------------------------------ views
 
-    @property
-    def key(self) -> tuple[str, ...]:
-        """The identity of the run behind the entry: same key + same checkpoint means a duplicate."""
-        ckpt = f"{self.checkpoint.repo}@{self.checkpoint.revision}" if self.checkpoint else ""
-        return (self.run_id or self.content_hash, ckpt)
-
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent, exclude_none=False)
 
