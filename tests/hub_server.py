@@ -1,7 +1,7 @@
 """A local fake of the part of the Hugging Face Hub API that rftbench's leaderboard uses.
 
 The tests point the real ``huggingface_hub`` client at it (``endpoint=``), so the code path is
-the one users run. It speaks: whoami, repo info (``/api/{type}s/{repo}[/revision/{rev}]``),
+the one users run. It speaks: whoami, README metadata validation, repo info (``/api/{type}s/{repo}[/revision/{rev}]``),
 tree listing, preupload, commit (with ``create_pr=1``: a ``refs/pr/N`` ref and a discussion
 URL), and file download (``HEAD``/``GET`` ``…/resolve/{rev}/{path}``). Tokens are ``write``,
 ``read`` or ``expired``; unknown tokens are refused like expired ones (401).
@@ -177,6 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
         user, role, refused = self._user()
         if refused:
             return self._error(401, "Invalid credentials in Authorization header")
+        if parts[:2] == ["api", "validate-yaml"] and self.command == "POST":
+            self._body()
+            return self._json(200, {"errors": [], "warnings": []})
         if parts[:2] == ["api", "whoami-v2"]:
             if user is None:
                 return self._error(401, "Invalid credentials in Authorization header")

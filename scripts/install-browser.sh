@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what the leaderboard site's headless-browser test needs (tests/test_leaderboard_site.py):
+# Debian's chromium and its matching chromedriver, and the selenium client into the active Python.
+# Without them that test is skipped with this script named as the fix. Run as root (or with sudo).
+set -euo pipefail
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
+fi
+
+PYTHON="${PYTHON:-python}"
+"$PYTHON" -c "import selenium" 2>/dev/null || "$PYTHON" -m pip install -q "selenium>=4.15"
+
+chromium --version
+chromedriver --version
+"$PYTHON" -c "import selenium; print('selenium', selenium.__version__)"

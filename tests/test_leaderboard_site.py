@@ -1,0 +1,143 @@
+"""The built site in a real headless browser (Debian's chromium driven by selenium).
+
+Skipped, with the reason, when no browser is installed: `bash scripts/install-browser.sh`.
+The screenshot is saved as a test artefact in build/test-artifacts/leaderboard-site.png
+(or $RFTBENCH_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from leaderboard_helpers import make_entry
+from rftbench.leaderboard.build import build_site, pareto_front
+from rftbench.leaderboard.entry import read_entries_jsonl
+from rftbench_leaderboard import ENTRIES_DIR
+
+BROWSER = next((b for b in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if b), None)
+DRIVER = shutil.which("chromedriver")
+try:
+    import selenium  # noqa: F401
+
+    HAVE_SELENIUM = True
+except ImportError:
+    HAVE_SELENIUM = False
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (BROWSER and DRIVER and HAVE_SELENIUM),
+        reason="no headless browser (needs chromium, chromedriver and selenium): run scripts/install-browser.sh",
+    ),
+]
+ARTIFACTS = Path(os.environ.get("RFTBENCH_ARTIFACTS", Path(__file__).resolve().parents[1] / "build" / "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    published = [("published", e) for e in read_entries_jsonl(ENTRIES_DIR / "guide2025.jsonl")]
+    local = [("local", make_entry(f"{i:016x}", clean=0.5 + i / 20, linf=0.3)) for i in range(3)]
+    entries = published + local
+    index = build_site(entries, tmp_path_factory.mktemp("site"))
+    return index, entries
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = BROWSER
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def visible_rows(driver) -> list[dict]:
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#leaderboard tbody tr')).filter(tr => !tr.hidden)"
+        ".map(tr => ({id: tr.dataset.id, dataset: tr.dataset.dataset, clean: tr.cells[7].dataset.v}));"
+    )
+
+
+def svg_data(driver, plot: str) -> dict:
+    return driver.execute_script(f"return Object.assign({{}}, document.querySelector('#{plot} svg').dataset);")
+
+
+def test_site_in_a_headless_browser(site, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    index, entries = site
+    browser.get(index.as_uri())
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors  # no script error, no failed load
+
+    # every imported row is in the table
+    rows = visible_rows(browser)
+    assert len(rows) == len(entries) == 1443
+    origins = browser.execute_script("return Array.from(document.querySelectorAll('#leaderboard tbody tr')).map(tr => tr.dataset.origin)")
+    assert origins.count("published") == 1440
+
+    # plots are present: the scatter has one point per entry and the same Pareto front as Python's
+    linf = [(e.metrics.clean_acc, e.metrics.acc("linf:4/255")) for _, e in entries]
+    data = svg_data(browser, "plot-pareto")
+    assert int(data["points"]) == len(linf)
+    assert int(data["front"]) == len(pareto_front(linf))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#plot-pareto circle.point")) == len(linf)
+    assert browser.find_elements(By.CSS_SELECTOR, "#plot-pareto path.front")
+    assert int(svg_data(browser, "plot-protocol")["groups"]) == 4  # FFT-3 (local), FFT-5, FFT-50, LP-50
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#plot-loss rect.bar")) > 0
+    assert "trades beats classic_at on sum" in browser.find_element(By.ID, "loss-note").text
+
+    # sorting: clean descending, then ascending
+    header = browser.find_element(By.CSS_SELECTOR, "th[data-key=clean]")
+    header.click()
+    cleans = [float(r["clean"]) for r in visible_rows(browser)]
+    assert cleans == sorted(cleans, reverse=True) and header.get_attribute("aria-sort") == "descending"
+    header.click()
+    cleans = [float(r["clean"]) for r in visible_rows(browser)]
+    assert cleans == sorted(cleans)
+    assert browser.find_element(By.CSS_SELECTOR, "#leaderboard tbody tr:not([hidden]) td").text == "1"
+
+    # filtering: dataset and loss; the plots follow the filter
+    Select(browser.find_element(By.ID, "filter-dataset")).select_by_value("caltech101")
+    Select(browser.find_element(By.ID, "filter-loss")).select_by_value("trades")
+    expected = [e for _, e in entries if e.setup.dataset == "caltech101" and e.setup.loss == "trades"]
+    rows = visible_rows(browser)
+    assert len(rows) == len(expected) == 120 and {r["dataset"] for r in rows} == {"caltech101"}
+    assert browser.find_element(By.ID, "shown").text == "120 shown"
+    WebDriverWait(browser, 10).until(lambda d: svg_data(d, "plot-pareto")["points"] == "120")
+    front = pareto_front([(e.metrics.clean_acc, e.metrics.acc("linf:4/255")) for e in expected])
+    assert int(svg_data(browser, "plot-pareto")["front"]) == len(front)
+    assert "#dataset=caltech101&loss=trades" in browser.current_url
+
+    # switch the robust axis to L1, then search; then reset
+    Select(browser.find_element(By.ID, "robust-axis")).select_by_visible_text("L1 75")
+    l1_front = pareto_front([(e.metrics.clean_acc, e.metrics.acc("l1:75")) for e in expected])
+    assert int(svg_data(browser, "plot-pareto")["front"]) == len(l1_front)
+    browser.find_element(By.ID, "search").send_keys("convnext_base.fb_in22k")
+    assert {r["id"] for r in visible_rows(browser)} == {
+        e.id for e in expected if "convnext_base.fb_in22k" in e.setup.representation
+    }
+    browser.find_element(By.ID, "reset").click()
+    assert len(visible_rows(browser)) == 1443
+
+    Select(browser.find_element(By.ID, "filter-protocol")).select_by_value("FFT-50")
+    total = browser.find_element(By.CSS_SELECTOR, "th[data-key=sum]")
+    while total.get_attribute("aria-sort") != "descending":
+        total.click()
+    assert [e["level"] for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "leaderboard-site.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
