@@ -87,3 +87,94 @@ def sweep_command(
         raise typer.Exit(130)
     if summary.failed:
         raise typer.Exit(1)
+
+
+@app.command("results")
+def results_command(
+    results_dir: Path = typer.Argument(..., help="A results directory: a sweep's results_dir or a run's output_dir."),
+    filters: list[str] = typer.Option(
+        None, "--filter", "-f", help="column=value (wildcards), column!=value, column>number, …; repeat to combine. E.g. -f loss=trades -f 'clean_acc>0.5'."
+    ),
+    columns: str = typer.Option(None, "--columns", "-c", help="Comma-separated columns to keep (wildcards allowed: 'linf*')."),
+    sort: str = typer.Option(None, "--sort", "-s", help="Comma-separated columns to sort by; '-col' for descending."),
+    fmt: str = typer.Option("table", "--format", "-F", help="table, csv, parquet or jsonl."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write to this file (required for parquet)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Also read records in sub-folders."),
+    failures: bool = typer.Option(False, "--failures", help="List the sweep's failure records instead (hash, attempts, last error)."),
+) -> None:
+    """List, filter and export result records, one row per run, for analysis in pandas.
+
+    Columns: id, status, the config (loss, loss.beta, optimizer.lr_head, …), the metrics
+    (clean_acc, linf:4/255.acc, …) and timings.*. Example:
+    `rftbench results runs/study -f dataset=digits -F csv -o study.csv`, then
+    `pandas.read_csv("study.csv")`.
+    """
+    from ..errors import RftbenchError
+    from ..sweep.export import FORMATS, filter_rows, load_rows, select_columns, sort_rows, write_rows
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"{fmt!r}: use one of {', '.join(FORMATS)}", param_hint="--format")
+    if failures:
+        _print_failures(results_dir)
+        return
+    rows = sort_rows(filter_rows(load_rows(results_dir, recursive=recursive), filters or []), _split(sort))
+    chosen = _split(columns)
+    if fmt == "table":
+        cols = select_columns(rows, chosen) if chosen else _default_columns(rows)
+        table = Table(title=f"{len(rows)} results in {results_dir}", title_justify="left")
+        for col in cols:
+            table.add_column(col, no_wrap=True, overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(row.get(c)) for c in cols))
+        console.print(table)
+        return
+    cols = select_columns(rows, chosen)
+    if not rows:
+        raise RftbenchError(f"no result records match in {results_dir}; nothing to export")
+    text = write_rows(rows, cols, fmt, output)
+    if text is not None:
+        typer.echo(text, nl=False)
+    else:
+        err_console.print(f"wrote {len(rows)} rows × {len(cols)} columns to {output}")
+
+
+def _split(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def _default_columns(rows: list[dict]) -> list[str]:
+    from ..config import RunConfig
+    from ..sweep.export import select_columns
+
+    present = select_columns(rows, None)
+    config_cols = [c for c in ("representation", "dataset", "protocol", "loss", "threat.eps", "seed") if c in present]
+    metrics = [
+        c for c in present
+        if c.split(".")[0] not in RunConfig.model_fields and c not in ("id", "status", "created") and not c.startswith("timings.")
+    ]
+    return ["id", *config_cols, *metrics]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _print_failures(results_dir: Path) -> None:
+    from ..sweep import Store
+
+    store = Store(results_dir)
+    table = Table(title=f"failures in {results_dir}", title_justify="left", caption=f"tracebacks: {store.failures}/<hash>.json")
+    table.add_column("hash", no_wrap=True)
+    for col in ("attempts", "last error", "when"):
+        table.add_column(col)
+    paths = sorted(store.failures.glob("*.json")) if store.failures.is_dir() else []
+    for path in paths:
+        record = store.failure_record(path.stem) or {"attempts": []}
+        last = record["attempts"][-1] if record["attempts"] else {}
+        done = " (since done)" if store.is_done(path.stem) else ""
+        table.add_row(path.stem, f"{len(record['attempts'])}{done}", str(last.get("error", "")), str(last.get("time", "")))
+    console.print(table)
