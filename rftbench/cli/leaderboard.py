@@ -207,3 +207,49 @@ def leaderboard_check(
         console.print(f"check {verdict}: {len(report.accepted)} of {len(report.checked)} entries accepted")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify_command(
+    entry: str = typer.Argument(..., help="An entry file, or an entry id (or its first digits) on --repo."),
+    repo: str = typer.Option(None, "--repo", "-r", help="The leaderboard dataset repo to find the entry id on (ORG/NAME)."),
+    n: int = typer.Option(200, "--n", "-n", help="Re-evaluate on the first N test images."),
+    tolerance: float = typer.Option(0.01, "--tolerance", help="Allowed |measured − claimed| beyond 3 binomial standard errors of an N-image subset."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    endpoint: str = typer.Option(None, "--endpoint", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)."),
+    write: Path = typer.Option(None, "--write", "-w", help="Write the entry with its verification block to this file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Re-evaluate an entry from its checkpoint (pinned revision) and compare with its numbers.
+
+    Exit 0 when every number agrees within the tolerance (clean accuracy and each threat
+    model of the entry), 1 on a mismatch, which is reported with both numbers.
+    """
+    from huggingface_hub import get_token
+
+    from ..leaderboard.entry import load_entry, write_entry
+    from ..leaderboard.errors import EntryError
+    from ..leaderboard.hub import HubLeaderboard
+    from ..leaderboard.verify import verify_entry
+
+    path = Path(entry)
+    if path.is_file():
+        target = load_entry(path)
+    elif repo:
+        _, entries = HubLeaderboard(repo, endpoint=endpoint).entries(get_token())
+        matches = [e for e in entries if e.id.startswith(entry)]
+        if len(matches) != 1:
+            raise EntryError(f"{entry!r} matches {len(matches)} entries on {repo}; give more digits of the id")
+        target = matches[0]
+    else:
+        raise EntryError(f"{entry}: no such entry file (to verify an entry on the Hub, pass its id and --repo ORG/NAME)")
+    result = verify_entry(target, n=n, tolerance=tolerance, device=device, endpoint=endpoint)
+    if write:
+        write_entry(target.model_copy(update={"verification": result.verification()}), write)
+    if as_json:
+        print_json({"entry": target.id, "verified": result.verified, "n": result.n, "tolerance": tolerance,
+                    "comparisons": [{**c.__dict__, "ok": c.ok} for c in result.comparisons]})
+    else:
+        console.print(result.report(), markup=False)
+    if not result.verified:
+        raise typer.Exit(1)

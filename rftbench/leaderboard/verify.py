@@ -1,0 +1,223 @@
+"""``rftbench verify``: re-measure an entry from its pinned checkpoint and compare with its claims.
+
+1. download the checkpoint repo at the entry's pinned commit (``snapshot_download``);
+2. load the model with ``rftbench.load_model`` (the run folder layout written by ``rftbench run``);
+3. evaluate it with :func:`rftbench.evaluation.evaluate` on the first ``n`` test images, under
+   the threat models of the entry's own evaluation suite (so attack settings are the run's);
+4. compare clean accuracy and each threat accuracy with the entry.
+
+Tolerance: a number agrees when ``|measured − claimed| ≤ tolerance + 3·σ``, where ``σ`` is the
+binomial standard error of an accuracy measured on ``n`` of the claim's ``N`` images
+(``sqrt(p(1−p)/n · (1 − n/N))``, the finite-population correction because the subset is part
+of the images the claim was measured on; ``σ = 0`` when ``n ≥ N``). ``tolerance`` (default
+0.01) absorbs non-determinism across devices and library versions. When ``N`` is unknown the
+correction is left out (a conservative, wider bound).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import snapshot_download
+
+from .. import __version__
+from ..errors import RftbenchError
+from .entry import Entry, Verification, parse_threat_label, threat_label
+from .errors import VerificationError
+from .hub import hub_errors
+
+DEFAULT_TOLERANCE = 0.01
+DEFAULT_N = 200
+
+
+@dataclass
+class Comparison:
+    """One number: claimed vs measured, and the bound it had to stay within."""
+
+    key: str
+    claimed: float
+    measured: float
+    allowed: float
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.measured - self.claimed) <= self.allowed
+
+    def line(self) -> str:
+        mark = "ok" if self.ok else "MISMATCH"
+        return (f"{self.key}: claimed {self.claimed:.4f}, measured {self.measured:.4f} "
+                f"(|Δ| = {abs(self.measured - self.claimed):.4f}, allowed {self.allowed:.4f}) {mark}")
+
+
+@dataclass
+class VerifyResult:
+    entry: Entry
+    n: int
+    comparisons: list[Comparison] = field(default_factory=list)
+    tolerance: float = DEFAULT_TOLERANCE
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.comparisons) and all(c.ok for c in self.comparisons)
+
+    def verification(self) -> Verification:
+        """The ``verification`` block to attach to the entry."""
+        return Verification(
+            status="verified" if self.verified else "mismatch",
+            tolerance=self.tolerance,
+            n_eval=self.n,
+            measured={c.key: c.measured for c in self.comparisons},
+            claimed={c.key: c.claimed for c in self.comparisons},
+            date=datetime.now(timezone.utc).replace(microsecond=0),
+            rftbench=__version__,
+        )
+
+    def report(self) -> str:
+        head = f"entry {self.entry.id}: {'verified' if self.verified else 'NOT verified'} on {self.n} test images"
+        return "\n".join([head, *(f"  {c.line()}" for c in self.comparisons)])
+
+
+def allowed_difference(claimed: float, n: int, total: int | None, tolerance: float) -> float:
+    """``tolerance + 3σ`` with σ the standard error of an accuracy on ``n`` of ``total`` images."""
+    if total is not None and n >= total:
+        return tolerance
+    fpc = 1.0 - n / total if total else 1.0
+    p = min(max(claimed, 0.0), 1.0)
+    return tolerance + 3.0 * math.sqrt(p * (1.0 - p) / n * fpc)
+
+
+def download_checkpoint(entry: Entry, *, endpoint: str | None = None, cache_dir: str | Path | None = None) -> Path:
+    """The checkpoint's files at the pinned commit; returns the model folder (``subfolder`` applied)."""
+    if entry.checkpoint is None:
+        raise VerificationError(
+            f"entry {entry.id} has no checkpoint: nothing to re-evaluate. Resubmit it with "
+            "`rftbench submit RESULT --repo ORG/NAME --checkpoint REPO@COMMIT_SHA`."
+        )
+    ckpt = entry.checkpoint
+    from huggingface_hub import constants, get_token
+
+    token = get_token()
+    with hub_errors(f"downloading checkpoint {ckpt.repo}@{ckpt.revision[:12]}", ckpt.repo, endpoint or constants.ENDPOINT, token, ckpt.repo_type):
+        folder = snapshot_download(
+            ckpt.repo,
+            repo_type=ckpt.repo_type,
+            revision=ckpt.revision,
+            allow_patterns=[f"{ckpt.subfolder.strip('/')}/**"] if ckpt.subfolder else None,
+            endpoint=endpoint,
+            cache_dir=cache_dir,
+            token=token,
+        )
+    path = Path(folder) / ckpt.subfolder if ckpt.subfolder else Path(folder)
+    if not path.is_dir():
+        raise VerificationError(f"checkpoint {ckpt.repo}@{ckpt.revision}: no folder {ckpt.subfolder!r} in the repo")
+    return path
+
+
+def default_loader() -> Callable[[Path], Any]:
+    """``rftbench.load_model`` (the engine's run-folder loader)."""
+    import rftbench
+
+    load = getattr(rftbench, "load_model", None)
+    if load is None:
+        raise VerificationError(
+            "this rftbench has no rftbench.load_model(run_dir) to load a fine-tuned checkpoint; "
+            "upgrade rftbench (verify needs the engine's run-folder loader)"
+        )
+    return load
+
+
+def default_test_data(entry: Entry, manager: Any = None) -> Any:
+    """The entry's test split, transformed for its representation (from the zoo cards)."""
+    from ..data import Transformed, load_splits, make_transform
+    from ..plugins import get_manager
+
+    manager = manager or get_manager()
+    try:
+        rep = manager.get("representation", entry.setup.representation)
+        card = manager.get("dataset", entry.setup.dataset)
+    except RftbenchError as err:
+        raise VerificationError(f"entry {entry.id}: cannot rebuild its test data: {err}") from None
+    splits = load_splits(card, root=entry.config.get("data_root"), manager=manager)
+    return Transformed(splits["test"], make_transform(rep, card, train=False))
+
+
+def threat_suite(entry: Entry, manager: Any = None) -> list[Any]:
+    """The entry's evaluation components that measure one of its claimed threat labels."""
+    from ..plugins import get_manager
+
+    manager = manager or get_manager()
+    wanted = set(entry.metrics.threats)
+    suite, found = [], set()
+    for component in entry.config.get("evaluation") or []:
+        name = component if isinstance(component, str) else component.get("name")
+        params = {} if isinstance(component, str) else {k: v for k, v in component.items() if k != "name"}
+        try:
+            spec = manager.get("threat_model", name)
+        except RftbenchError:
+            continue  # a metric, not a threat model
+        try:
+            label = spec.build(**params).label()
+            norm, eps = parse_threat_label(label)
+        except (RftbenchError, ValueError, TypeError) as err:
+            raise VerificationError(f"entry {entry.id}: evaluation component {component!r} does not build: {err}") from None
+        if threat_label(norm, eps) in wanted:
+            suite.append(component)
+            found.add(threat_label(norm, eps))
+    missing = wanted - found
+    if missing:
+        raise VerificationError(
+            f"entry {entry.id}: no installed threat model reproduces {', '.join(sorted(missing))} "
+            "(its config's evaluation suite names threat models this installation lacks)"
+        )
+    return suite
+
+
+def verify_entry(
+    entry: Entry,
+    *,
+    n: int = DEFAULT_N,
+    tolerance: float = DEFAULT_TOLERANCE,
+    endpoint: str | None = None,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    manager: Any = None,
+    load: Callable[[Path], Any] | None = None,
+    data: Any = None,
+) -> VerifyResult:
+    """Re-evaluate ``entry`` from its pinned checkpoint on its first ``n`` test images.
+
+    ``load`` (default ``rftbench.load_model``) and ``data`` (default: the test split rebuilt
+    from the entry's zoo cards) can be given to verify models and data rftbench cannot rebuild.
+    """
+    from ..evaluation import evaluate
+
+    if n < 1:
+        raise VerificationError(f"--n {n}: verify on at least 1 test image")
+    if not 0 <= tolerance < 1:
+        raise VerificationError(f"--tolerance {tolerance}: an accuracy difference, between 0 and 1")
+    suite = threat_suite(entry, manager)
+    folder = download_checkpoint(entry, endpoint=endpoint, cache_dir=cache_dir)
+    model = (load or default_loader())(folder)
+    data = data if data is not None else default_test_data(entry, manager)
+    n = min(n, len(data))
+    result = evaluate(model, data, suite, batch_size=batch_size, n_examples=n, device=device,
+                      seed=int(entry.config.get("seed", 0) or 0), manager=manager, progress=False)
+    total = entry.metrics.n_eval
+    out = VerifyResult(entry, n, tolerance=tolerance)
+    out.comparisons.append(Comparison("clean_acc", entry.metrics.clean_acc, float(result["clean_acc"]),
+                                      allowed_difference(entry.metrics.clean_acc, n, total, tolerance)))
+    measured = {}
+    for label, record in result["threats"].items():
+        norm, eps = parse_threat_label(label)
+        measured[threat_label(norm, eps)] = float(record["acc"])
+    for label, claimed in entry.metrics.threats.items():
+        if label not in measured:
+            raise VerificationError(f"entry {entry.id}: the evaluation did not report {label}")
+        out.comparisons.append(Comparison(label, claimed.acc, measured[label], allowed_difference(claimed.acc, n, total, tolerance)))
+    return out

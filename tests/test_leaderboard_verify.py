@@ -1,0 +1,133 @@
+"""rftbench verify: download a pinned checkpoint from a fake Hub, re-evaluate it, compare with the entry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save
+from torch import nn
+
+import rftbench_plugins.threats as threats_plugin
+from hub_server import WRITE_TOKEN, fake_hub, hub_env  # noqa: F401 - fixtures
+from leaderboard_helpers import make_entry
+from rftbench.evaluation import evaluate
+from rftbench.leaderboard.entry import load_entry
+from rftbench.leaderboard.errors import RepoNotFoundError, VerificationError
+from rftbench.leaderboard.verify import allowed_difference, threat_suite, verify_entry
+
+SUITE = [{"name": "linf", "eps": "4/255", "attack": "pgd", "steps": 2, "seed": 0}]
+
+
+def tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+
+
+def tiny_data() -> torch.utils.data.TensorDataset:
+    gen = torch.Generator().manual_seed(1)
+    return torch.utils.data.TensorDataset(torch.rand(40, 3, 4, 4, generator=gen), torch.randint(0, 3, (40,), generator=gen))
+
+
+def load(folder):
+    from safetensors.torch import load_file
+
+    model = tiny_model()
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model
+
+
+@pytest.fixture
+def manager(fresh_manager):
+    fresh_manager.register(threats_plugin, "threats")
+    return fresh_manager
+
+
+@pytest.fixture
+def checkpoint(fake_hub):
+    """The tiny model's weights in a model repo on the fake Hub; returns (repo, pinned sha, true numbers)."""
+    model = tiny_model()
+    repo = fake_hub.create_repo("alice/mini-rft", repo_type="model", files={"model.safetensors": save(model.state_dict())})
+    sha = repo.branches["main"]
+    # the branch moves on afterwards: verify must use the pinned commit, not main
+    repo.branches["main"] = repo.commit({"model.safetensors": save(nn.Sequential(nn.Flatten(), nn.Linear(48, 3)).state_dict())}, sha, "retrain")
+    return "alice/mini-rft", sha
+
+
+def entry_claiming(clean: float, linf: float, sha: str, n_eval: int = 40):
+    entry = make_entry(clean=clean, linf=linf)
+    data = entry.model_dump(exclude={"id", "content_hash", "verification"})
+    data["config"] = {**data["config"], "evaluation": SUITE, "seed": 0}
+    data["metrics"] = {"clean_acc": clean, "threats": {"linf:4/255": {"norm": "linf", "eps": 4 / 255, "acc": linf}}, "n_eval": n_eval}
+    data["checkpoint"] = {"repo": "alice/mini-rft", "revision": sha}
+    return type(entry).seal(**data)
+
+
+def truth(manager):
+    """The pinned model's real numbers (tiny_model() is seeded: the same weights as the pinned file)."""
+    result = evaluate(tiny_model(), tiny_data(), SUITE, n_examples=40, seed=0, manager=manager, progress=False)
+    return result["clean_acc"], result["threats"]["linf:4/255"]["acc"]
+
+
+def test_honest_entry_is_verified(fake_hub, manager, checkpoint):
+    _, sha = checkpoint
+    clean, linf = truth(manager)
+    entry = entry_claiming(clean, linf, sha)
+    result = verify_entry(entry, n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+    assert result.verified, result.report()
+    assert [c.key for c in result.comparisons] == ["clean_acc", "linf:4/255"]
+    assert all(c.allowed == pytest.approx(0.01) for c in result.comparisons)  # n = N: no sampling allowance
+    block = result.verification()
+    assert block.status == "verified" and block.measured["clean_acc"] == pytest.approx(clean)
+    assert any(f"/alice/mini-rft/resolve/{sha}/" in path for _, path, _ in fake_hub.requests)
+
+
+def test_inflated_claim_is_a_mismatch_with_both_numbers(fake_hub, manager, checkpoint):
+    _, sha = checkpoint
+    clean, linf = truth(manager)
+    entry = entry_claiming(min(1.0, clean + 0.3), linf, sha)
+    result = verify_entry(entry, n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+    assert not result.verified
+    report = result.report()
+    assert f"claimed {min(1.0, clean + 0.3):.4f}, measured {clean:.4f}" in report and "MISMATCH" in report
+
+
+def test_cli_verify_writes_the_verification(fake_hub, manager, checkpoint, tmp_path, capsys, monkeypatch):
+    _, sha = checkpoint
+    clean, linf = truth(manager)
+    path = tmp_path / "entry.json"
+    path.write_text(entry_claiming(clean, linf, sha).to_json())
+    import rftbench
+
+    monkeypatch.setattr(rftbench, "load_model", load, raising=False)
+    monkeypatch.setattr("rftbench.leaderboard.verify.default_test_data", lambda entry, manager=None: tiny_data())
+    from rftbench.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify", str(path), "--n", "40", "--endpoint", fake_hub.url, "--write", str(tmp_path / "v.json"), "--json"])
+    assert exit_.value.code in (0, None)
+    out = json.loads(capsys.readouterr().out)
+    assert out["verified"] and out["n"] == 40
+    verified = load_entry(tmp_path / "v.json")
+    assert verified.verification.status == "verified" and verified.content_hash == load_entry(path).content_hash
+
+
+def test_sampling_allowance():
+    assert allowed_difference(0.5, 100, None, 0.01) == pytest.approx(0.01 + 3 * 0.05)
+    assert allowed_difference(0.5, 100, 400, 0.0) == pytest.approx(3 * (0.25 / 100 * 0.75) ** 0.5)
+    assert allowed_difference(0.9, 500, 500, 0.02) == 0.02
+
+
+def test_entry_without_checkpoint_or_unknown_repo(fake_hub, manager):
+    entry = entry_claiming(0.5, 0.1, "ab" * 20)
+    with pytest.raises(VerificationError, match="has no checkpoint"):
+        verify_entry(entry.resealed(checkpoint=None), manager=manager, load=load, data=tiny_data())
+    with pytest.raises(RepoNotFoundError, match="model repo 'alice/mini-rft' does not exist"):
+        verify_entry(entry, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+
+
+def test_threats_the_installation_cannot_rebuild(fresh_manager):
+    entry = entry_claiming(0.5, 0.1, "ab" * 20)
+    with pytest.raises(VerificationError, match="no installed threat model reproduces linf:4/255"):
+        threat_suite(entry, fresh_manager)
