@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from rftbench.leaderboard.entry import Entry, entry_from_record
+from rftbench.leaderboard.entry import Entry
+from rftbench.leaderboard.records import entry_from_record
 from rftbench.plugins import PluginManager
 from rftbench.results import ResultRecord
 

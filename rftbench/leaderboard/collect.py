@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..errors import RftbenchError
 from ..results import read_record
-from .entry import Entry, entry_from_record, load_entry, read_entries_jsonl
+from .entry import Entry, load_entry, read_entries_jsonl
+from .records import entry_from_record
 from .errors import EntryError
 
 log = logging.getLogger("rftbench")

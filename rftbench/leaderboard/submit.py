@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 from ..errors import RftbenchError
 from ..results import read_record
-from .entry import Checkpoint, Entry, entry_from_record, load_entry
+from .entry import Checkpoint, Entry, load_entry
+from .records import entry_from_record
 from .errors import DuplicateEntryError, EntryError
 from .outbox import Outbox, Submission
 

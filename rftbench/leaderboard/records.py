@@ -1,0 +1,158 @@
+"""Result records → leaderboard entries (what ``rftbench submit`` and ``leaderboard build`` do with a run).
+
+The record's resolved config is kept verbatim; its components are read into the typed
+:class:`~rftbench.leaderboard.entry.Setup` (ε parsed to a number), its metrics into
+:class:`~rftbench.leaderboard.entry.Metrics` (threat labels made canonical, other numeric
+metrics flattened into ``extra``), and the representation's zoo card gives the family, size
+and pretraining the site filters on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..cards import format_validation_error
+from ..results import ResultRecord
+from ..specs import parse_number
+from .entry import NORM_ALIASES, Budget, Checkpoint, Entry, ModelInfo, parse_threat_label, threat_label, threat_sort_key
+from .errors import EntryError
+
+def _component(value: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, Mapping) and "name" in value:
+        params = dict(value.get("params") or {k: v for k, v in value.items() if k != "name"})
+        return str(value["name"]), params
+    raise ValueError(f"expected a component name or {{name: …}}, got {value!r}")
+
+
+def _budget(component: Any) -> Budget:
+    name, params = _component(component)
+    norm = NORM_ALIASES.get(name.lower(), "other")
+    if "eps" in params:
+        eps = float(parse_number(params["eps"]))
+    elif "severity" in params:
+        eps = float(params["severity"])
+    else:
+        eps = 0.0
+    return Budget(norm=norm, eps=eps)
+
+
+def _numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in data.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            out[f"{prefix}{key}"] = float(value)
+        elif isinstance(value, Mapping):
+            out.update(_numbers(value, f"{prefix}{key}."))
+    return out
+
+
+def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None) -> dict[str, Any]:
+    """Map a record's ``metrics`` onto :class:`Metrics` fields (threat labels made canonical)."""
+    if "clean_acc" not in metrics:
+        raise EntryError("the result record has no metrics.clean_acc: was the run evaluated? (status must be complete)")
+    threats: dict[str, Any] = {}
+    for label, value in dict(metrics.get("threats") or {}).items():
+        try:
+            norm, eps = parse_threat_label(label)
+        except ValueError as err:
+            raise EntryError(f"metrics.threats: {err}") from None
+        if isinstance(value, Mapping):
+            if "acc" not in value:
+                raise EntryError(f"metrics.threats.{label}: no 'acc' (robust accuracy) in {dict(value)!r}")
+            acc, extra = value["acc"], _numbers({k: v for k, v in value.items() if k != "acc"})
+        else:
+            acc, extra = value, {}
+        threats[threat_label(norm, eps)] = {"norm": norm, "eps": eps, "acc": acc, "extra": extra}
+    threats = dict(sorted(threats.items(), key=lambda kv: threat_sort_key(kv[0])))
+    er = metrics.get("expected_robustness")
+    if isinstance(er, Mapping):
+        er = er.get("value", er.get("acc"))
+    skip = {"clean_acc", "threats", "expected_robustness", "n_eval", "n"}
+    n = metrics.get("n_eval", metrics.get("n", n_eval))
+    return {
+        "clean_acc": metrics["clean_acc"],
+        "threats": threats,
+        "expected_robustness": er,
+        "n_eval": n,
+        "extra": _numbers({k: v for k, v in metrics.items() if k not in skip}),
+    }
+
+
+def model_info_for(representation: str, manager: Any = None) -> ModelInfo:
+    """Family, size and pretraining from the representation's zoo card (empty when the card is unknown)."""
+    try:
+        from ..plugins import get_manager
+
+        card = (manager or get_manager()).get("representation", representation)
+    except Exception:  # noqa: BLE001 - an unknown or unloadable card only leaves the labels empty
+        return ModelInfo()
+    return ModelInfo(
+        family=card.family,
+        size=card.size,
+        params_m=card.params_m,
+        pretraining=card.pretraining.strategy,
+        pretraining_data=card.pretraining.data,
+        pretraining_volume=card.pretraining.volume,
+    )
+
+
+def entry_from_record(
+    record: ResultRecord | Mapping[str, Any],
+    *,
+    checkpoint: Checkpoint | Mapping[str, Any] | None = None,
+    submitter: str | None = None,
+    date: datetime | None = None,
+    manager: Any = None,
+) -> Entry:
+    """Seal an entry from a complete result record (``rftbench.results.ResultRecord``)."""
+    if not isinstance(record, ResultRecord):
+        try:
+            record = ResultRecord.model_validate(record)
+        except ValidationError as err:
+            raise EntryError(f"invalid result record:\n{format_validation_error(err)}") from None
+    if record.status != "complete":
+        raise EntryError(f"result record {record.id} has status {record.status!r}: only complete runs can be entries")
+    config = record.config
+    try:
+        protocol, protocol_params = _component(config.get("protocol", "fft"))
+        loss, loss_params = _component(config.get("loss", "ce"))
+        setup = {
+            "representation": config["representation"],
+            "dataset": config["dataset"],
+            "protocol": protocol,
+            "protocol_params": protocol_params,
+            "loss": loss,
+            "loss_params": loss_params,
+            "threat": _budget(config.get("threat", {"name": "linf", "eps": 0})),
+            "epochs": config["epochs"],
+            "eps_schedule": _component(config["eps_schedule"])[0] if config.get("eps_schedule") else None,
+            "lr_schedule": _component(config["lr_schedule"])[0] if config.get("lr_schedule") else None,
+        }
+    except KeyError as err:
+        raise EntryError(f"result record {record.id}: config has no {err.args[0]!r}") from None
+    except ValueError as err:
+        raise EntryError(f"result record {record.id}: {err}") from None
+    try:
+        return Entry.seal(
+            run_id=record.id,
+            source={"kind": "run"},
+            setup=setup,
+            config=config,
+            metrics=metrics_from_record(record.metrics, n_eval=config.get("n_eval")),
+            model=model_info_for(setup["representation"], manager),
+            provenance=record.provenance,
+            checkpoint=checkpoint,
+            submitter=submitter,
+            date=date or datetime.now(timezone.utc).replace(microsecond=0),
+        )
+    except ValidationError as err:
+        raise EntryError(f"result record {record.id} does not make a valid entry:\n{format_validation_error(err)}") from None

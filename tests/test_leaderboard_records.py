@@ -1,0 +1,54 @@
+"""Result records → entries: typed setup, canonical threat labels, metrics kept as numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from leaderboard_helpers import make_entry, make_record
+from rftbench.leaderboard.errors import EntryError
+from rftbench.leaderboard.records import entry_from_record, model_info_for
+from rftbench.plugins import PluginManager
+
+
+def test_entry_from_record_types_numbers_and_budgets():
+    entry = make_entry()
+    assert entry.setup.threat.norm == "linf" and entry.setup.threat.eps == pytest.approx(4 / 255)
+    assert entry.setup.loss == "trades" and entry.setup.loss_params == {"beta": 6.0}
+    assert list(entry.metrics.threats) == ["linf:4/255", "l2:0.5"]
+    assert entry.metrics.threats["linf:4/255"].extra == {"loss": 1.25}
+    assert entry.metrics.sum == pytest.approx(0.81 + 0.42 + 0.5)
+    assert entry.metrics.geom == pytest.approx(0.81 * 0.42 * 0.5)
+    assert entry.metrics.expected_robustness == 0.6
+    assert entry.metrics.extra == {"margin_consistency.kendall_tau": 0.7}
+    assert entry.metrics.n_eval == 64
+    assert entry.run_id == "a1b2c3d4e5f60718"
+    assert entry.id == entry.content_hash[:16]
+    # JSON keeps numbers as numbers
+    data = json.loads(entry.to_json())
+    assert isinstance(data["metrics"]["threats"]["linf:4/255"]["eps"], float)
+    assert isinstance(data["setup"]["epochs"], int)
+
+
+def test_incomplete_or_unevaluated_records_are_refused():
+    record = make_record()
+    with pytest.raises(EntryError, match="status 'failed'"):
+        entry_from_record(record.model_copy(update={"status": "failed"}))
+    with pytest.raises(EntryError, match="no metrics.clean_acc"):
+        entry_from_record(record.model_copy(update={"metrics": {}}))
+    with pytest.raises(EntryError, match="config has no 'dataset'"):
+        entry_from_record(record.model_copy(update={"config": {k: v for k, v in record.config.items() if k != "dataset"}}))
+
+
+def test_model_labels_come_from_the_zoo_card(fresh_manager):
+    import rftbench_plugins.zoo as zoo
+
+    fresh_manager.register(zoo, "zoo")
+    cards = fresh_manager.items("representation")
+    if not cards:
+        pytest.skip("no representation card in registry/")
+    card = cards[0]
+    info = model_info_for(card.id, fresh_manager)
+    assert info.family == card.family and info.pretraining == card.pretraining.strategy
+    assert model_info_for("no-such-card", PluginManager()).family is None
