@@ -111,3 +111,18 @@ def test_results_failures(manager, tmp_path, capsys):
     assert "0 to run, 0 running, 0 done, 1 failed" in out
     code, out, _ = cli(capsys, "results", str(sweep.results_dir), "--failures")
     assert code == 0 and sweep.runs[0].hash in out and "ValueError: nan loss" in out
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["sweep", "--help"], ["--dry-run", "--executor", "--retry-failed", "resume"]),
+        (["results", "--help"], ["--filter", "parquet", "pandas"]),
+        (["tune", "--help"], ["ASHA", "--samples", "1e-6", "--trial-function"]),
+    ],
+)
+def test_help(capsys, argv, expected):
+    code, out, _ = cli(capsys, *argv)
+    assert code == 0
+    for part in expected:
+        assert part in out

@@ -71,3 +71,27 @@ def _count(path: str, prefix: str) -> int:
         return sum(1 for line in Path(path).read_text().splitlines() if line.startswith(prefix))
     except FileNotFoundError:
         return 0
+
+
+def synthetic_trial(config: RunConfig, report, *, seconds: float = 0.0) -> None:
+    """A fake tuning trial: reports a validation loss per epoch, smallest near lr_head = 1e-3,
+    lr_backbone = 1e-4 and weight decays of 1e-4, and falling with the epochs.
+
+    Stands in for the engine's trial function in tests and demos of ``rftbench tune``.
+    """
+    import math
+
+    opt = config.optimizer
+    distance = sum(
+        (math.log10(value) - math.log10(best)) ** 2
+        for value, best in (
+            (opt.lr_head, 1e-3),
+            (opt.lr_backbone, 1e-4),
+            (max(opt.weight_decay_head, 1e-12), 1e-4),
+            (max(opt.weight_decay_backbone, 1e-12), 1e-4),
+        )
+    )
+    for epoch in range(config.epochs):
+        if seconds:
+            time.sleep(seconds)
+        report({"epoch": epoch + 1, "val_loss": distance + 1.0 / (epoch + 1), "val_acc": 1.0 / (1.0 + distance)})
