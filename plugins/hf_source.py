@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import torch
 
-from rftbench import ArchitectureSpec, NoParams, hookimpl
+from rftbench import ArchitectureSpec, hookimpl
 from rftbench.cards import RepresentationCard
 from rftbench.errors import RftbenchError
 from rftbench.fetch import hub_file, pin_of
 
-from ._backbone import Backbone
+from ._backbone import ArchitectureParams, Backbone
 
 #: Side of the dummy input used to measure the feature width (a multiple of 32, as MobileViT needs).
 _PROBE = 64
@@ -83,7 +83,7 @@ def rftbench_add_architectures() -> list[ArchitectureSpec]:
         ArchitectureSpec(
             name="hf",
             description="Hugging Face transformers vision backbones (pooler_output), e.g. EfficientNet-B0, MobileViT-S",
-            params=NoParams,
+            params=ArchitectureParams,
             factory=build,
         )
     ]

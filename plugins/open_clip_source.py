@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import torch
 
-from rftbench import ArchitectureSpec, NoParams, hookimpl
+from rftbench import ArchitectureSpec, hookimpl
 from rftbench.cards import RepresentationCard
 from rftbench.errors import RftbenchError, UnknownNameError
 from rftbench.fetch import weights_file
 
-from ._backbone import Backbone
+from ._backbone import ArchitectureParams, Backbone
 
 DEFAULT_FILENAME = "open_clip_pytorch_model.bin"
 
@@ -62,7 +62,7 @@ def rftbench_add_architectures() -> list[ArchitectureSpec]:
         ArchitectureSpec(
             name="open_clip",
             description="open_clip image towers (CLIP image embedding) with CLIP normalisation inside",
-            params=NoParams,
+            params=ArchitectureParams,
             factory=build,
         )
     ]

@@ -17,17 +17,17 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from rftbench import ArchitectureSpec, Params, hookimpl
+from rftbench import ArchitectureSpec, hookimpl
 from rftbench.cards import RepresentationCard
 from rftbench.errors import RftbenchError
 from rftbench.fetch import FetchError, weights_file
 
-from ._backbone import Backbone
+from ._backbone import ArchitectureParams, Backbone
 
 DEFAULT_FILENAME = "model.safetensors"
 
 
-class TimmParams(Params):
+class TimmParams(ArchitectureParams):
     drop_path_rate: float | None = Field(None, ge=0.0, lt=1.0, description="stochastic depth rate (timm's default if unset)")
 
 

@@ -38,11 +38,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from rftbench import ArchitectureSpec, NoParams, hookimpl
+from rftbench import ArchitectureSpec, hookimpl
 from rftbench.cards import RepresentationCard
 from rftbench.errors import RftbenchError
 from rftbench.fetch import weights_file
 
+from ._backbone import ArchitectureParams
 from .timm_source import TimmBackbone, feature_width, load_strict
 
 _STATE_KEYS = ("model", "state_dict", "model_ema")
@@ -172,7 +173,7 @@ def rftbench_add_architectures() -> list[ArchitectureSpec]:
         ArchitectureSpec(
             name="url",
             description="checkpoints in their original layout (URL + sha256, or a Hub file), converted onto timm architectures",
-            params=NoParams,
+            params=ArchitectureParams,
             factory=build,
         )
     ]
