@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rftbench.plugins import PluginManager
 
@@ -47,6 +48,12 @@ def test_discovered_through_entry_points(installed, monkeypatch):
     assert 0 <= x_noisy.min() and x_noisy.max() <= 1
     with pytest.raises(Exception, match="less than or equal to 1"):
         spec.build(eps=8)
+
+    loss = manager.get("loss", "alp").build(pairing=2.0)
+    clean, adv, y = torch.randn(5, 3), torch.randn(5, 3), torch.tensor([0, 1, 2, 0, 1])
+    expected = 0.5 * (F.cross_entropy(clean, y) + F.cross_entropy(adv, y)) + 2.0 * (clean - adv).pow(2).sum(1).mean()
+    assert torch.allclose(loss(y, clean=clean, adv=adv), expected)
+    assert loss.adversarial and loss.uses_clean and loss.uses_adv
     sys.modules.pop("rftbench_example", None)
 
 
@@ -56,6 +63,6 @@ def test_listed_by_the_cli(installed):
         [sys.executable, "-m", "rftbench", "plugins", "--json"], capture_output=True, text=True, env=env, check=True
     ).stdout
     plugins = {p["name"]: p for p in json.loads(out)["plugins"]}
-    assert plugins["example"]["contributions"] == {"threat_model": ["uniform-noise"]}
+    assert plugins["example"]["contributions"] == {"loss": ["alp"], "threat_model": ["uniform-noise"]}
     assert plugins["example"]["distribution"] == "rftbench-example-plugin"
     assert plugins["zoo"]["distribution"] == "rftbench"

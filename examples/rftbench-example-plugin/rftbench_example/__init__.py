@@ -1,17 +1,43 @@
-"""An example rftbench plugin: the ``uniform-noise`` threat model.
+"""An example rftbench plugin: the ``alp`` loss and the ``uniform-noise`` threat model.
 
-Random noise drawn uniformly from the L∞ ball of radius ε: accuracy under it, next to
-accuracy under an attack with the same budget, separates robustness to noise from
-robustness to worst-case perturbations.
+- ``alp``: adversarial logit pairing (Kannan, Kurakin & Goodfellow 2018, mixed-minibatch form):
+  ½·(CE(clean) + CE(adv)) + λ·mean ‖z_clean − z_adv‖², the attack maximising CE.
+- ``uniform-noise``: random noise drawn uniformly from the L∞ ball of radius ε; accuracy under
+  it, next to accuracy under an attack with the same budget, separates robustness to noise
+  from robustness to worst-case perturbations.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 
-from rftbench import Epsilon, Params, ThreatModelSpec, hookimpl
+from rftbench import Epsilon, LossSpec, Params, ThreatModelSpec, hookimpl
 from rftbench.specs import format_number
+
+
+class AlpParams(Params):
+    pairing: float = Field(0.5, ge=0, le=100, description="λ, the weight of the logit-pairing term")
+
+
+class AdversarialLogitPairing:
+    """The loss object of the engine's contract (see ``rftbench_add_losses`` in rftbench.hookspecs)."""
+
+    adversarial = True
+    uses_clean = True
+    uses_adv = True
+
+    def __init__(self, pairing: float):
+        self.pairing = pairing
+
+    def attack_objective(self, model, x, y):
+        return None  # the attack maximises cross-entropy
+
+    def __call__(self, y, *, clean=None, adv=None):
+        clean, adv = clean.float(), adv.float()
+        ce = 0.5 * (F.cross_entropy(clean, y) + F.cross_entropy(adv, y))
+        return ce + self.pairing * (clean - adv).pow(2).sum(1).mean()
 
 
 class UniformNoiseParams(Params):
@@ -35,6 +61,19 @@ class UniformNoise:
         eps = self.eps if eps is None else eps
         noise = torch.rand(x.shape, generator=self._generator, dtype=torch.float32).to(x.device)
         return (x.float() + (2 * noise - 1) * eps).clamp(0, 1).to(x.dtype)
+
+
+@hookimpl
+def rftbench_add_losses():
+    return [
+        LossSpec(
+            name="alp",
+            description="Adversarial logit pairing: mixed clean/adversarial CE plus λ·‖z − z_adv‖².",
+            params=AlpParams,
+            factory=AdversarialLogitPairing,
+            adversarial=True,
+        )
+    ]
 
 
 @hookimpl
