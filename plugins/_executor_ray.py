@@ -28,7 +28,9 @@ class RayParams(Params):
     )
     num_cpus: int | None = Field(None, ge=1, description="for a Ray started here: how many CPUs it may use (default: all)")
     cpus_per_run: float = Field(1.0, gt=0, description="CPUs Ray reserves for each run")
-    gpus_per_run: float = Field(0.0, ge=0, description="GPUs Ray reserves for each run (fractions share a GPU)")
+    gpus_per_run: float = Field(
+        0.0, ge=0, description="GPUs Ray reserves for each run (fractions share a GPU; 2 or more: torchrun, one process per GPU)"
+    )
     max_in_flight: int | None = Field(None, ge=1, description="runs submitted at once (default: all; Ray queues them)")
     connect_timeout: float = Field(5.0, gt=0, description="seconds to wait for the cluster's address to answer")
 
@@ -48,6 +50,7 @@ class RayExecutor:
         self.address, self.num_cpus = address, num_cpus
         self.cpus_per_run, self.gpus_per_run = cpus_per_run, gpus_per_run
         self.slots = max_in_flight
+        self.procs_per_run = int(gpus_per_run) if gpus_per_run >= 2 else 1
         self.connect_timeout = connect_timeout
         self._started_here = False
         self._remote: dict[Callable, Any] = {}

@@ -29,7 +29,7 @@ class SlurmParams(Params):
     qos: str | None = Field(None, description="SLURM quality of service (--qos)")
     constraint: str | None = Field(None, description="SLURM node features (--constraint)")
     time_min: int = Field(60, ge=1, description="wall-time limit of each run, in minutes (--time)")
-    gpus_per_run: int = Field(0, ge=0, le=16, description="GPUs per run (--gpus-per-node)")
+    gpus_per_run: int = Field(0, ge=0, le=16, description="GPUs per run (--gpus-per-node); 2 or more: torchrun, one process per GPU")
     cpus_per_run: int = Field(1, ge=1, le=512, description="CPUs per run (--cpus-per-task)")
     mem_gb: float | None = Field(None, gt=0, description="memory per run in GB (--mem)")
     array_parallelism: int = Field(64, ge=1, description="tasks of a job array running at once (--array=…%N)")
@@ -45,6 +45,7 @@ class SlurmExecutor:
     def __init__(self, **params: Any):
         self.params = SlurmParams.model_validate(params)
         self.slots = self.params.max_in_flight
+        self.procs_per_run = self.params.gpus_per_run if self.params.gpus_per_run >= 2 else 1
         self._executor: Any = None
 
     def start(self, results_dir: Path) -> None:

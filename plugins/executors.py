@@ -35,6 +35,7 @@ class LocalParams(Params):
     start_method: Literal["spawn", "forkserver", "fork"] = Field(
         "spawn", description="how pool processes start ('spawn' is the safe choice with torch and CUDA)"
     )
+    procs_per_run: int = Field(1, ge=1, le=64, description="processes per run: above 1, each run is launched with torchrun (one per GPU)")
 
 
 class _Inline(cf.Executor):
@@ -54,8 +55,8 @@ class _Inline(cf.Executor):
 class LocalExecutor(FuturesExecutor):
     """Runs in this process (sequentially) or in a process pool on this machine."""
 
-    def __init__(self, processes: int = 0, start_method: str = "spawn"):
-        self.processes, self.start_method = processes, start_method
+    def __init__(self, processes: int = 0, start_method: str = "spawn", procs_per_run: int = 1):
+        self.processes, self.start_method, self.procs_per_run = processes, start_method, procs_per_run
         self.slots = max(1, processes)
 
     def start(self, results_dir: Path) -> None:

@@ -49,6 +49,28 @@ def events(log: Path) -> dict[str, collections.Counter]:
     return out
 
 
+def ddp_run(config):
+    """A run function for torchrun: joins the process group (gloo, CPU) and all-reduces its rank."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    from rftbench.results import ResultRecord
+
+    dist.init_process_group("gloo")
+    try:
+        value = torch.tensor([float(dist.get_rank() + 1)])
+        dist.all_reduce(value)
+        return ResultRecord(
+            id=config.config_hash(),
+            config=config.to_dict(),
+            metrics={"world_size": dist.get_world_size(), "rank_sum": float(value), "local_rank": int(os.environ["LOCAL_RANK"])},
+        )
+    finally:
+        dist.destroy_process_group()
+
+
 def main(argv: list[str]) -> None:
     from rftbench.sweep import build_executor, load_sweep, run_sweep
 

@@ -124,3 +124,15 @@ def test_slurm_parameters_become_sbatch_options(manager, tmp_path, monkeypatch):
     assert params["time"] == 240 and params["gpus_per_node"] == 2 and params["cpus_per_task"] == 8
     assert params["partition"] == "gpu" and params["array_parallelism"] == 16 and params["mem"] == "32GB"
     assert params["additional_parameters"] == {"mail-type": "END"}
+
+
+@pytest.mark.slow
+def test_a_run_on_several_processes_is_launched_with_torchrun(manager, tmp_path, monkeypatch):
+    from tests.sweep_helpers import REPO, ddp_run
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # torchrun's processes import the run function
+    sweep = load_sweep(write_sweep(tmp_path, 1, "executor: {name: local, procs_per_run: 2}\n"))
+    summary = run_sweep(sweep, run=ddp_run, progress="none")
+    assert summary.complete, [p.error for p in summary.failed]
+    record = read_record(sweep.results_dir / f"{sweep.runs[0].hash}.json")
+    assert record.metrics == {"world_size": 2, "rank_sum": 3.0, "local_rank": 0}  # written by rank 0

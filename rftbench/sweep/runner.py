@@ -149,7 +149,10 @@ def run_sweep(
     recheck = max(poll, min(1.0, sweep.spec.claim_timeout / 4))  # how often to look at runs another worker holds
 
     def task(p: RunProgress) -> RunTask:
-        return RunTask(str(sweep.results_dir), p.run.hash, p.run.config, p.run.label, run, sweep.spec.claim_timeout, max_attempts)
+        return RunTask(
+            str(sweep.results_dir), p.run.hash, p.run.config, p.run.label, run, sweep.spec.claim_timeout, max_attempts,
+            nproc=int(getattr(executor, "procs_per_run", 1)),
+        )
 
     def finish(p: RunProgress, outcome: Outcome) -> None:
         p.seconds = outcome.seconds

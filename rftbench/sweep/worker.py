@@ -37,6 +37,8 @@ class RunTask:
     run: RunFunction | str = DEFAULT_RUN
     claim_timeout: float = 3600.0
     max_attempts: int = 2
+    #: Processes for this one run: above 1, the run is launched with torchrun (one per GPU).
+    nproc: int = 1
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ def execute(task: RunTask) -> Outcome:
             return Outcome(task.hash, "skipped")
         start = time.perf_counter()
         try:
-            run = resolve_run_function(task.run)
-            returned = run(task.config)
+            if task.nproc > 1:
+                returned = _run_distributed(task, store)
+            else:
+                returned = resolve_run_function(task.run)(task.config)
             record = _as_record(returned, task, store)
             store.write_result(record)
         except Exception as err:  # noqa: BLE001 - a run's failure is recorded, never fatal to the sweep
@@ -97,6 +101,33 @@ def execute(task: RunTask) -> Outcome:
             count = store.record_failure(task.hash, task.config.to_dict(), err, seconds=seconds)
             return Outcome(task.hash, "failed", seconds, f"{type(err).__name__}: {err}", count)
         return Outcome(task.hash, "done", time.perf_counter() - start, attempts=attempts)
+
+
+def _run_distributed(task: RunTask, store: Store) -> None:
+    """Launch one run as ``task.nproc`` processes with torchrun; rank 0 writes the record.
+
+    The run function is called on every rank with torch.distributed's environment set (``RANK``,
+    ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``PORT``); it initialises the process group
+    itself. This worker keeps the claim (and its heartbeat) while torchrun runs.
+    """
+    import pickle
+    import subprocess
+    import sys
+
+    path = store.claims / f"{task.hash}.task"
+    path.write_bytes(pickle.dumps(task))
+    try:
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={task.nproc}",
+            "-m", "rftbench.sweep.launch", str(path),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+    finally:
+        path.unlink(missing_ok=True)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-30:])
+        raise RftbenchError(f"torchrun ({task.nproc} processes) exited with status {done.returncode}:\n{tail}")
+    return None
 
 
 def _as_record(returned: Any, task: RunTask, store: Store) -> ResultRecord:
