@@ -155,6 +155,14 @@ def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tens
     return out
 
 
+def _batch_runner(threat: Any) -> Any:
+    """The object that evaluates a batch itself: the threat model, or the attack it wraps (``threat.attack``)."""
+    for candidate in (threat, getattr(threat, "attack", None)):
+        if candidate is not None and callable(getattr(candidate, "evaluate_batch", None)):
+            return candidate
+    return None
+
+
 def _nest(flat: Mapping[str, float]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in flat.items():
@@ -170,11 +178,12 @@ def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, An
     start = time.perf_counter()
     sums: dict[str, float] = defaultdict(float)
     n = 0
+    runner = _batch_runner(threat)
     with masking.frozen(ctx.model):
         for x, y, index in ctx.batches():
             with ctx.seeded(int(index[0])):
-                if hasattr(threat, "evaluate_batch"):
-                    out = threat.evaluate_batch(ctx.model, x, y, index=index)
+                if runner is not None:
+                    out = runner.evaluate_batch(ctx.model, x, y, index=index)
                 else:
                     out = _default_batch(ctx, threat, x, y, index)
             if "correct" not in out:
@@ -188,9 +197,10 @@ def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, An
     flags: list[dict[str, Any]] = []
     if violations:
         flags.append(masking.flag("budget_violation", label, f"{violations} of {n} perturbed points lie outside the {result['norm']} ball of radius {result['eps']:.6g} or outside [0, 1]: the attack is broken"))
-    if hasattr(threat, "report"):
-        extra = dict(threat.report() or {})
-        flags.extend(extra.pop("flags", []))
+    reporter = runner if runner is not None else threat
+    if callable(getattr(reporter, "report", None)):
+        extra = dict(reporter.report() or {})
+        flags.extend({"threat": label, **f} for f in extra.pop("flags", []))
         result.update(extra)
     flags.extend(masking.check_attack_order(label, result))
     result["seconds"] = round(time.perf_counter() - start, 3)
