@@ -54,6 +54,7 @@ class SweepSummary:
     failed: list[RunProgress] = field(default_factory=list)
     elapsed: float = 0.0
     interrupted: bool = False
+    source: Path | None = None
 
     @property
     def complete(self) -> bool:
@@ -82,7 +83,7 @@ class SweepSummary:
                 table.add_row(f"  {p.run.hash}", f"{p.run.label}: {p.error or 'failed'} ({p.attempts} attempts) → {store.failure_path(p.run.hash)}")
             if len(self.failed) > 10:
                 table.add_row("", f"… and {len(self.failed) - 10} more in {store.failures}")
-            table.add_row("retry", "rftbench sweep SWEEP.yaml --retry-failed")
+            table.add_row("retry", f"rftbench sweep {self.source or 'SWEEP.yaml'} --retry-failed")
         table.add_row("export", f"rftbench results {self.results_dir} --format csv -o results.csv")
         return table
 
@@ -143,7 +144,7 @@ def run_sweep(
             p.error = _last_error(store, p.run.hash)
     executor.start(sweep.results_dir)
 
-    summary = SweepSummary(sweep.name, sweep.results_dir, len(sweep.runs))
+    summary = SweepSummary(sweep.name, sweep.results_dir, len(sweep.runs), source=sweep.source)
     queue = deque(p for p in board.runs if p.state == "queued")
     in_flight: dict[Any, RunProgress] = {}
     recheck = max(poll, min(1.0, sweep.spec.claim_timeout / 4))  # how often to look at runs another worker holds
@@ -170,8 +171,9 @@ def run_sweep(
             if outcome.status == "failed" and p.attempts < max_attempts:
                 p.state = "queued"
                 queue.append(p)
-            else:
-                p.state = "failed"
+                board.finished(p, "retry")
+                return
+            p.state = "failed"
         board.finished(p, outcome.status)
 
     display = Live(board, console=console, refresh_per_second=4, transient=False) if progress == "live" else None
@@ -246,9 +248,9 @@ class _Board:
             self.recent.appendleft(p)
         if self.lines is not None and status != "busy":
             counts = self.counts()
-            word = {"done": "done", "skipped": "done elsewhere", "failed": "failed", "exhausted": "failed"}[status]
+            word = {"done": "done", "skipped": "done elsewhere", "failed": "failed", "exhausted": "failed", "retry": "failed (will retry)"}[status]
             tail = f" ({p.seconds:.2f}s)" if p.seconds else ""
-            error = f": {p.error}" if status in ("failed", "exhausted") else ""
+            error = f": {p.error}" if status in ("failed", "exhausted", "retry") else ""
             self.lines.print(
                 f"[{counts['done'] + counts['failed']}/{len(self.runs)}] {word} {p.run.hash} {p.run.label}{tail}{error}",
                 markup=False,
