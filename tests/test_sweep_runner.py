@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -147,3 +148,24 @@ def test_process_pool_gives_the_same_results_as_in_process(manager, tmp_path):
     assert summary.complete
     assert metrics_by_hash(a) == metrics_by_hash(b)
     assert len({line.split()[2] for line in (tmp_path / "log_b").read_text().splitlines()}) == 2  # two worker processes
+
+
+def test_the_live_table_shows_counts_and_eta(manager, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from rftbench.sweep.runner import RunProgress, _Board
+
+    sweep = load_sweep(write_sweep(tmp_path, 3))
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=160)
+    assert run_sweep(sweep, run=synthetic(tmp_path / "log"), console=console, progress="live").complete
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buffer.getvalue())  # without terminal colours
+    assert "queued 0 · running 0 · done 3 · failed 0" in plain
+    board = _Board(sweep, [RunProgress(r) for r in sweep.runs], None)
+    board.runs[0].state, board.runs[1].state = "done", "running"
+    board.finished(board.runs[0], "done")
+    console.print(board)
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buffer.getvalue())
+    assert "queued 1 · running 1 · done 1 · failed 0" in text and "ETA" in text and "ETA —" not in text.split("queued 1")[1]
