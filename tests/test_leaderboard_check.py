@@ -112,3 +112,15 @@ def test_local_files_against_a_folder(tmp_path):
     report = check_files([new_dir], main_dir)
     assert not report.ok and "duplicate of entry" in report.problems[0]
     assert not check_files([], None).ok  # nothing to check is not a pass
+
+
+def test_local_files_against_the_hub_main_branch(fake_hub, tmp_path, capsys):
+    on_main = make_entry("1" * 16)
+    seed_main(fake_hub, on_main)
+    (tmp_path / "dup.json").write_text(on_main.to_json())
+    (tmp_path / "new.json").write_text(make_entry("2" * 16).to_json())
+    with pytest.raises(SystemExit) as exit_:
+        main(["leaderboard", "check", str(tmp_path / "dup.json"), str(tmp_path / "new.json"),
+              "--repo", "org/board", "--endpoint", fake_hub.url])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 1 and "duplicate of entry" in out and "1 of 2 entries accepted" in out

@@ -189,7 +189,7 @@ def leaderboard_check(
         if repo:
             board = HubLeaderboard(repo, endpoint=endpoint)
             _, folder = board.download(get_token())
-            report = check_files(list(paths), folder)
+            report = check_files(list(paths), folder)  # folder None: an empty board
         else:
             report = check_files(list(paths), against)
     else:

@@ -140,17 +140,26 @@ class HubLeaderboard:
         with self._errors("checking your Hugging Face token", token):
             return str(self.api.whoami(token=token)["name"])
 
-    def head(self, token: str | None = None, revision: str | None = None) -> str:
-        """The commit sha the repo's ``revision`` (default branch) points to."""
+    def _info(self, token: str | None, revision: str | None) -> Any:
         with self._errors(f"reading {self.repo}", token):
             info = self.api.repo_info(self.repo, repo_type=self.repo_type, revision=revision, token=token)
         if not info.sha:
             raise HubError(f"reading {self.repo}: the Hub did not say which commit {revision or 'main'} is")
-        return str(info.sha)
+        return info
 
-    def download(self, token: str | None = None, revision: str | None = None) -> tuple[str, Path]:
-        """Download ``entries/**`` at ``revision`` pinned to its commit; returns (sha, folder)."""
-        sha = self.head(token, revision)
+    def head(self, token: str | None = None, revision: str | None = None) -> str:
+        """The commit sha the repo's ``revision`` (default branch) points to."""
+        return str(self._info(token, revision).sha)
+
+    def download(self, token: str | None = None, revision: str | None = None) -> tuple[str, Path | None]:
+        """Download ``entries/**`` at ``revision`` pinned to its commit; returns (sha, folder).
+
+        The folder is None when the repo has no entry yet (nothing to download).
+        """
+        info = self._info(token, revision)
+        sha = str(info.sha)
+        if info.siblings is not None and not any(f.rfilename.startswith(f"{ENTRIES_DIR_IN_REPO}/") for f in info.siblings):
+            return sha, None
         with self._errors(f"downloading the entries of {self.repo}", token):
             folder = snapshot_download(
                 self.repo,
@@ -166,8 +175,8 @@ class HubLeaderboard:
     def entries(self, token: str | None = None, revision: str | None = None, problems: list[str] | None = None) -> tuple[str, list[Entry]]:
         """Every entry on ``revision`` (default branch); bad files go to ``problems`` when given."""
         sha, folder = self.download(token, revision)
-        entries_dir = folder / ENTRIES_DIR_IN_REPO
-        return sha, entries_from_folder(entries_dir, problems=problems) if entries_dir.is_dir() else []
+        entries_dir = folder / ENTRIES_DIR_IN_REPO if folder is not None else None
+        return sha, entries_from_folder(entries_dir, problems=problems) if entries_dir and entries_dir.is_dir() else []
 
     def publish(self, entry: Entry, token: str, *, dry_run: bool = False) -> Submission:
         """Open a pull request adding the entry, after refusing duplicates of what is on the board."""
