@@ -112,20 +112,41 @@ def test_apgd_agrees_with_torchattacks_on_a_trained_model():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("norm", "eps", "library_norm"), [("linf", 32 / 255, "Linf"), ("l2", 1.25, "L2")])
-def test_standard_autoattack_agrees_with_torchattacks_through_the_evaluator(fresh_manager, norm, eps, library_norm):
+def test_standard_autoattack_agrees_with_torchattacks_through_the_evaluator(builtins, norm, eps, library_norm):
     """Same trained model, same 100 points: within 1 point of torchattacks' AutoAttack and never weaker."""
     torchattacks = pytest.importorskip("torchattacks")
     from torch.utils.data import TensorDataset
 
     from rftbench.evaluation import evaluate
 
-    fresh_manager.register(fx, "eval_fixtures")
     model = fx.trained_cnn()
     x, y = fx.template_data(100, seed=99)
-    result = evaluate(model, TensorDataset(x, y), [{"name": "aa_test", "norm": norm, "eps": eps}], batch_size=100, progress=False)
-    ours = result["threats"][f"aa_{norm}:{eps:g}"]
+    suite = [{"name": norm, "eps": eps, "attack": "autoattack"}]
+    result = evaluate(model, TensorDataset(x, y), suite, batch_size=100, progress=False)
+    (ours,) = result["threats"].values()
     assert set(ours["after"]) == {"clean", "apgd-ce", "apgd-t", "fab-t", "square"}
     theirs_attack = torchattacks.AutoAttack(model, norm=library_norm, eps=eps, version="standard", n_classes=10, seed=0)
     theirs = float((model(theirs_attack(x, y)).argmax(1) == y).float().mean())
     assert 0.05 < theirs < 0.95, "the budget should leave a non-trivial robust accuracy"
     assert abs(ours["acc"] - theirs) <= 0.01 + 1e-9
+    assert ours["acc"] <= theirs + 0.01 + 1e-9  # never weaker by more than a point
+
+
+def test_registered_autoattack_through_the_builtin_threat_models(builtins):
+    """`linf`/`l2`/`l1` with attack=autoattack: exact on a linear model, accuracy after each attack reported."""
+    from torch.utils.data import TensorDataset
+
+    from rftbench.evaluation import evaluate
+
+    model = fx.linear_model(classes=5, shape=SHAPE)
+    for norm in ("linf", "l1"):
+        eps = BUDGETS[norm]
+        x, y, margin = fx.straddling_points(model, norm, eps, n_each=4, shape=SHAPE)
+        below = margin < eps
+        suite = [{"name": norm, "eps": eps, "attack": "autoattack", "steps": QUICK}]
+        result = evaluate(model, TensorDataset(x[below], y[below]), suite, progress=False)
+        (record,) = result["threats"].values()
+        assert record["acc"] == 0.0 and record["after"]["clean"] == 1.0
+        assert record["attack"] == "autoattack" and record["implementation"].startswith("pyautoattack")
+        assert [f["check"] for f in result["flags"]] == ["few_classes"] * len(result["flags"])
+        assert all(f["severity"] == "info" for f in result["flags"]) and result["reliable"]

@@ -108,6 +108,11 @@ register_attack("pgd", ("linf", "l2"), pgd, description="PGD with random start (
 register_attack("fgsm", ("linf", "l2"), fgsm, description="FGSM with random start, step 1.25·eps (Wong et al. 2020)", default_steps=1)
 register_attack("apgd-ce", ("linf", "l2"), apgd_ce, description="APGD on cross-entropy (Croce & Hein 2020)")
 
+# AutoAttack's standard ensemble (L∞/L2/L1) and L1-APGD (the default L1 attack), from the evaluation suite.
+from .autoattack import register as _register_autoattack  # noqa: E402
+
+_register_autoattack()
+
 __all__ = [
     "ATTACKS",
     "DEFAULT_ATTACK",

@@ -342,3 +342,64 @@ def minimum_norm_perturbation(
             size = torch.where(fooled, size, torch.full_like(size, math.inf))
             best[todo] = torch.minimum(best[todo], size)
     return best
+
+
+# ----------------------------------------------------------------------------- the attack registry
+
+
+def _seed_from(generator: torch.Generator | None, seed: int | None = None) -> int:
+    """A seed for pyautoattack (which seeds torch's global RNG itself) drawn from the caller's RNG."""
+    if seed is not None:
+        return int(seed)
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device if generator is not None else "cpu"))
+
+
+def run_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int | None = None,
+                   generator: torch.Generator | None = None, **_: object) -> torch.Tensor:
+    """The registry's ``autoattack``: the standard ensemble, worst case per point (``steps`` ≠ 100 changes APGD/FAB iterations).
+
+    Under the evaluator, a threat model using this attack is measured through
+    :func:`autoattack_batch_runner`, which also reports the accuracy after each attack.
+    """
+    n_iter = None if steps in (None, STANDARD_ITERATIONS) else int(steps)
+    return AutoAttack(norm, eps, seed=_seed_from(generator), n_iter=n_iter).perturb(model, x.float(), y)
+
+
+def run_apgd_l1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int = 100,
+                restarts: int = 1, generator: torch.Generator | None = None, **_: object) -> torch.Tensor:
+    """The registry's ``apgd-l1``: AutoAttack's L1-APGD on the cross-entropy (Croce & Hein 2021), large-ε schedule.
+
+    Not in the engine's own APGD, which covers L∞ and L2: pyautoattack's L1 version is used as is.
+    Returns the first adversarial point found per input, else the input.
+    """
+    if norm != "l1":
+        raise AttackError(f"apgd-l1 attacks the l1 norm only, not {norm!r}; use apgd-ce for linf/l2")
+    aa = AutoAttack("l1", eps, version="custom", attacks=["apgd-ce"], seed=_seed_from(generator), n_iter=steps)
+    return aa.perturb(model, x.float(), y)
+
+
+#: AutoAttack's iterations for APGD and FAB.
+STANDARD_ITERATIONS = 100
+run_autoattack.default_steps = STANDARD_ITERATIONS  # type: ignore[attr-defined]
+
+
+def autoattack_batch_runner(threat: Any) -> AutoAttack:
+    """The evaluator's view of a threat model whose attack is ``autoattack``: per-attack accuracies and flags."""
+    steps = getattr(threat, "steps", None)
+    return AutoAttack(threat.norm, threat.eps, seed=int(getattr(threat, "seed", None) or 0),
+                      n_iter=None if steps in (None, STANDARD_ITERATIONS) else int(steps))
+
+
+run_autoattack.batch_runner = autoattack_batch_runner  # type: ignore[attr-defined]
+
+
+def register() -> None:
+    """Add ``autoattack`` (L∞, L2, L1) and ``apgd-l1`` (the default L1 attack) to :data:`rftbench.attacks.ATTACKS`."""
+    from . import ATTACKS, register_attack
+
+    if "autoattack" not in ATTACKS:
+        register_attack("autoattack", ("linf", "l2", "l1"), run_autoattack, default_steps=STANDARD_ITERATIONS,
+                        description="AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square, worst case per point (pyautoattack)")
+    if "apgd-l1" not in ATTACKS:
+        register_attack("apgd-l1", ("l1",), run_apgd_l1, default_steps=STANDARD_ITERATIONS, default_for=("l1",),
+                        description="L1-APGD on the cross-entropy, AutoAttack's (Croce & Hein 2021)")

@@ -6,6 +6,7 @@ bad name or parameter fails fast and nothing is half-computed or half-written.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -128,6 +129,14 @@ def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
     return {"linf": lambda: flat.abs().amax(1), "l2": lambda: flat.norm(dim=1), "l1": lambda: flat.abs().sum(1)}[norm]()
 
 
+def _takes_early_stop(threat: Any) -> bool:
+    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path)."""
+    try:
+        return "early_stop" in inspect.signature(threat.perturb).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
     """Correctness under ``threat.perturb``; adversarial threats attack only clean-correct points."""
     norm = getattr(threat, "norm", "other")
@@ -139,7 +148,8 @@ def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tens
     out: dict[str, torch.Tensor] = {}
     if todo.any():
         xs, ys = x[todo], y[todo]
-        x_adv = threat.perturb(ctx.model, xs, ys).detach()
+        x_adv = (threat.perturb(ctx.model, xs, ys, early_stop=True) if _takes_early_stop(threat)
+                 else threat.perturb(ctx.model, xs, ys)).detach()
         if x_adv.shape != xs.shape:
             raise EvaluationError(f"threat model {threat.label()!r} returned shape {tuple(x_adv.shape)} for inputs of shape {tuple(xs.shape)}")
         with torch.no_grad():
@@ -156,11 +166,19 @@ def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tens
 
 
 def _batch_runner(threat: Any) -> Any:
-    """The object that evaluates a batch itself: the threat model, or the attack it wraps (``threat.attack``)."""
-    for candidate in (threat, getattr(threat, "attack", None)):
+    """The object that evaluates a batch itself, if any.
+
+    In order: the threat model (``threat.evaluate_batch``), the attack it wraps
+    (``threat.attack.evaluate_batch``), or an object built by the attack's run function
+    (``threat.attack.run.batch_runner(threat)``, how a registered attack such as AutoAttack
+    reports its accuracy after each attack). Otherwise the evaluator calls ``threat.perturb``.
+    """
+    attack = getattr(threat, "attack", None)
+    for candidate in (threat, attack):
         if candidate is not None and callable(getattr(candidate, "evaluate_batch", None)):
             return candidate
-    return None
+    make = getattr(getattr(attack, "run", None), "batch_runner", None)
+    return make(threat) if callable(make) else None
 
 
 def _nest(flat: Mapping[str, float]) -> dict[str, Any]:
