@@ -51,12 +51,19 @@ class Weights(_Strict):
     tag: str | None = Field(None, description="source-specific pretrained tag (open_clip's `pretrained=`)")
     recipe: str | None = Field(None, description="local recipe that builds the weights (offline backbones)")
 
+    trust_on_first_fetch: bool = Field(
+        False, description="no published sha256 exists: `rftbench zoo fetch` records the first download's hash, later loads verify it"
+    )
+
     @model_validator(mode="after")
-    def _url_needs_a_name(self) -> Weights:
-        # A url without sha256 is allowed when the hash could not be verified by the card's
-        # author: `rftbench zoo fetch` then records it in the lock file (see rftbench.fetch).
+    def _url_needs_sha(self) -> Weights:
         if self.url and self.hub_id:
             raise ValueError("give either weights.url or weights.hub_id, not both")
+        if self.url and not self.sha256 and not self.trust_on_first_fetch:
+            raise ValueError(
+                "a weights.url needs weights.sha256 so that the download can be verified "
+                "(or weights.trust_on_first_fetch: true where no published hash exists)"
+            )
         return self
 
 

@@ -136,7 +136,11 @@ def hub_file(repo_id: str, filename: str, *, revision: str | None = None, card_i
     what = f"{repo_id}/{filename}" + (f" at revision {revision}" if revision else "")
     fix = f"run `rftbench zoo fetch {card_id or repo_id}` on a machine with internet (same HF_HUB_CACHE)"
     try:
-        path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=hub_cache(), local_files_only=offline)
+        try:
+            path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=hub_cache(), local_files_only=offline)
+        except BaseException:
+            _drop_incomplete(repo_id)
+            raise
     except LocalEntryNotFoundError:
         where = hub_cache() or "the default Hugging Face cache"
         mode = "HF_HUB_OFFLINE is set and " if offline else ""
@@ -150,6 +154,16 @@ def hub_file(repo_id: str, filename: str, *, revision: str | None = None, card_i
     except OSError as err:  # network errors surface as OSError subclasses
         raise FetchError(f"{what}: download failed: {err}\nFix: {fix}") from None
     return Path(path)
+
+
+def _drop_incomplete(repo_id: str) -> None:
+    """Remove the partial blobs a failed or interrupted Hub download left for ``repo_id``."""
+    from huggingface_hub import constants
+
+    root = Path(hub_cache() or constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    if root.is_dir():
+        for partial in root.glob("*.incomplete"):
+            partial.unlink(missing_ok=True)
 
 
 def revision_of(path: str | Path) -> str | None:
@@ -247,7 +261,33 @@ def weights_file(card: RepresentationCard, *, default_filename: str | None = Non
     raise FetchError(f"representation {card.id!r} has no downloadable weights (weights.hub_id or weights.url)")
 
 
+#: The weights file each built-in architecture reads when a card names none, and the other
+#: files it needs from the same Hub snapshot.
+DEFAULT_FILES: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "timm": ("model.safetensors", ()),
+    "open_clip": ("open_clip_pytorch_model.bin", ()),
+    "hf": ("model.safetensors", ("config.json",)),
+    "url": (None, ()),
+}
+
+
+def fetch_representation(card: RepresentationCard) -> dict[str, Any]:
+    """Download (or find in the cache) and verify a card's weights; record the pin in the lock file.
+
+    :return: ``{"id", "file", "revision", "sha256"}`` as recorded.
+    """
+    default, extra = DEFAULT_FILES.get(card.source, (None, ()))
+    if card.weights.hub_id:
+        for name in extra:
+            hub_file(card.weights.hub_id, name, revision=pin_of(card)["revision"], card_id=card.id)
+    path = weights_file(card, default_filename=default, record=True)
+    pin = read_lock().get(card.id, {})
+    return {"id": card.id, "file": str(path), "revision": pin.get("revision"), "sha256": pin.get("sha256")}
+
+
 __all__ = [
+    "DEFAULT_FILES",
+    "fetch_representation",
     "ChecksumError",
     "FetchError",
     "hub_cache",

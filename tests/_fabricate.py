@@ -64,3 +64,20 @@ def make_card(card_id: str, source: str, model: str, *, resolution: int = 32, we
     )
     fields.update(extra)
     return RepresentationCard(**fields)
+
+
+def timm_hub_repo(cache: Path, model: str, *, seed: int = 0, revision: str | None = None) -> tuple[Any, str]:
+    """A Hub cache entry ``timm/<model>`` holding a random ``model.safetensors`` (classifier included), like timm's repos."""
+    import tempfile
+
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    reference = timm.create_model(model, pretrained=False).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.safetensors"
+        save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, path)
+        rev = hf_cache_repo(cache, f"timm/{model}", {"model.safetensors": path, "config.json": json_text({"architecture": model.split(".")[0]})}, revision=revision)
+    return reference, rev

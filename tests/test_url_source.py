@@ -73,7 +73,7 @@ def test_url_download_verified_and_recorded(reference, tmp_path, monkeypatch):
     url_source.build(card, pretrained=True)
     assert (tmp_path / "rft" / "weights" / card.id / "r.ckpt").is_file()
     # a card without a sha256: the first download's hash is recorded, then enforced
-    unpinned = _madry_card(url=(tmp_path / "served.ckpt").as_uri(), filename="u.ckpt")
+    unpinned = _madry_card(url=(tmp_path / "served.ckpt").as_uri(), filename="u.ckpt", trust_on_first_fetch=True)
     url_source.build(unpinned, pretrained=True)
     assert read_lock()[unpinned.id]["sha256"] == digest
     (tmp_path / "rft" / "weights" / card.id / "u.ckpt").write_bytes(b"tampered")
@@ -120,7 +120,7 @@ def _singh_card(model, stem, **input_):
                      "strip_prefixes": ["base_model.", "model."], "drop_prefixes": ["normalize."]})
     return make_card(f"{model}_cvst.singh_linf4", "url", model, args=args,
                      input=InputConfig(resolution=32, **(input_ or {"mean": (0, 0, 0), "std": (1, 1, 1)})),
-                     weights={"url": "https://example.invalid/ckpt.pt", "sha256": None, "filename": "ckpt.pt"})
+                     weights={"url": "https://example.invalid/ckpt.pt", "trust_on_first_fetch": True, "filename": "ckpt.pt"})
 
 
 @pytest.mark.parametrize("model,stem,normalised", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from ..errors import RftbenchError
 from ..plugins import get_manager
 from ..zoo import list_cards, parse_filters
 from ._app import app, console, print_json
@@ -33,11 +34,19 @@ def zoo_list(
         None, "--filter", "-f", help="key=value on card fields, wildcards allowed; repeat to combine. Keys: family, size, source, pretraining, data, license, or any dotted card field."
     ),
     kind: str = KIND_OPTION,
+    family: str = typer.Option(None, "--family", help="convolutional, attention or hybrid (wildcards allowed)."),
+    size: str = typer.Option(None, "--size", help="tiny, small, medium or large."),
+    pretraining: str = typer.Option(None, "--pretraining", help="pretraining strategy: supervised, supervised-multistep, self-supervised, clip, fusion, adversarially-robust."),
+    source: str = typer.Option(None, "--source", help="the plugin that builds or loads it: timm, open_clip, hf, url, torchvision, …"),
     as_json: bool = typer.Option(False, "--json", help="Print the matching cards as JSON."),
 ) -> None:
-    """List zoo cards, e.g. `rftbench zoo list 'convnext*' -f family=convolutional -f size=large`."""
+    """List zoo cards, e.g. `rftbench zoo list 'convnext*' --family convolutional --size large`."""
     _check_kind(kind)
-    cards = list_cards(kind, pattern, parse_filters(filters))
+    chosen = parse_filters(filters)
+    for key, value in (("family", family), ("size", size), ("pretraining", pretraining), ("source", source)):
+        if value is not None:
+            chosen[key] = value
+    cards = list_cards(kind, pattern, chosen)
     if as_json:
         print_json([c.model_dump(mode="json") for c in cards])
         return
@@ -82,3 +91,59 @@ def zoo_show(
             table.add_row(key, str(value))
     table.add_row("plugin", manager.plugin_of(kind, card.id))
     console.print(table)
+
+
+@zoo_app.command("fetch")
+def zoo_fetch(
+    names: list[str] = typer.Argument(..., help="Card ids or wildcards ('convnext*'); representations unless --kind dataset."),
+    kind: str = KIND_OPTION,
+    check: bool = typer.Option(False, "--check", help="Also build each representation from the fetched weights (proves they load)."),
+    data_root: str = typer.Option(None, "--data-root", help="Where datasets are stored (default: the rftbench cache)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was fetched as JSON."),
+) -> None:
+    """Pre-download weights (or datasets) into the cache, verify them, and record their pins.
+
+    Run it where there is internet; compute nodes then load from the same cache with
+    `HF_HUB_OFFLINE=1` (share `HF_HUB_CACHE` / `HF_HOME` and `RFTBENCH_CACHE`). Hub weights
+    get their resolved commit recorded, URL weights their sha256, in `<cache>/zoo-lock.json`;
+    later loads use those pins. A download whose sha256 does not match is removed.
+    """
+    from ..fetch import fetch_representation, lock_path
+
+    _check_kind(kind)
+    manager = get_manager()
+    cards = []
+    for name in names:
+        matched = list_cards(kind, name) if any(ch in name for ch in "*?[") else [manager.get(kind, name)]
+        if not matched:
+            raise RftbenchError(f"no {kind} card matches {name!r}; see `rftbench zoo list --kind {kind}`")
+        cards += [c for c in matched if c not in cards]
+    rows = []
+    for card in cards:
+        if kind == "representation":
+            row = fetch_representation(card)
+            if check:
+                from ..model import build_backbone
+
+                backbone = build_backbone(card, pretrained=True, manager=manager)
+                row["num_features"] = backbone.num_features
+        else:
+            from ..data import load_splits
+
+            splits = load_splits(card, root=data_root, download=True, manager=manager)
+            row = {"id": card.id, **{name: len(split) for name, split in splits.items()}}
+        rows.append(row)
+        if not as_json:
+            console.print(f"[green]fetched[/] {card.id}", highlight=False)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"fetched ({len(rows)})")
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    for col in columns:
+        table.add_column(col, no_wrap=col == "id")
+    for row in rows:
+        table.add_row(*[str(row.get(col, "")) for col in columns])
+    console.print(table)
+    if kind == "representation":
+        console.print(f"pins recorded in {lock_path()}", style="dim")
