@@ -53,9 +53,21 @@ def rftbench_add_architectures() -> list[ArchitectureSpec]:
         factory(card: RepresentationCard, *, pretrained: bool, **params) -> torch.nn.Module
 
     The module takes images in [0, 1] at ``card.input.resolution``, normalises them inside
-    (``card.input.mean``/``std``), and exposes ``num_features`` (int) and
-    ``forward_features(x) -> Tensor[B, num_features]`` (the penultimate layer). With
-    ``pretrained=False`` it must build without any download (tests instantiate every card so).
+    (``card.input.mean``/``std``, after flipping to BGR where ``card.input.channel_order`` says
+    so), and exposes ``num_features`` (int) and ``forward_features(x) -> Tensor[B, num_features]``
+    (the penultimate layer, pooled; no classifier: :class:`rftbench.model.Classifier` adds a fresh
+    linear head). With ``pretrained=False`` it must build without any download (tests
+    instantiate every card so). ``pretrained`` reaches the factory through ``spec.build``, so
+    the spec's ``params`` model must declare it (the built-ins share
+    ``rftbench_plugins._backbone.ArchitectureParams``).
+
+    With ``pretrained=True`` the weights come from :func:`rftbench.fetch.weights_file`: the
+    card's pin (``weights.revision`` / ``weights.sha256``) or the one ``rftbench zoo fetch``
+    recorded, read from the cache only when ``HF_HUB_OFFLINE=1``; files are deserialised
+    safely (safetensors or ``torch.load(weights_only=True)``) and loaded strictly, so a
+    checkpoint that does not fit the architecture is an error, never a silent random init.
+    The built-ins: ``timm``, ``open_clip``, ``hf`` (transformers), ``url`` (original
+    checkpoints converted onto timm).
 
     :return: a list of :class:`~rftbench.specs.ArchitectureSpec` (or dicts validating as one).
     """
@@ -88,7 +100,14 @@ def rftbench_add_dataset_sources() -> list[DatasetSourceSpec]:
             -> dict[str, torch.utils.data.Dataset]   # keys among "train", "val", "test"
 
     Items of each split are ``(image, label)``: a PIL image or a float tensor in [0, 1]
-    (C, H, W) and an int label in ``range(card.num_classes)``.
+    (C, H, W) and an int label in ``range(card.num_classes)``. Splits should expose
+    ``targets`` (the labels, readable without loading images) and ``classes``, which
+    :func:`rftbench.data.check_classes` compares with the card. A source applies the card's
+    ``splits`` rules itself (the built-ins share ``rftbench_plugins.datasets.make_splits``:
+    official, carved, stratified, stratified subsample; deterministic given ``seed``), and
+    raises an :class:`~rftbench.errors.RftbenchError` naming the card, the folder and the fix
+    when files are missing or incomplete. ``root`` is shared by every dataset: a source keeps
+    its files in a sub-folder of its own.
 
     :return: a list of :class:`~rftbench.specs.DatasetSourceSpec`.
     """
