@@ -99,3 +99,33 @@ def test_config_errors_are_clean(manager, capsys):
     code, out, err = run(capsys, "config", "show", "--set", "threat.eps=8")
     assert code == 2 and out == ""
     assert "threat.eps: Input should be less than or equal to 1" in err
+
+
+def _walk(command, path=()):
+    import click
+
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _walk(sub, path + (name,))
+
+
+def test_every_command_and_option_is_documented():
+    """`--help` must teach: every command has a description, every parameter a help text."""
+    import click
+    import typer
+
+    from rftbench.cli import app
+
+    root = typer.main.get_command(app)
+    missing = []
+    for path, command in _walk(root):
+        name = " ".join(("rftbench",) + path)
+        if not (command.help or command.short_help):
+            missing.append(f"{name}: no description")
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.help and "--help" not in param.opts:
+                missing.append(f"{name} {param.opts[0]}: no help")
+            if isinstance(param, click.Argument) and not getattr(param, "help", None):
+                missing.append(f"{name} {param.name.upper()}: no help")
+    assert not missing, "undocumented:\n" + "\n".join(missing)
