@@ -61,6 +61,8 @@ def test_fetch_records_the_revision_and_later_loads_use_it(manager, tmp_path, mo
     row = json.loads(out)[0]
     assert row["revision"] == rev and row["num_features"] == 64
     assert row["sha256"] == sha256_file(row["file"])
+    code, out, _ = run(capsys, "zoo", "show", MODEL)
+    assert "fetched (zoo lock)" in out and rev[:12] in out
     # the repo moves on upstream (a new commit on main): loads keep using the recorded revision
     timm_hub_repo(tmp_path / "hub", MODEL, seed=1, revision="9" * 40)
     backbone = timm_source.build(CARD, pretrained=True).eval()

@@ -90,6 +90,15 @@ def zoo_show(
         if value not in (None, [], {}):
             table.add_row(key, str(value))
     table.add_row("plugin", manager.plugin_of(kind, card.id))
+    if kind == "representation":
+        from ..fetch import read_lock
+
+        locked = read_lock().get(card.id)
+        if locked:
+            pins = ", ".join(f"{k} {locked[k]}" for k in ("revision", "sha256", "fetched_at") if locked.get(k))
+            table.add_row("fetched (zoo lock)", pins)
+        elif not (card.weights.revision or card.weights.sha256) and (card.weights.hub_id or card.weights.url):
+            table.add_row("fetched (zoo lock)", f"not yet: `rftbench zoo fetch {card.id}` pins it")
     console.print(table)
 
 
