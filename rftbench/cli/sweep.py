@@ -192,8 +192,8 @@ def tune_command(
     mode: str = typer.Option("min", "--mode", help="min or max."),
     address: str = typer.Option(None, "--address", help="Ray cluster address ('auto', 'host:port'); default: a Ray on this machine."),
     num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs a Ray started here may use."),
-    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial"),
-    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial"),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="CPUs Ray reserves for each trial (fractions allowed)."),
+    gpus_per_trial: float = typer.Option(0.0, "--gpus-per-trial", help="GPUs Ray reserves for each trial (0.5 packs two trials per GPU)."),
     results_dir: Path = typer.Option(Path("runs/tune"), "--results-dir", help="Where Ray Tune keeps the trials."),
     output: Path = typer.Option(Path("best.yaml"), "--output", "-o", help="Where to write the best configuration."),
     trial_function: str = typer.Option(
