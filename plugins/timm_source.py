@@ -5,9 +5,9 @@ it) and its Hub weights in ``weights.hub_id`` (``timm/arch.tag``). The backbone 
 ``timm.create_model(model, num_classes=0)``: timm's own head with the classifier removed, so
 ``forward`` returns the pooled penultimate features (after timm's pre-logits layers, e.g.
 MobileNetV3's ``conv_head``). Weights are the Hub's ``model.safetensors`` at the card's
-pinned revision (or the one ``rftbench zoo fetch`` recorded), handed to timm as a local
-file read with safetensors (never unpickled) and loaded strictly, only timm's classifier
-keys being dropped.
+pinned revision (or the one ``rftbench zoo fetch`` recorded), read with safetensors (never
+unpickled) and loaded strictly: only the classifier keys named by timm's pretrained config
+are dropped, any other mismatch is an error.
 """
 
 from __future__ import annotations
