@@ -192,23 +192,43 @@ def _nest(flat: Mapping[str, float]) -> dict[str, Any]:
     return out
 
 
-def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    start = time.perf_counter()
-    sums: dict[str, float] = defaultdict(float)
-    n = 0
+def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], Any]:
+    """Per-point outcomes of ``threat`` on all points (or ``indices``), in order: ``({"correct": …, …}, runner)``.
+
+    ``correct`` is a bool (or, for averaged threats, float) tensor on the CPU; other keys are
+    what the threat reports per point (``after/<attack>``…). Each batch is seeded from the
+    evaluation seed and the position of its first point, so results do not depend on what ran before.
+    """
     runner = _batch_runner(threat)
+    parts: dict[str, list[torch.Tensor]] = defaultdict(list)
     with masking.frozen(ctx.model):
-        for x, y, index in ctx.batches():
+        for x, y, index in ctx.batches(indices):
             with ctx.seeded(int(index[0])):
                 if runner is not None:
                     out = runner.evaluate_batch(ctx.model, x, y, index=index)
                 else:
                     out = _default_batch(ctx, threat, x, y, index)
             if "correct" not in out:
-                raise EvaluationError(f"threat model {label!r}: evaluate_batch() must return a 'correct' tensor")
+                raise EvaluationError(f"threat model {threat.label()!r}: evaluate_batch() must return a 'correct' tensor")
             for key, value in out.items():
-                sums[key] += float(value.float().sum())
-            n += len(y)
+                parts[key].append(value.detach().cpu())
+    return {k: torch.cat(v) for k, v in parts.items()}, runner
+
+
+def robust_correct(ctx: EvalContext, threat: Any, indices: torch.Tensor | None = None) -> torch.Tensor:
+    """Bool per point: still classified correctly under ``threat`` (for metrics that attack a subset)."""
+    outcomes, runner = threat_outcomes(ctx, threat, indices)
+    reporter = runner if runner is not None else threat
+    if callable(getattr(reporter, "report", None)):
+        reporter.report()  # reset what the threat accumulated
+    return outcomes["correct"] > 0.5
+
+
+def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    start = time.perf_counter()
+    outcomes, runner = threat_outcomes(ctx, threat)
+    n = len(outcomes["correct"])
+    sums = {k: float(v.float().sum()) for k, v in outcomes.items()}
     result: dict[str, Any] = {"acc": sums.pop("correct") / n, "n": n, "norm": getattr(threat, "norm", "other"), "eps": float(getattr(threat, "eps", math.nan))}
     violations = int(sums.pop("_violations", 0))
     result.update(_nest({k: v / n for k, v in sums.items()}))
