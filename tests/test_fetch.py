@@ -126,7 +126,7 @@ def test_fetch_a_dataset(manager, tmp_path, capsys):
 
     base = tmp_path / "data" / "caltech101" / "101_ObjectCategories"
     for c in ["BACKGROUND_Google", "a", "b"]:
-        for i in range(10):
+        for i in range(1, 11):  # torchvision's Caltech101 names: image_0001.jpg, …
             (base / c).mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (8, 8)).save(base / c / f"image_{i:04d}.jpg")
     card = DatasetCard(id="tiny-caltech", source="torchvision", args={"class": "Caltech101"}, num_classes=2,

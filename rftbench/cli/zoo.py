@@ -156,3 +156,38 @@ def zoo_fetch(
     console.print(table)
     if kind == "representation":
         console.print(f"pins recorded in {lock_path()}", style="dim")
+
+
+@zoo_app.command("probe")
+def zoo_probe(
+    name: str = typer.Argument(..., help="A representation card id."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="A dataset card id."),
+    norm: str = typer.Option("linf", "--norm", help="linf or l2."),
+    eps: str = typer.Option("4/255", "--eps", help="Budget on the [0, 1] pixel scale ('4/255' accepted)."),
+    steps: int = typer.Option(10, "--steps", help="PGD iterations maximising the feature shift."),
+    n: int = typer.Option(256, "--n", help="Images of the split to probe (the first n)."),
+    split: str = typer.Option("test", "--split", help="train, val or test."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Images per attack batch."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    data_root: str = typer.Option(None, "--data-root", help="Where datasets are stored (default: the rftbench cache)."),
+    output_dir: str = typer.Option("runs", "--output-dir", "-o", help="Records go to OUTPUT_DIR/probes/."),
+    as_json: bool = typer.Option(False, "--json", help="Print the record as JSON."),
+) -> None:
+    """Adversarial sensitivity (AS) of a representation on a dataset, before any fine-tuning.
+
+    AS = mean ‖g(x+δ) − g(x)‖₂ with δ found by PGD on the feature distance within the
+    budget (Nern et al., NeurIPS 2023): a low AS predicts that robustness transfers through
+    linear probing. The record is written to `OUTPUT_DIR/probes/`, beside the runs' results.
+    """
+    from ..probe import probe
+
+    record = probe(name, dataset, norm=norm, eps=eps, steps=steps, n=n, split=split, batch_size=batch_size,
+                   device=device, data_root=data_root, output_dir=output_dir)
+    if as_json:
+        print_json(record)
+        return
+    console.print(
+        f"[bold]{record['representation']}[/] on [bold]{record['dataset']}[/] ({record['split']}, n={record.get('n')}): "
+        f"AS {record['metric'].split(':', 1)[1]} = {record['value']:.4g} ± {record.get('as_std', 0):.3g}  "
+        f"[dim]{record['seconds']:.1f} s → {record.get('path')}[/]"
+    )
