@@ -28,6 +28,20 @@ from .specs import (
 )
 from .zoo import get_dataset, get_representation, list_cards
 
+#: Public names whose modules import torch: loaded on first access, so `import rftbench` stays light.
+_LAZY = {"run": "runner", "load_model": "runner", "ResultRecord": "results", "read_record": "results"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rftbench' has no attribute {name!r}")
+
+
 try:
     __version__ = version("rftbench")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
@@ -52,6 +66,7 @@ __all__ = [
     "ProtocolSpec",
     "PublisherSpec",
     "RepresentationCard",
+    "ResultRecord",
     "RftbenchError",
     "RunConfig",
     "ScheduleSpec",
@@ -66,6 +81,9 @@ __all__ = [
     "load_card",
     "load_cards",
     "load_config",
+    "load_model",
+    "read_record",
     "resolve_config",
+    "run",
     "set_manager",
 ]

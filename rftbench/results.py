@@ -17,12 +17,27 @@ SCHEMA_VERSION = 1
 
 
 class ResultRecord(BaseModel):
-    """What one run produced.
+    """What one run produced; the file ``<output_dir>/<id>.json``.
 
-    ``metrics`` holds ``clean_acc`` and, per threat model label (``linf:4/255``…), a mapping
-    with at least ``acc``; metric plugins add their own keys. ``curves`` holds per-epoch
-    training curves, ``timings`` wall-clock seconds and images/s, ``provenance`` the versions
-    of rftbench, torch and every plugin used, the device and the weights' source and pin.
+    Fields:
+
+    - ``id``: ``RunConfig.config_hash()`` of the resolved config; ``config``: ``RunConfig.to_dict()``.
+    - ``status``: ``complete`` (records are only written for finished runs) or ``failed``.
+    - ``metrics``: what :func:`rftbench.evaluation.evaluate` returned: ``clean_acc``,
+      ``threats`` (label such as ``linf:4/255`` → ``{"acc": …, "n": …, "seconds": …}``),
+      ``metrics`` (metric label → its record), ``flags``, ``reliable``, ``n_examples``, ``seed``.
+    - ``curves``: per-epoch lists of equal length: ``epoch``, ``train_loss``, ``train_acc``
+      (accuracy on the batches trained on: adversarial ones for adversarial losses),
+      ``val_acc`` (clean, ``None`` without a val split), ``eps`` and ``lr_factor`` (at the
+      epoch's last step), ``seconds`` and ``images_per_s`` (training only).
+    - ``timings``: ``setup_seconds``, ``train_seconds``, ``eval_seconds``, ``total_seconds``,
+      ``train_images_per_s``.
+    - ``provenance``: versions of rftbench, torch and Python; platform; ``device``,
+      ``device_type``, ``precision``, ``channels_last``, ``threads``; ``plugins`` (per config
+      field: the contribution's name, plugin, distribution and version); ``weights`` (the
+      representation card's pin: hub_id/revision, url/sha256 or recipe, and ``built_sha256``
+      for locally built weights); ``model_sha256`` of the trained weights; ``resumed_from_steps``.
+    - ``created``: ISO start time (UTC); ``run_dir``: the run folder (``load_model`` reads it).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -35,6 +50,7 @@ class ResultRecord(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     provenance: dict[str, Any] = Field(default_factory=dict)
     created: str | None = None
+    run_dir: str | None = Field(None, description="the run folder: trained weights, resolved config")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

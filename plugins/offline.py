@@ -1,0 +1,310 @@
+"""Built-in plugin ``offline``: everything `rftbench run` needs on a machine without internet.
+
+- dataset source ``offline`` and its cards: ``digits`` (scikit-learn's bundled 8×8 digits,
+  upscaled to 32 px, 3 channels, stratified 60/20/20 splits) and ``shapes`` (a procedurally
+  generated dSprites-like source dataset: 8 shape classes with random scale, rotation,
+  position and colours);
+- architecture ``recipe``: small CNN backbones (a mini ResNet) whose pretrained weights are
+  built by a *pretraining recipe* on first use and cached under ``rftbench.paths.cache_dir()``;
+- representation cards ``mini_resnet.scratch`` (random init), ``mini_resnet.shapes_standard``
+  (non-robust: standard training on shapes) and ``mini_resnet.shapes_robust`` (adversarially
+  pretrained on shapes), so that the literature's questions about transfer from non-robust
+  and robust backbones can be asked offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from pydantic import Field
+
+from rftbench import ArchitectureSpec, DatasetSourceSpec, Params, hookimpl
+from rftbench.cards import DatasetCard, RepresentationCard
+from rftbench.errors import CardError
+from rftbench.model import Normalize
+
+# ---------------------------------------------------------------------------------- data
+
+SHAPES = ("square", "ellipse", "heart", "triangle", "cross", "star", "ring", "diamond")
+
+
+class LabelledTensors(TensorDataset):
+    """Images (N, C, H, W) in [0, 1] and int labels, with ``targets`` and ``classes`` like torchvision's."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str]):
+        super().__init__(images, labels)
+        self.targets = labels.tolist()
+        self.classes = list(classes)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.tensors[0][index], int(self.tensors[1][index])
+
+
+def _stratified(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+    """Indices of each split, stratified by label, shares in ``fractions`` (the last takes the rest)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[int]] = {k: [] for k in fractions}
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        start = 0
+        names = list(fractions)
+        for i, name in enumerate(names):
+            stop = len(idx) if i == len(names) - 1 else start + int(round(fractions[name] * len(idx)))
+            out[name].extend(idx[start:stop].tolist())
+            start = stop
+    return {k: np.sort(np.array(v, dtype=np.int64)) for k, v in out.items()}
+
+
+def _split_fractions(card: DatasetCard) -> dict[str, float]:
+    fractions = {name: rule.fraction for name, rule in card.splits.items() if name != "train"}
+    if any(f is None for f in fractions.values()):
+        raise CardError(f"dataset card {card.id!r}: the offline source needs a fraction on every split but train")
+    fractions = {"train": 1.0 - sum(fractions.values()), **fractions}
+    if fractions["train"] <= 0:
+        raise CardError(f"dataset card {card.id!r}: the split fractions leave nothing for train")
+    return fractions
+
+
+def load_digits_images(resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's bundled digits as (N, 3, r, r) images in [0, 1] (bilinear upscale) and labels."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    images = F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return images.clamp(0, 1).expand(-1, 3, -1, -1).contiguous(), torch.tensor(bunch.target, dtype=torch.long)
+
+
+def _shape_masks(kind: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Soft masks (N, H, W) of each shape in its own frame (u, v in about [-1, 1])."""
+    r = np.sqrt(u**2 + v**2)
+    theta = np.arctan2(v, u)
+    sdf = np.empty_like(u)
+
+    def put(which: int, value: np.ndarray) -> None:
+        sel = kind == which
+        sdf[sel] = value[sel]
+
+    put(0, np.maximum(abs(u), abs(v)) - 0.7)  # square
+    put(1, np.sqrt((u / 0.95) ** 2 + (v / 0.55) ** 2) - 1.0)  # ellipse
+    hu, hv = abs(u) * 1.1, -v * 1.1 + 0.25  # heart: implicit curve (x² + y² − 1)³ − x²y³ ≤ 0
+    put(2, np.cbrt((hu**2 + hv**2 - 0.8) ** 3 - hu**2 * hv**3))
+    put(3, np.maximum(np.maximum(-v - 0.5, v * 0.5 + abs(u) * 0.866 - 0.5), -1) * 1.5)  # triangle
+    put(4, np.minimum(np.maximum(abs(u) - 0.25, abs(v) - 0.85), np.maximum(abs(u) - 0.85, abs(v) - 0.25)))  # cross
+    put(5, r - (0.45 + 0.35 * np.cos(5 * theta)))  # star
+    put(6, abs(r - 0.6) - 0.2)  # ring
+    put(7, (abs(u) * 1.8 + abs(v) * 0.9 - 0.9) * 0.7)  # diamond: an elongated rhombus (a square turned 45° is a square)
+    return 1.0 / (1.0 + np.exp(np.clip(sdf * 12.0, -50, 50)))
+
+
+def generate_shapes(n: int, resolution: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` dSprites-like images (N, 3, r, r) in [0, 1] and their shape labels (balanced, shuffled).
+
+    Each image: one of :data:`SHAPES`, scale 0.35–0.6 of the image, any rotation, a random
+    position keeping it inside, a random foreground colour on a random darker or lighter
+    background, plus Gaussian pixel noise (σ = 0.03). Fully determined by ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % len(SHAPES))
+    scale = rng.uniform(0.35, 0.6, n)
+    angle = rng.uniform(0, 2 * np.pi, n)
+    cx = rng.uniform(-1 + scale, 1 - scale)
+    cy = rng.uniform(-1 + scale, 1 - scale)
+    fg = rng.uniform(0.0, 1.0, (n, 3))
+    bg = rng.uniform(0.0, 1.0, (n, 3))
+    contrast = np.abs(fg.mean(1) - bg.mean(1)) < 0.3  # keep shapes visible: push the background away
+    bg[contrast] = np.where(fg[contrast].mean(1, keepdims=True) > 0.5, bg[contrast] * 0.3, 0.7 + bg[contrast] * 0.3)
+    grid = (np.arange(resolution) + 0.5) / resolution * 2 - 1
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
+    images = np.empty((n, 3, resolution, resolution), dtype=np.float32)
+    for start in range(0, n, 512):
+        sl = slice(start, min(n, start + 512))
+        m = sl.stop - sl.start
+        dx = xx[None] - cx[sl, None, None]
+        dy = yy[None] - cy[sl, None, None]
+        c, s = np.cos(angle[sl])[:, None, None], np.sin(angle[sl])[:, None, None]
+        u = (c * dx + s * dy) / scale[sl, None, None]
+        v = (-s * dx + c * dy) / scale[sl, None, None]
+        mask = _shape_masks(labels[sl], u, v)[:, None]
+        img = mask * fg[sl, :, None, None] + (1 - mask) * bg[sl, :, None, None]
+        img += rng.normal(0, 0.03, (m, 3, resolution, resolution))
+        images[sl] = np.clip(img, 0, 1)
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_offline(card: DatasetCard, *, root: Path, download: bool, **params: Any) -> dict[str, LabelledTensors]:
+    """Dataset source ``offline``: builds the card's splits in memory (nothing is downloaded)."""
+    generator = card.args.get("generator")
+    resolution = int(card.resolution or 32)
+    seed = int(card.args.get("seed", 0))
+    if generator == "digits":
+        images, labels = load_digits_images(resolution)
+        classes = [str(i) for i in range(10)]
+        parts = _stratified(labels.numpy(), _split_fractions(card), seed)
+        limit = card.args.get("limit")  # keep the first `limit` images of each split (tests, smoke runs)
+        return {k: LabelledTensors(images[idx[:limit]], labels[idx[:limit]], classes) for k, idx in parts.items()}
+    if generator == "shapes":
+        sizes = {k: int(card.args.get(f"n_{k}", 0)) for k in card.splits}
+        if not all(sizes.values()):
+            raise CardError(f"dataset card {card.id!r}: args must give n_train, n_val, n_test for generated splits")
+        out = {}
+        for i, (name, size) in enumerate(sorted(sizes.items())):
+            images, labels = generate_shapes(size, resolution, seed=seed * 100 + i)
+            out[name] = LabelledTensors(images, labels, list(SHAPES))
+        return out
+    raise CardError(f"dataset card {card.id!r}: args.generator must be 'digits' or 'shapes' (got {generator!r})")
+
+
+# ---------------------------------------------------------------------------------- model
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3×3 conv-BN layers and an identity (or 1×1 projection) shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = (
+            nn.Identity() if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class MiniResNet(nn.Module):
+    """A small ResNet for 32 px images: a 3×3 stem, then stages of basic blocks (strides 1, 2, 2…).
+
+    Takes images in [0, 1] (normalised inside); ``forward_features`` returns the globally
+    average-pooled output of the last stage (``num_features`` = the last width). The stages are
+    the blocks partial-k fine-tuning counts.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64), depths: tuple[int, ...] = (1, 1, 1),
+                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)):
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        stages, cin = [], widths[0]
+        for i, (width, depth) in enumerate(zip(widths, depths)):
+            blocks = [BasicBlock(cin if j == 0 else width, width, (1 if i == 0 else 2) if j == 0 else 1) for j in range(depth)]
+            stages.append(nn.Sequential(*blocks))
+            cin = width
+        self.stages = nn.Sequential(*stages)
+        self.num_features = widths[-1]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(self.normalize(x))).mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)
+
+
+#: Architectures the ``recipe`` source builds, by card ``model`` name.
+ARCHITECTURES: dict[str, Any] = {
+    "mini_resnet": lambda card: MiniResNet(mean=card.input.mean, std=card.input.std),
+    "mini_resnet_wide": lambda card: MiniResNet(widths=(32, 64, 128), mean=card.input.mean, std=card.input.std),
+    # test-only (like timm's test models): a few thousand parameters, so engine tests take milliseconds
+    "micro_resnet": lambda card: MiniResNet(widths=(4, 8, 8), mean=card.input.mean, std=card.input.std),
+}
+
+
+class RecipeParams(Params):
+    pretrained: bool = Field(True, description="load (building on first use) the recipe's weights; False: random init")
+
+
+def build_recipe_backbone(card: RepresentationCard, *, pretrained: bool = True) -> nn.Module:
+    """Architecture ``recipe``: build the card's small backbone; with ``pretrained``, load (or first build) its weights."""
+    if card.model not in ARCHITECTURES:
+        raise CardError(f"representation card {card.id!r}: model {card.model!r} is not a recipe architecture ({', '.join(ARCHITECTURES)})")
+    backbone = ARCHITECTURES[card.model](card)
+    if pretrained and card.weights.recipe:
+        from rftbench_plugins._recipes import pretrained_weights
+
+        state, sha256 = pretrained_weights(card)
+        backbone.load_state_dict(state)
+        backbone.weights_sha256 = sha256
+    return backbone
+
+
+# ---------------------------------------------------------------------------------- cards
+
+_OFFLINE_PROVENANCE = {"license": "Apache-2.0", "origin": "built locally by rftbench's pretraining recipe"}
+_INPUT = {"resolution": 32, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "interpolation": "bilinear"}
+
+REPRESENTATIONS = [
+    RepresentationCard(
+        id="mini_resnet.scratch", source="recipe", model="mini_resnet", family="convolutional", size="tiny",
+        params_m=0.077, num_features=64, input=_INPUT, pretraining={"strategy": "none", "data": "none"},
+        provenance={"license": "Apache-2.0", "notes": "random initialisation: the no-pretraining baseline"},
+        tags=["offline"],
+    ),
+    RepresentationCard(
+        id="mini_resnet.shapes_standard", source="recipe", model="mini_resnet", family="convolutional", size="tiny",
+        params_m=0.077, num_features=64, input=_INPUT, weights={"recipe": "shapes_standard"},
+        pretraining={"strategy": "supervised", "data": "shapes-offline", "volume": 4000},
+        provenance={**_OFFLINE_PROVENANCE, "notes": "non-robust: standard cross-entropy training on the shapes dataset"},
+        tags=["offline", "non-robust"],
+    ),
+    RepresentationCard(
+        id="mini_resnet.shapes_robust", source="recipe", model="mini_resnet", family="convolutional", size="tiny",
+        params_m=0.077, num_features=64, input=_INPUT, weights={"recipe": "shapes_robust"},
+        pretraining={"strategy": "adversarially-robust", "data": "shapes-offline", "volume": 4000, "threat": "linf 8/255"},
+        provenance={**_OFFLINE_PROVENANCE, "notes": "robust: Classic AT (PGD-3, L∞ 8/255, ε warm-up) on the shapes dataset"},
+        tags=["offline", "robust"],
+    ),
+]
+
+DATASETS = [
+    DatasetCard(
+        id="digits", source="offline", args={"generator": "digits", "seed": 0}, num_classes=10, resolution=32,
+        domain="handwritten digits",
+        splits={"train": {"rule": "stratified"}, "val": {"rule": "stratified", "fraction": 0.2},
+                "test": {"rule": "stratified", "fraction": 0.2}},
+        provenance={"license": "CC-BY-4.0", "origin": "scikit-learn's bundled copy of the UCI optical digits (1,797 images)",
+                    "notes": "8×8 grey images upscaled bilinearly to 32 px and repeated on 3 channels"},
+        tags=["offline", "no-hflip"],
+    ),
+    DatasetCard(
+        id="shapes", source="offline", args={"generator": "shapes", "seed": 0, "n_train": 4000, "n_val": 500, "n_test": 1000},
+        num_classes=len(SHAPES), resolution=32, domain="synthetic",
+        splits={"train": {"rule": "generated"}, "val": {"rule": "generated"}, "test": {"rule": "generated"}},
+        provenance={"license": "Apache-2.0", "origin": "procedurally generated by rftbench (dSprites-like)",
+                    "notes": f"classes: {', '.join(SHAPES)}; random scale, rotation, position, colours, pixel noise"},
+        tags=["offline", "source-dataset"],
+    ),
+]
+
+
+@hookimpl
+def rftbench_add_architectures() -> list[ArchitectureSpec]:
+    return [ArchitectureSpec(name="recipe", factory=build_recipe_backbone, params=RecipeParams,
+                             description="small CNN backbones (mini ResNet) pretrained by rftbench's offline recipes")]
+
+
+@hookimpl
+def rftbench_add_dataset_sources() -> list[DatasetSourceSpec]:
+    return [DatasetSourceSpec(name="offline", factory=load_offline,
+                              description="datasets built in memory without internet: scikit-learn digits, generated shapes")]
+
+
+@hookimpl
+def rftbench_add_representations() -> list[RepresentationCard]:
+    return list(REPRESENTATIONS)
+
+
+@hookimpl
+def rftbench_add_datasets() -> list[DatasetCard]:
+    return list(DATASETS)

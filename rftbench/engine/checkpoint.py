@@ -1,0 +1,160 @@
+"""Checkpoints: model weights in safetensors, training state beside them, verified by sha256 on load.
+
+Layout, inside a run folder::
+
+    checkpoints/LATEST                  name of the newest complete checkpoint (replaced atomically)
+    checkpoints/e0003-s000000/
+        model.safetensors               the model's weights
+        state.pt                        optimiser, GradScaler, RNG and trainer state (tensors and plain data)
+        manifest.json                   epoch, step, config hash and the sha256 of both files
+
+A checkpoint is written into its own folder, its manifest last; only then does ``LATEST``
+move to it and the previous folder go. A crash at any moment leaves the previous checkpoint
+whole. On load every file's sha256 is checked against the manifest: a mismatch raises a
+:class:`CheckpointError` naming the file, never loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..errors import RftbenchError
+from ..results import atomic_write_text
+
+FORMAT = 1
+
+
+class CheckpointError(RftbenchError):
+    """A checkpoint is missing, corrupt or from another configuration."""
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict as contiguous CPU tensors (what safetensors stores)."""
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
+def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> str:
+    """Write the model's weights as safetensors (via a temporary file); returns their sha256."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(model_tensors(model), str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return sha256_file(path)
+
+
+def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = None) -> None:
+    """Load safetensors weights into ``model`` (checking ``sha256`` first when given)."""
+    path = Path(path)
+    if sha256 is not None:
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise CheckpointError(f"{path}: checksum mismatch (sha256 {actual[:12]}…, expected {sha256[:12]}…): the file is corrupt")
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    state = load_file(str(path), device=str(device))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not fit the model (missing: {', '.join(missing[:5]) or '-'}; unexpected: {', '.join(unexpected[:5]) or '-'})"
+        )
+
+
+@dataclass
+class Checkpoint:
+    """A verified checkpoint: where it is, its position in training and its loaded state."""
+
+    path: Path
+    epoch: int
+    step: int
+    state: dict[str, Any]
+
+
+class CheckpointStore:
+    """The checkpoints of one run folder."""
+
+    def __init__(self, run_dir: str | Path, config_hash: str):
+        self.root = Path(run_dir) / "checkpoints"
+        self.config_hash = config_hash
+
+    @property
+    def latest_pointer(self) -> Path:
+        return self.root / "LATEST"
+
+    def exists(self) -> bool:
+        return self.latest_pointer.is_file()
+
+    def save(self, model: nn.Module, state: dict[str, Any], *, epoch: int, step: int) -> Path:
+        """Write a checkpoint at (``epoch``, ``step``) — the position training resumes from."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        name = f"e{epoch:04d}-s{step:06d}"
+        folder = self.root / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir()
+        weights = save_weights(model, folder / "model.safetensors", metadata={"config_hash": self.config_hash})
+        tmp = folder / ".state.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(folder / "state.pt")
+        manifest = {
+            "format": FORMAT,
+            "config_hash": self.config_hash,
+            "epoch": epoch,
+            "step": step,
+            "files": {"model.safetensors": weights, "state.pt": sha256_file(folder / "state.pt")},
+        }
+        atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2))
+        previous = self.latest_pointer.read_text().strip() if self.exists() else None
+        atomic_write_text(self.latest_pointer, name)
+        if previous and previous != name:
+            shutil.rmtree(self.root / previous, ignore_errors=True)
+        return folder
+
+    def load(self, model: nn.Module) -> Checkpoint:
+        """Verify and load the latest checkpoint into ``model``; returns its state (on CPU)."""
+        if not self.exists():
+            raise CheckpointError(f"{self.root}: no checkpoint to resume from")
+        name = self.latest_pointer.read_text().strip()
+        folder = self.root / name
+        fix = f"delete {self.root} (or run with --restart) to train from scratch"
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise CheckpointError(f"{folder}: the checkpoint manifest is missing or unreadable ({err}); {fix}") from None
+        if manifest.get("config_hash") != self.config_hash:
+            raise CheckpointError(
+                f"{folder}: this checkpoint belongs to config {manifest.get('config_hash')!r}, not {self.config_hash!r}; {fix}"
+            )
+        for fname, expected in manifest.get("files", {}).items():
+            path = folder / fname
+            if not path.is_file():
+                raise CheckpointError(f"{path}: missing from the checkpoint; {fix}")
+            actual = sha256_file(path)
+            if actual != expected:
+                raise CheckpointError(
+                    f"{path}: checksum mismatch (sha256 {actual[:12]}…, manifest says {expected[:12]}…): "
+                    f"the checkpoint is corrupt and was not used; {fix}"
+                )
+        load_weights(model, folder / "model.safetensors")
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+        return Checkpoint(folder, int(manifest["epoch"]), int(manifest["step"]), state)
+
+    def clear(self) -> None:
+        """Remove every checkpoint of the run."""
+        shutil.rmtree(self.root, ignore_errors=True)

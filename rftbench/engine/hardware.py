@@ -1,0 +1,124 @@
+"""Hardware detection: the device, the autocast precision and the memory format a run uses.
+
+``auto`` picks the fastest setting that keeps training correct:
+
+- device: CUDA when available, else CPU;
+- precision: on CUDA, bf16 where the GPU supports it, else fp16 with a GradScaler; on CPU,
+  bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), else fp32;
+- channels_last: on for networks with 2-D convolutions (oneDNN and cuDNN run NHWC convolutions
+  fastest, in particular in bf16/fp16), off otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+log = logging.getLogger("rftbench")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 autocast is faster than fp32."""
+    flags = cpu_flags()
+    if flags:
+        return bool({"avx512_bf16", "amx_bf16"} & flags)
+    try:  # non-Linux: ask oneDNN
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and platform.machine() in ("x86_64", "AMD64")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` → CUDA if available else CPU; ``cuda`` without a GPU is a :class:`ConfigError`."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device = 'cuda', but no CUDA GPU is available; use device=auto or device=cpu")
+    return torch.device(requested)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """An autocast setting: ``fp32`` (none), ``bf16`` or ``fp16`` (the latter with a GradScaler)."""
+
+    name: str
+    device_type: str
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
+
+    @property
+    def use_scaler(self) -> bool:
+        return self.name == "fp16"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast context of forward passes (a no-op for fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def choose_precision(requested: str, device: torch.device) -> Precision:
+    """Resolve ``auto``/``fp32``/``bf16``/``fp16`` for ``device`` (see the module docstring)."""
+    kind = device.type
+    if requested == "auto":
+        if kind == "cuda":
+            return Precision("bf16" if torch.cuda.is_bf16_supported() else "fp16", kind)
+        return Precision("bf16" if kind == "cpu" and cpu_has_bf16() else "fp32", kind)
+    if requested == "fp16" and kind != "cuda":
+        raise ConfigError("precision = 'fp16' needs a CUDA GPU (fp16 autocast with a GradScaler); on CPU use bf16 or fp32")
+    if requested == "bf16" and kind == "cpu" and not cpu_has_bf16():
+        log.warning("precision=bf16 on a CPU without native bf16 (AVX512-BF16/AMX): expect it to be slower than fp32")
+    return Precision(requested, kind)
+
+
+def has_conv(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def choose_channels_last(requested: str, model: nn.Module) -> bool:
+    """``on``/``off``, or ``auto``: on for networks with 2-D convolutions."""
+    if requested == "auto":
+        return has_conv(model)
+    return requested == "on"
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human-readable name of the device (GPU name, or CPU model and thread count)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_name()} ({torch.get_num_threads()} threads)"

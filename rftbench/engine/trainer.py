@@ -1,0 +1,329 @@
+"""The training loop: epochs, protocol phases, schedules, accumulation, checkpoints, resume, guards.
+
+Resuming is exact: each epoch's batch order depends only on ``(seed, epoch)``, and a
+checkpoint holds the model, optimiser, GradScaler, the global RNGs (data augmentation), the
+training threat's RNG, the loop position and the running statistics; with ``num_workers=0``
+an interrupted run resumed from any checkpoint ends with the same weights as an uninterrupted
+one (with worker processes, exactly so from epoch boundaries).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import nn
+
+from ..config import RunConfig
+from ..data import RunData
+from ..errors import ConfigError, RftbenchError
+from .checkpoint import CheckpointStore
+from .hardware import Precision
+from .optim import build_optimizer, set_lr
+from .step import FusedStep, NonFiniteLossError
+
+log = logging.getLogger("rftbench")
+
+
+class RunInterrupted(RftbenchError):
+    """Training stopped on request (Ctrl-C) after saving a checkpoint."""
+
+
+@dataclass
+class Components:
+    """The runtime objects a config's component names resolve to."""
+
+    loss: Any
+    protocol: Any
+    threat: Any | None
+    eps_schedule: Callable[[float, float], float]
+    lr_schedule: Callable[[float, float], float]
+
+
+@dataclass
+class TrainState:
+    """Where training is and what it measured so far (saved in every checkpoint)."""
+
+    epoch: int = 0
+    step: int = 0
+    curves: dict[str, list[Any]] = field(default_factory=dict)
+    running: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "n": 0.0, "seconds": 0.0})
+    train_seconds: float = 0.0
+    images: int = 0
+    resumed_from: list[int] = field(default_factory=list)
+
+
+def _format_eps(eps: float) -> str:
+    return f"{eps * 255:.2f}/255" if eps < 1 else f"{eps:.3g}"
+
+
+def freeze_for_epoch(model: nn.Module, names: set[str]) -> None:
+    """Make exactly ``names`` trainable; put the model in train mode except fully frozen modules (eval)."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(name in names)
+    model.train()
+    for module in model.modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
+
+
+class Trainer:
+    """Trains ``model`` on ``data`` as ``config`` says, with the resolved ``parts``.
+
+    ``run_dir`` enables checkpoints (and resuming from them); ``callback(trainer, epoch, step)``
+    is called after every optimiser step (tests use it to interrupt, as Ctrl-C does).
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        model: nn.Module,
+        data: RunData,
+        parts: Components,
+        *,
+        device: torch.device,
+        precision: Precision,
+        channels_last: bool,
+        run_dir: str | Path | None = None,
+        progress: bool = True,
+        console: Console | None = None,
+        callback: Callable[[Trainer, int, int], None] | None = None,
+    ):
+        self.config, self.model, self.data, self.parts = config, model, data, parts
+        self.device, self.precision, self.channels_last = device, precision, channels_last
+        self.epochs = config.epochs
+        self.accumulation = (config.effective_batch_size or config.batch_size) // config.batch_size
+        batches = data.train_batches.size // config.batch_size
+        self.micro_per_epoch = (batches // self.accumulation) * self.accumulation
+        if self.micro_per_epoch == 0:
+            raise ConfigError(
+                f"effective_batch_size = {config.effective_batch_size} needs {self.accumulation} batches of {config.batch_size} "
+                f"per optimiser step, but the train split has only {data.train_batches.size} images; lower effective_batch_size"
+            )
+        self.store = CheckpointStore(run_dir, config.config_hash()) if run_dir is not None else None
+        self.progress, self.console, self.callback = progress, console, callback
+        self._stop = False
+
+        model.to(device)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.phases = [set(parts.protocol.trainable(model, e, self.epochs)) for e in range(self.epochs)]
+        for e, names in enumerate(self.phases):
+            if not names:
+                raise ConfigError(
+                    f"protocol: {config.protocol.name!r} leaves no parameter trainable in epoch {e + 1} of {self.epochs}; "
+                    "choose a protocol that trains at least the head (lp, fft, lp-ft, partial)"
+                )
+        for schedule, fieldname in ((parts.eps_schedule, "eps_schedule"), (parts.lr_schedule, "lr_schedule")):
+            if hasattr(schedule, "validate"):
+                schedule.validate(self.epochs)
+        self.optimizer = build_optimizer(model, set().union(*self.phases), config.optimizer)
+        self.scaler = torch.amp.GradScaler(device.type) if precision.use_scaler else None
+        compiled = None
+        if config.compile:
+            if device.type == "cuda":
+                compiled = torch.compile(model)
+            else:
+                log.warning("compile=true is a CUDA-only path; training on %s without torch.compile", device.type)
+        self.step = FusedStep(
+            model, parts.loss, parts.threat, self.optimizer, precision,
+            channels_last=channels_last, accumulation=self.accumulation, scaler=self.scaler, compiled=compiled,
+        )
+        self.base_eps = float(parts.threat.eps) if parts.threat is not None else 0.0
+        self.state = TrainState()
+        self.loader_generator = torch.Generator()
+        data.train_loader.generator = self.loader_generator
+
+    # ------------------------------------------------------------------ state
+
+    def request_stop(self) -> None:
+        """Stop after the current optimiser step, saving a checkpoint (what Ctrl-C does)."""
+        self._stop = True
+
+    def _snapshot(self) -> dict[str, Any]:
+        state = self.state
+        threat_state = self.parts.threat.state_dict() if hasattr(self.parts.threat, "state_dict") else {}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "python": random.getstate(),
+            },
+            "threat": threat_state,
+            "trainer": {
+                "curves": state.curves, "running": state.running, "train_seconds": state.train_seconds,
+                "images": state.images, "resumed_from": state.resumed_from,
+            },
+        }
+
+    def _restore(self, snapshot: dict[str, Any], epoch: int, step: int) -> None:
+        self.optimizer.load_state_dict(snapshot["optimizer"])
+        if self.scaler is not None and snapshot.get("scaler"):
+            self.scaler.load_state_dict(snapshot["scaler"])
+        rng = snapshot["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        random.setstate(rng["python"])
+        if hasattr(self.parts.threat, "load_state_dict") and snapshot.get("threat"):
+            self.parts.threat.load_state_dict(snapshot["threat"])
+        t = snapshot["trainer"]
+        self.state = TrainState(epoch, step, t["curves"], t["running"], t["train_seconds"], t["images"], list(t["resumed_from"]))
+
+    def save(self, epoch: int, step: int) -> Path | None:
+        """Checkpoint at the position training resumes from (``epoch``, ``step`` micro-batches into it)."""
+        if self.store is None:
+            return None
+        return self.store.save(self.model, self._snapshot(), epoch=epoch, step=step)
+
+    def resume(self) -> bool:
+        """Load the latest checkpoint if the run folder has one; returns whether it did."""
+        if self.store is None or not self.store.exists():
+            return False
+        ckpt = self.store.load(self.model)
+        self._restore(ckpt.state, ckpt.epoch, ckpt.step)
+        self.state.resumed_from.append(ckpt.epoch * self.micro_per_epoch + ckpt.step)
+        log.info("resuming from %s (epoch %d, step %d)", ckpt.path, ckpt.epoch, ckpt.step)
+        return True
+
+    # ------------------------------------------------------------------ loop
+
+    def _validate(self) -> float | None:
+        if self.data.val is None:
+            return None
+        loader = self.data.eval_loader("val", batch_size=256)
+        loader.generator = torch.Generator()
+        self.model.eval()
+        correct = n = 0
+        with torch.no_grad(), self.precision.autocast():
+            for x, y in loader:
+                x = x.to(self.device)
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                correct += int((self.model(x).argmax(1).cpu() == y).sum())
+                n += len(y)
+        return correct / max(n, 1)
+
+    def _sigint(self, signum: int, frame: Any) -> None:
+        if self._stop:
+            raise KeyboardInterrupt
+        self._stop = True
+        log.warning("Ctrl-C: finishing the current step and saving a checkpoint (press Ctrl-C again to abort)")
+
+    def fit(self) -> TrainState:
+        """Train to the last epoch (resuming first if a checkpoint exists); returns the final state."""
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, self._sigint)
+        try:
+            with self._progress() as bar:
+                self._loop(bar)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        self.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        return self.state
+
+    def _progress(self) -> Progress:
+        return Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+            console=self.console, disable=not self.progress, transient=False,
+        )
+
+    def _loop(self, bar: Progress) -> None:
+        parts, state, cfg = self.parts, self.state, self.config
+        num_classes = self.data.num_classes
+        for epoch in range(state.epoch, self.epochs):
+            start = state.step if epoch == state.epoch else 0
+            if start == 0:
+                state.running = {"loss": 0.0, "correct": 0.0, "n": 0.0, "seconds": 0.0}
+            freeze_for_epoch(self.model, self.phases[epoch])
+            self.step.refresh()
+            self.data.train_batches.set_epoch(epoch, skip=start)
+            self.loader_generator.manual_seed(cfg.seed * 7919 + epoch)
+            task = bar.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.micro_per_epoch, completed=start, stats="")
+            lr_factor = eps = 0.0
+            tick = time.perf_counter()
+            for i, (x, y) in enumerate(self.data.train_loader, start=start):
+                if i >= self.micro_per_epoch:
+                    break
+                if int(y.max()) >= num_classes or int(y.min()) < 0:
+                    raise ConfigError(
+                        f"dataset {cfg.dataset!r}: a training label is {int(y.max())}, but the head has {num_classes} classes "
+                        f"(the card's num_classes); fix num_classes in the dataset card"
+                    )
+                t = epoch + i / self.micro_per_epoch
+                if i % self.accumulation == 0:
+                    lr_factor = parts.lr_schedule(t, self.epochs)
+                    set_lr(self.optimizer, lr_factor)
+                eps = self.base_eps * parts.eps_schedule(t, self.epochs)
+                x = x.to(self.device, non_blocking=True)
+                y = y.to(self.device, non_blocking=True)
+                update = (i + 1) % self.accumulation == 0
+                try:
+                    out = self.step(x, y, eps, update=update)
+                except NonFiniteLossError as err:
+                    kept = self.store.latest_pointer.read_text().strip() if self.store and self.store.exists() else None
+                    where = f"the last good checkpoint ({kept}) is kept in {self.store.root}" if kept else "no checkpoint was written yet"
+                    raise NonFiniteLossError(
+                        f"training stopped: {err} at epoch {epoch + 1}, step {i + 1} (ε = {_format_eps(eps)}, "
+                        f"lr factor {lr_factor:.3g}); {where}. Lower optimizer.lr_backbone / optimizer.lr_head, "
+                        "or train with precision=fp32. No result was written."
+                    ) from None
+                running = state.running
+                running["loss"] += float(out.loss) * out.n
+                running["correct"] += float(out.correct)
+                running["n"] += out.n
+                state.images += out.n
+                stats = (
+                    f"loss {running['loss'] / running['n']:.3f}  acc {100 * running['correct'] / running['n']:.1f}%  "
+                    f"ε {_format_eps(eps)}  lr {self.optimizer.param_groups[0]['lr']:.2e}"
+                )
+                bar.update(task, completed=i + 1, stats=stats)
+                if update:
+                    if self.callback is not None:
+                        self.callback(self, epoch, i + 1)
+                    if self._stop:
+                        now = time.perf_counter()
+                        running["seconds"] += now - tick
+                        state.train_seconds += now - tick
+                        self.save(epoch, i + 1)
+                        where = f"; checkpoint saved in {self.store.root}" if self.store else ""
+                        raise RunInterrupted(
+                            f"interrupted at epoch {epoch + 1}, step {i + 1}{where}. Run the same command again to resume."
+                        )
+            seconds = time.perf_counter() - tick
+            running = state.running
+            running["seconds"] += seconds
+            state.train_seconds += seconds
+            val_acc = self._validate()
+            curves = state.curves
+            for key, value in (
+                ("epoch", epoch + 1),
+                ("train_loss", running["loss"] / max(running["n"], 1)),
+                ("train_acc", running["correct"] / max(running["n"], 1)),
+                ("val_acc", val_acc),
+                ("eps", eps),
+                ("lr_factor", lr_factor),
+                ("seconds", running["seconds"]),
+                ("images_per_s", running["n"] / running["seconds"] if running["seconds"] else None),
+            ):
+                curves.setdefault(key, []).append(value)
+            state.epoch, state.step = epoch + 1, 0
+            self.save(epoch + 1, 0)

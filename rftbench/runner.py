@@ -1,0 +1,257 @@
+"""``run(config) -> ResultRecord``: one configuration trained, evaluated and recorded; ``load_model(run_dir)``.
+
+Layout under ``config.output_dir``::
+
+    <hash>.json                 the result record (written atomically, only when complete)
+    <hash>/config.yaml          the resolved config
+    <hash>/checkpoints/         per-epoch checkpoints (removed once the record is written)
+    <hash>/model.safetensors    the trained classifier's weights
+    <hash>/model.json           what load_model needs to rebuild it (representation, classes, sha256)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+from torch import nn
+
+from .config import Component, RunConfig, load_config, resolve_config
+from .data import build_data
+from .engine import (
+    Components,
+    Trainer,
+    choose_channels_last,
+    choose_precision,
+    describe_device,
+    load_weights,
+    resolve_device,
+    save_weights,
+)
+from .errors import ConfigError, RftbenchError
+from .model import Classifier, build_classifier
+from .plugins import PluginManager, get_manager
+from .results import ResultRecord, read_record, write_record
+
+log = logging.getLogger("rftbench")
+
+MODEL_FILE = "model.safetensors"
+MODEL_INFO = "model.json"
+
+
+def _as_config(config: RunConfig | dict | str | Path | None, overrides: list[str] | None, manager: PluginManager) -> RunConfig:
+    if isinstance(config, RunConfig):
+        if overrides:
+            raise ConfigError("overrides apply to a config file or dict; apply them before building the RunConfig")
+        return resolve_config(config, manager)
+    if isinstance(config, dict):
+        from .config import set_override
+
+        data = dict(config)
+        for assignment in overrides or []:
+            set_override(data, assignment)
+        try:
+            return resolve_config(RunConfig.model_validate(data), manager)
+        except Exception as err:  # pydantic errors → the config loader's message
+            if isinstance(err, RftbenchError):
+                raise
+            from .cards import format_validation_error
+
+            raise ConfigError(f"invalid run config:\n{format_validation_error(err)}") from None
+    return load_config(config, overrides, manager=manager)
+
+
+def build_components(config: RunConfig, manager: PluginManager) -> Components:
+    """The runtime objects of the config's loss, protocol, training threat and schedules."""
+
+    def build(kind: str, component: Component) -> Any:
+        return manager.get(kind, component.name).build(**component.params)
+
+    loss = build("loss", config.loss)
+    return Components(
+        loss=loss,
+        protocol=build("protocol", config.protocol),
+        threat=build("threat_model", config.threat) if getattr(loss, "adversarial", True) else None,
+        eps_schedule=build("schedule", config.eps_schedule),
+        lr_schedule=build("schedule", config.lr_schedule),
+    )
+
+
+def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any]:
+    used: dict[str, Any] = {}
+
+    def note(field: str, kind: str, name: str) -> None:
+        try:
+            plugin = manager.plugin_of(kind, name)
+        except Exception:  # noqa: BLE001 - provenance is best effort
+            return
+        info = manager.plugins.get(plugin)
+        used[field] = {"name": name, "plugin": plugin, "distribution": getattr(info, "distribution", None),
+                       "version": getattr(info, "version", None)}
+
+    note("representation", "representation", config.representation)
+    note("dataset", "dataset", config.dataset)
+    card = manager.get("representation", config.representation)
+    note("architecture", "architecture", card.source)
+    note("dataset_source", "dataset_source", manager.get("dataset", config.dataset).source)
+    for field in ("protocol", "loss", "eps_schedule", "lr_schedule"):
+        note(field, "schedule" if field.endswith("schedule") else field, getattr(config, field).name)
+    note("threat", "threat_model", config.threat.name)
+    for i, component in enumerate(config.evaluation):
+        kind = "threat_model" if component.name in manager.names("threat_model") else "metric"
+        note(f"evaluation.{i}", kind, component.name)
+    return used
+
+
+def _provenance(config: RunConfig, manager: PluginManager, model: Classifier, device: torch.device, precision: str,
+                channels_last: bool) -> dict[str, Any]:
+    from . import __version__
+
+    card = manager.get("representation", config.representation)
+    weights = card.weights.model_dump(mode="json")
+    weights["built_sha256"] = getattr(model.backbone, "weights_sha256", None)
+    return {
+        "rftbench": __version__,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": describe_device(device),
+        "device_type": device.type,
+        "precision": precision,
+        "channels_last": channels_last,
+        "threads": torch.get_num_threads(),
+        "plugins": _plugin_versions(config, manager),
+        "weights": {"representation": card.id, **weights},
+    }
+
+
+def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.device, manager: PluginManager,
+              run_dir: Path, progress: bool) -> dict[str, Any]:
+    from .evaluation import evaluate
+
+    return evaluate(model, data.test, config.evaluation, batch_size=256, n_examples=config.n_eval, device=device,
+                    seed=config.seed, manager=manager, output_dir=run_dir, progress=progress)
+
+
+def run_paths(config: RunConfig) -> tuple[Path, Path]:
+    """``(record path, run folder)`` of a resolved config."""
+    out = Path(config.output_dir)
+    digest = config.config_hash()
+    return out / f"{digest}.json", out / digest
+
+
+def run(
+    config: RunConfig | dict | str | Path | None = None,
+    *,
+    overrides: list[str] | None = None,
+    resume: bool = True,
+    rerun: bool = False,
+    progress: bool = False,
+    console: Console | None = None,
+    manager: PluginManager | None = None,
+    callback: Any = None,
+) -> ResultRecord:
+    """Train and evaluate one configuration; write and return its result record.
+
+    :param config: a :class:`RunConfig`, a dict or YAML file of one, or ``None`` for the
+        offline default; ``overrides`` are ``key=value`` strings as for ``--set``.
+    :param resume: continue from the run folder's last checkpoint when there is one (the
+        result equals an uninterrupted run's); ``False`` starts over.
+    :param rerun: run even when a complete record exists (else that record is returned).
+    :param progress: show a progress bar (loss, accuracy, current ε and LR) on ``console``.
+    :raises ConfigError: bad input, naming the field; nothing is written.
+    :raises RunInterrupted: Ctrl-C; a checkpoint was saved, calling again resumes.
+    """
+    manager = manager or get_manager()
+    config = _as_config(config, overrides, manager)
+    record_path, run_dir = run_paths(config)
+    if record_path.is_file() and not rerun:
+        record = read_record(record_path)
+        if record.status == "complete":
+            log.info("%s: already complete (pass rerun=True / --rerun to run again)", record_path)
+            return record
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.perf_counter()
+
+    rep = manager.get("representation", config.representation)
+    data_card = manager.get("dataset", config.dataset)
+    parts = build_components(config, manager)
+    device = resolve_device(config.device)
+    precision = choose_precision(config.precision, device)
+    torch.manual_seed(config.seed)
+    model = build_classifier(rep, data_card.num_classes, manager=manager)
+    channels_last = choose_channels_last(config.channels_last, model)
+    data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
+                      pin_memory=device.type == "cuda")
+    t_setup = time.perf_counter() - t0
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    trainer = Trainer(config, model, data, parts, device=device, precision=precision, channels_last=channels_last,
+                      run_dir=run_dir, progress=progress, console=console, callback=callback)
+    if resume:
+        trainer.resume()
+    else:
+        trainer.store.clear()
+    state = trainer.fit()
+
+    model.to(memory_format=torch.contiguous_format)
+    weights_sha = save_weights(model, run_dir / MODEL_FILE, metadata={"config_hash": config.config_hash()})
+    info = {"representation": rep.id, "num_classes": data_card.num_classes, "config_hash": config.config_hash(),
+            "sha256": weights_sha}
+    (run_dir / MODEL_INFO).write_text(json.dumps(info, indent=2))
+
+    t_eval = time.perf_counter()
+    metrics = _evaluate(model, data, config, device, manager, run_dir, progress)
+    eval_seconds = time.perf_counter() - t_eval
+    provenance = _provenance(config, manager, model, device, precision.name, channels_last)
+    provenance["model_sha256"] = weights_sha
+    provenance["resumed_from_steps"] = state.resumed_from
+    record = ResultRecord(
+        id=config.config_hash(),
+        config=config.to_dict(),
+        metrics=metrics,
+        curves=state.curves,
+        timings={
+            "setup_seconds": round(t_setup, 3),
+            "train_seconds": round(state.train_seconds, 3),
+            "eval_seconds": round(eval_seconds, 3),
+            "total_seconds": round(time.perf_counter() - t0, 3),
+            "train_images_per_s": round(state.images / state.train_seconds, 2) if state.train_seconds else 0.0,
+        },
+        provenance=provenance,
+        created=started.isoformat(timespec="seconds"),
+        run_dir=str(run_dir),
+    )
+    write_record(record, record_path)
+    trainer.store.clear()
+    return record
+
+
+def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manager: PluginManager | None = None) -> Classifier:
+    """The trained classifier of a run (an ``nn.Module`` in eval mode taking [0, 1] images).
+
+    ``run_dir`` is the run folder (``runs/<hash>``) or its result record (``runs/<hash>.json``).
+    """
+    path = Path(run_dir)
+    if path.suffix == ".json" and path.is_file():
+        path = path.with_suffix("")
+    info_path = path / MODEL_INFO
+    if not info_path.is_file():
+        raise RftbenchError(f"{path}: not a finished run folder (no {MODEL_INFO}); pass runs/<hash> or runs/<hash>.json")
+    info = json.loads(info_path.read_text())
+    model = build_classifier(info["representation"], int(info["num_classes"]), pretrained=False, manager=manager)
+    load_weights(model, path / MODEL_FILE, sha256=info.get("sha256"))
+    return model.to(device).eval()
+
+
+__all__ = ["build_components", "load_model", "run", "run_paths"]
