@@ -9,6 +9,13 @@ from ..plugins import DISABLE_ENV, LOAD_ENV, get_manager
 from ._app import app, console, print_json
 
 
+def _names(kind: str, names: list[str]) -> str:
+    """All names, except that long card lists are summarised (``rftbench zoo list`` shows them)."""
+    if kind in ("representation", "dataset") and len(names) > 6:
+        return f"{len(names)} cards (rftbench zoo list{' --kind dataset' if kind == 'dataset' else ''})"
+    return ", ".join(names)
+
+
 @app.command("plugins")
 def plugins_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -39,7 +46,7 @@ def plugins_command(
     table.add_column("contributions")
     for info in infos:
         contributions = {k: v for k, v in info.contributions.items() if not kind or k == kind}
-        text = "\n".join(f"[cyan]{k}[/]: {', '.join(v)}" for k, v in contributions.items()) or "-"
+        text = "\n".join(f"[cyan]{k}[/]: {_names(k, v)}" for k, v in contributions.items()) or "-"
         status = {"ok": "[green]ok[/]", "disabled": "[dim]disabled[/]"}.get(info.status, f"[red]{info.status}[/]")
         dist = f"{info.distribution or '-'} {info.version or ''}".strip()
         table.add_row(info.name, dist, status, text)
