@@ -11,6 +11,7 @@ import pytest
 from hub_server import WRITE_TOKEN, fake_hub, hub_env  # noqa: F401 - fixtures
 from leaderboard_helpers import make_entry, make_record
 from rftbench.cli import main
+from rftbench.leaderboard.entry import Verification
 from rftbench.leaderboard.build import build_site, pareto_front, render_site
 from rftbench.leaderboard.hub import HubPublisher
 from rftbench.results import write_record
@@ -79,6 +80,15 @@ def test_page_is_self_contained():
     assert "function paretoFront" in html and "font: 14px" in html  # script and css inlined
     config = json.loads(re.search(r'<script type="application/json" id="board-config">(.*?)</script>', html, re.S).group(1))
     assert [t["label"] for t in config["threats"]] == ["linf:4/255", "l2:0.5"]
+
+
+def test_badges_for_verified_and_unreliable_entries():
+    entry = make_entry("d" * 16)
+    flagged = entry.resealed(metrics={**entry.metrics.model_dump(), "reliable": False})
+    verified = make_entry("e" * 16).model_copy(update={"verification": Verification(
+        status="verified", tolerance=0.01, n_eval=64, measured={}, claimed={}, date="2025-09-02T00:00:00Z")})
+    html = render_site([("local", flagged), ("submitted", verified)])
+    assert html.count('class="badge warn"') == 1 and html.count('class="badge ok"') == 1
 
 
 def test_text_is_escaped():

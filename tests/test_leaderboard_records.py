@@ -52,3 +52,28 @@ def test_model_labels_come_from_the_zoo_card(fresh_manager):
     info = model_info_for(card.id, fresh_manager)
     assert info.family == card.family and info.pretraining == card.pretraining.strategy
     assert model_info_for("no-such-card", PluginManager()).family is None
+
+
+def test_the_evaluators_output_shape():
+    """rftbench.evaluation.evaluate's dict: n_examples, per-threat n/seconds/reliable, metric records, flags."""
+    record = make_record()
+    record = record.model_copy(update={"metrics": {
+        "n_examples": 32, "clean_acc": 0.75, "seed": 0, "seconds": 1.7, "reliable": False, "plots": ["a.png"],
+        "flags": [{"check": "x", "threat": "linf:4/255", "message": "m", "severity": "warning"}],
+        "threats": {"linf:4/255": {"acc": 0.25, "n": 32, "norm": "linf", "eps": 4 / 255, "seconds": 0.4, "reliable": False}},
+        "metrics": {"expected_robustness": {"value": 0.5, "seconds": 2.0}, "margin": {"kendall_tau": 0.3, "seconds": 1.0}},
+    }})
+    entry = entry_from_record(record, manager=PluginManager())
+    m = entry.metrics
+    assert m.n_eval == 32 and m.reliable is False and m.expected_robustness == 0.5
+    assert m.threats["linf:4/255"].extra == {"n": 32.0}
+    assert m.extra == {"expected_robustness.value": 0.5, "margin.kendall_tau": 0.3}
+
+
+def test_unset_optional_fields_do_not_change_the_hash():
+    entry = make_entry()
+    data = json.loads(entry.to_json())
+    del data["metrics"]["reliable"], data["model"]["short_name"], data["checkpoint"]["subfolder"]
+    from rftbench.leaderboard.entry import load_entry
+
+    assert load_entry(data).content_hash == entry.content_hash

@@ -30,7 +30,8 @@ def tiny_data() -> torch.utils.data.TensorDataset:
     return torch.utils.data.TensorDataset(torch.rand(40, 3, 4, 4, generator=gen), torch.randint(0, 3, (40,), generator=gen))
 
 
-def load(folder):
+def load(folder, **_):
+    """Stands in for rftbench.load_model(run_dir, *, device, manager) with the tiny model."""
     from safetensors.torch import load_file
 
     model = tiny_model()

@@ -101,6 +101,7 @@ def _row(origin: str, entry: Entry, columns: Sequence[Column]) -> dict[str, Any]
         "size": entry.model.size or "",
         "origin": origin,
         "verified": verified,
+        "unreliable": m.reliable is False,
         "clean": m.clean_acc,
         "threats": [m.acc(c.label) for c in columns],
         "sum": m.sum,

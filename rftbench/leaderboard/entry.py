@@ -128,6 +128,7 @@ class Metrics(_Strict):
     geom: float = Field(ge=0.0, le=1.0, allow_inf_nan=False, description="product of the same accuracies")
     expected_robustness: Accuracy | None = Field(None, description="Acc over ε ~ U[0, ε_g] (Epsilon-Scheduling paper)")
     n_eval: int | None = Field(None, ge=1, description="number of test images evaluated")
+    reliable: bool | None = Field(None, description="False when the evaluator flagged possible gradient masking")
     extra: dict[str, float] = Field(default_factory=dict, description="other metrics, flattened with dots")
 
     @model_validator(mode="before")
@@ -311,8 +312,12 @@ def canonical_json(data: Any) -> str:
 
 
 def content_hash(entry: Entry) -> str:
-    """sha256 of the entry's canonical JSON, without id, content_hash and verification."""
-    data = entry.model_dump(mode="json", exclude=HASH_EXCLUDED)
+    """sha256 of the entry's canonical JSON, without id, content_hash and verification.
+
+    Unset (None) fields are left out, so that adding an optional field to the schema does not
+    change the hash of the entries already published.
+    """
+    data = entry.model_dump(mode="json", exclude=HASH_EXCLUDED, exclude_none=True)
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 

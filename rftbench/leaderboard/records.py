@@ -55,8 +55,32 @@ def _numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
+#: Keys of a threat's record that describe the run, not the model (left out of the entry).
+_THREAT_SKIP = {"acc", "norm", "eps", "seconds", "reliable"}
+#: Top-level keys of the evaluator's output that are not metrics of the model.
+_TOP_SKIP = {"clean_acc", "threats", "metrics", "expected_robustness", "n_eval", "n", "n_examples",
+             "seed", "seconds", "plots", "flags", "reliable"}
+
+
+def _expected_robustness(metrics: Mapping[str, Any]) -> float | None:
+    """Expected robustness, at the top level or among the metric records (``metrics.metrics``)."""
+    candidates = [metrics.get("expected_robustness")]
+    candidates += [v for k, v in dict(metrics.get("metrics") or {}).items() if str(k).startswith("expected_robustness")]
+    for value in candidates:
+        if isinstance(value, Mapping):
+            value = next((value[k] for k in ("value", "acc", "expected_robustness", "mean") if k in value), None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
 def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None) -> dict[str, Any]:
-    """Map a record's ``metrics`` onto :class:`Metrics` fields (threat labels made canonical)."""
+    """Map a record's ``metrics`` (the evaluator's output) onto :class:`Metrics` fields.
+
+    Threat labels are made canonical; per-threat numbers other than the accuracy go to the
+    threat's ``extra`` (timings left out); metric records (``metrics.metrics``) and other
+    numeric keys are flattened into ``extra``; ``reliable`` (no gradient-masking flag) is kept.
+    """
     if "clean_acc" not in metrics:
         raise EntryError("the result record has no metrics.clean_acc: was the run evaluated? (status must be complete)")
     threats: dict[str, Any] = {}
@@ -68,22 +92,21 @@ def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None
         if isinstance(value, Mapping):
             if "acc" not in value:
                 raise EntryError(f"metrics.threats.{label}: no 'acc' (robust accuracy) in {dict(value)!r}")
-            acc, extra = value["acc"], _numbers({k: v for k, v in value.items() if k != "acc"})
+            acc, extra = value["acc"], _numbers({k: v for k, v in value.items() if k not in _THREAT_SKIP})
         else:
             acc, extra = value, {}
         threats[threat_label(norm, eps)] = {"norm": norm, "eps": eps, "acc": acc, "extra": extra}
     threats = dict(sorted(threats.items(), key=lambda kv: threat_sort_key(kv[0])))
-    er = metrics.get("expected_robustness")
-    if isinstance(er, Mapping):
-        er = er.get("value", er.get("acc"))
-    skip = {"clean_acc", "threats", "expected_robustness", "n_eval", "n"}
-    n = metrics.get("n_eval", metrics.get("n", n_eval))
+    extra = _numbers({k: v for k, v in metrics.items() if k not in _TOP_SKIP})
+    extra.update({k: v for k, v in _numbers(dict(metrics.get("metrics") or {})).items() if not k.endswith(".seconds")})
+    reliable = metrics.get("reliable")
     return {
         "clean_acc": metrics["clean_acc"],
         "threats": threats,
-        "expected_robustness": er,
-        "n_eval": n,
-        "extra": _numbers({k: v for k, v in metrics.items() if k not in skip}),
+        "expected_robustness": _expected_robustness(metrics),
+        "n_eval": metrics.get("n_examples", metrics.get("n_eval", metrics.get("n", n_eval))),
+        "reliable": reliable if isinstance(reliable, bool) else None,
+        "extra": extra,
     }
 
 

@@ -46,7 +46,9 @@ def prepare_entry(
     The submitter defaults to the publisher's identity (the Hub user of the token).
     """
     path = Path(result)
-    if path.is_dir():
+    if path.is_dir() and path.with_suffix(".json").is_file():
+        path = path.with_suffix(".json")  # runs/<hash>/ → its record runs/<hash>.json
+    elif path.is_dir():
         candidates = sorted(p for p in path.glob("*.json") if _looks_like_record(p))
         if len(candidates) != 1:
             raise EntryError(f"{path}: expected one result record (*.json) in the folder, found {len(candidates)}; pass the file")

@@ -1,7 +1,9 @@
 """``rftbench verify``: re-measure an entry from its pinned checkpoint and compare with its claims.
 
 1. download the checkpoint repo at the entry's pinned commit (``snapshot_download``);
-2. load the model with ``rftbench.load_model`` (the run folder layout written by ``rftbench run``);
+2. load the model with ``rftbench.load_model`` (the checkpoint repo holds the run folder that
+   ``rftbench run`` wrote: ``model.json`` and ``model.safetensors``, e.g. uploaded with
+   ``hf upload ORG/NAME runs/<hash> .``);
 3. evaluate it with :func:`rftbench.evaluation.evaluate` on the first ``n`` test images, under
    the threat models of the entry's own evaluation suite (so attack settings are the run's);
 4. compare clean accuracy and each threat accuracy with the entry.
@@ -122,7 +124,10 @@ def default_loader() -> Callable[[Path], Any]:
     """``rftbench.load_model`` (the engine's run-folder loader)."""
     import rftbench
 
-    load = getattr(rftbench, "load_model", None)
+    try:
+        load = getattr(rftbench, "load_model", None)
+    except Exception as err:  # noqa: BLE001 - the engine failed to import
+        raise VerificationError(f"rftbench.load_model could not be imported: {type(err).__name__}: {err}") from None
     if load is None:
         raise VerificationError(
             "this rftbench has no rftbench.load_model(run_dir) to load a fine-tuned checkpoint; "
@@ -203,7 +208,7 @@ def verify_entry(
         raise VerificationError(f"--tolerance {tolerance}: an accuracy difference, between 0 and 1")
     suite = threat_suite(entry, manager)
     folder = download_checkpoint(entry, endpoint=endpoint, cache_dir=cache_dir)
-    model = (load or default_loader())(folder)
+    model = load(folder) if load is not None else default_loader()(folder, device=device, manager=manager)
     data = data if data is not None else default_test_data(entry, manager)
     n = min(n, len(data))
     result = evaluate(model, data, suite, batch_size=batch_size, n_examples=n, device=device,
