@@ -73,3 +73,22 @@ def test_wrong_model_type_and_missing_cache(tmp_path, monkeypatch):
         hf_source.build(_card("efficientnet", "google/absent", EFFNET), pretrained=True)
     with pytest.raises(RftbenchError, match="no model type"):
         hf_source.build(_card("efficientnett", "google/absent", {}), pretrained=False)
+
+
+def test_pytorch_model_bin_as_the_registry_cards_name_it(tmp_path, monkeypatch):
+    """google/efficientnet-b0 and apple/mobilevit-small serve config.json + pytorch_model.bin (loaded weights_only)."""
+    monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path / "rft"))
+    torch.manual_seed(0)
+    reference = EfficientNetForImageClassification(EfficientNetConfig(**EFFNET)).eval()
+    reference.config.save_pretrained(tmp_path / "saved")
+    torch.save(reference.state_dict(), tmp_path / "saved" / "pytorch_model.bin")
+    hf_cache_repo(tmp_path / "hub", "google/efficientnet-test", {p.name: p for p in (tmp_path / "saved").iterdir()})
+    offline_hub(monkeypatch, tmp_path / "hub")
+    card = make_card("efficientnet.test", "hf", "efficientnet", weights={"hub_id": "google/efficientnet-test", "filename": "pytorch_model.bin"},
+                     args={"config": EFFNET})
+    backbone = hf_source.build(card, pretrained=True).eval()
+    x = torch.rand(1, 3, 32, 32)
+    mean = torch.tensor(card.input.mean).view(1, 3, 1, 1)
+    std = torch.tensor(card.input.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(backbone.forward_features(x), reference.efficientnet(pixel_values=(x - mean) / std).pooler_output)
