@@ -204,6 +204,14 @@ def rftbench_add_threat_models() -> list[ThreatModelSpec]:
     ``load_state_dict()`` for RNG state the checkpoint should keep. Parameters carry the budget
     with its bounds (an ε on the wrong scale is refused by validation, naming the field).
 
+    At test time the evaluator (:func:`rftbench.evaluation.evaluate`) attacks only the points
+    classified correctly, passing ``early_stop=True`` to ``perturb`` when it accepts it. A threat
+    model may instead measure a batch itself with ``evaluate_batch(model, x, y, *, index) ->
+    {"correct": Tensor[B], …}`` (``index``: the images' positions in the test set; other keys,
+    ``"a/b"`` nested, are averaged into the result) and add fields and flags with ``report() ->
+    dict`` once all batches ran (the ``corruptions`` threat model does both; an attack whose
+    run function carries ``batch_runner(threat)`` supplies them for the threat, as ``autoattack`` does).
+
     :return: a list of :class:`~rftbench.specs.ThreatModelSpec`.
     """
 
@@ -211,6 +219,17 @@ def rftbench_add_threat_models() -> list[ThreatModelSpec]:
 @hookspec
 def rftbench_add_metrics() -> list[MetricSpec]:
     """Contribute metrics computed on a trained model (expected robustness, AS, margin consistency, …).
+
+    Metrics are items of an evaluation suite, like threat models, and run after them.
+    ``factory(**params)`` returns an object with ``label() -> str`` (its key in the result's
+    ``metrics``, e.g. ``expected_robustness:linf:4/255``) and ``compute(ctx) -> dict``, where
+    ``ctx`` is a :class:`rftbench.evaluation.EvalContext`: the model (eval mode, parameters
+    frozen), the evaluated points (``ctx.batches()``), their clean logits and labels, the
+    results so far (``ctx.results["threats"]``), the seed and ``ctx.build_threat(name, **params)``.
+    The returned mapping must be JSON-able; a ``"flags"`` list in it joins the result's
+    reliability flags. An optional ``plot(record, directory) -> list[Path]`` writes figures
+    when the evaluation has an output folder. Raise
+    :class:`rftbench.evaluation.EvaluationError` for a model the metric cannot measure.
 
     :return: a list of :class:`~rftbench.specs.MetricSpec`.
     """
