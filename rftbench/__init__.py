@@ -29,7 +29,7 @@ from .specs import (
 from .zoo import get_dataset, get_representation, list_cards
 
 #: Public names whose modules import torch: loaded on first access, so `import rftbench` stays light.
-_LAZY = {"run": "runner", "load_model": "runner", "ResultRecord": "results", "read_record": "results"}
+_LAZY = {"run": "runner", "load_model": "runner", "ResultRecord": "results", "read_record": "results", "evaluate": "evaluation"}
 
 
 def __getattr__(name: str):
@@ -73,6 +73,7 @@ __all__ = [
     "ThreatModelSpec",
     "UnknownNameError",
     "__version__",
+    "evaluate",
     "get_dataset",
     "get_manager",
     "get_representation",
