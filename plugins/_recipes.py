@@ -34,18 +34,18 @@ _COMMON: dict[str, Any] = {
     "dataset": "shapes",
     "protocol": "fft",
     "batch_size": 128,
-    "optimizer": {"name": "adamw", "lr_backbone": 3e-3, "lr_head": 3e-3, "weight_decay_backbone": 5e-4, "weight_decay_head": 5e-4},
+    "optimizer": {"name": "adamw", "lr_backbone": 5e-3, "lr_head": 5e-3, "weight_decay_backbone": 5e-4, "weight_decay_head": 5e-4},
     "lr_schedule": {"name": "warmup-cosine", "warmup": "10%"},
     "seed": 0,
 }
 
 #: Recipe name → the run config that pretrains it.
 RECIPES: dict[str, dict[str, Any]] = {
-    "shapes_standard": {**_COMMON, "loss": "ce", "epochs": 3, "evaluation": [{"name": "linf", "eps": "2/255", "attack": "pgd", "steps": 5}]},
+    "shapes_standard": {**_COMMON, "loss": "ce", "epochs": 8, "evaluation": [{"name": "linf", "eps": "2/255", "attack": "pgd", "steps": 5}]},
     "shapes_robust": {
         **_COMMON,
         "loss": "classic_at",
-        "epochs": 4,
+        "epochs": 8,
         "threat": {"name": "linf", "eps": "8/255", "attack": "pgd", "steps": 3},
         "eps_schedule": {"name": "linear-warmup", "warmup": "25%"},
         "evaluation": [{"name": "linf", "eps": "2/255", "attack": "pgd", "steps": 5}],
