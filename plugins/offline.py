@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +73,36 @@ def _split_fractions(card: DatasetCard) -> dict[str, float]:
     return fractions
 
 
+@functools.lru_cache(maxsize=2)
 def load_digits_images(resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's bundled digits as (N, 3, r, r) images in [0, 1] (bilinear upscale) and labels."""
+    """scikit-learn's bundled digits as (N, 3, r, r) images in [0, 1] (bilinear upscale) and labels.
+
+    Cached per resolution; callers index it (which copies) and must not modify it in place.
+    """
+    pixels, target = _digits_arrays()
+    images = torch.tensor(pixels, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0
+    images = F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return images.clamp(0, 1).expand(-1, 3, -1, -1).contiguous(), torch.tensor(target, dtype=torch.long)
+
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """(1797, 64) pixel values 0–16 and labels, read from scikit-learn's bundled ``digits.csv.gz``.
+
+    Reading the file directly skips importing ``sklearn.datasets`` (seconds on a loaded
+    machine); ``load_digits`` is the fallback should the file move.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            data = np.loadtxt(path, delimiter=",")
+            return data[:, :-1], data[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    images = F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False)
-    return images.clamp(0, 1).expand(-1, 3, -1, -1).contiguous(), torch.tensor(bunch.target, dtype=torch.long)
+    return bunch.data, bunch.target
 
 
 def _shape_masks(kind: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

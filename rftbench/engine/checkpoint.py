@@ -69,11 +69,16 @@ def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = Non
             raise CheckpointError(f"{path}: checksum mismatch (sha256 {actual[:12]}…, expected {sha256[:12]}…): the file is corrupt")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     state = load_file(str(path), device=str(device))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if missing or unexpected or shapes:
         raise CheckpointError(
-            f"{path}: weights do not fit the model (missing: {', '.join(missing[:5]) or '-'}; unexpected: {', '.join(unexpected[:5]) or '-'})"
+            f"{path}: weights do not fit the model (missing: {', '.join(missing[:5]) or '-'}; "
+            f"unexpected: {', '.join(unexpected[:5]) or '-'}; shapes: {', '.join(shapes[:3]) or '-'})"
         )
+    model.load_state_dict(state)
 
 
 @dataclass

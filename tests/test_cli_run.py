@@ -1,0 +1,49 @@
+"""`rftbench run`: the summary, --json, resuming, and errors printed without a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rftbench.cli import main
+from tests.plugins.engine_cards import engine_manager  # noqa: F401 - fixture
+from tests.test_run import tiny
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def sets(tmp_path, **extra) -> list[str]:
+    return [a for pair in tiny(tmp_path, **extra) for a in ("--set", pair)]
+
+
+def test_help_shows_usage(capsys):
+    code, out, _ = cli(capsys, "run", "--help")
+    assert code == 0 and "--set" in out and "offline" in out and "--restart" in out and "resume" in out
+
+
+def test_run_prints_a_summary_and_json(engine_manager, capsys, tmp_path):
+    code, out, err = cli(capsys, "run", *sets(tmp_path), "--no-progress")
+    assert code == 0, err
+    assert "clean accuracy" in out and "robust accuracy linf:4/255" in out and "micro_resnet.test" in out
+    assert "record" in out and "load_model" in out
+    code, out, err = cli(capsys, "run", *sets(tmp_path), "--json")
+    record = json.loads(out)
+    assert code == 0 and record["status"] == "complete" and "clean_acc" in record["metrics"]
+
+
+def test_errors_name_the_field_without_traceback(engine_manager, capsys, tmp_path):
+    code, out, err = cli(capsys, "run", *sets(tmp_path), "--set", "threat.eps=8")
+    assert code == 2 and "threat.eps" in err and "8/255" in err and "Traceback" not in err
+    code, out, err = cli(capsys, "run", *sets(tmp_path, batch_size=1000), "--no-progress")
+    assert code == 2 and "batch_size = 1000 is larger than the train split" in err and "Traceback" not in err
