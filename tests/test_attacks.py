@@ -174,7 +174,7 @@ def test_registry():
 
 
 def test_registering_an_l1_attack_makes_it_the_l1_default(monkeypatch):
-    monkeypatch.setattr("rftbench.attacks.ATTACKS", dict(ATTACKS))
+    monkeypatch.setattr("rftbench.attacks.ATTACKS", {k: v for k, v in ATTACKS.items() if k in ATTACK_FNS})
     monkeypatch.setattr("rftbench.attacks.DEFAULT_ATTACK", {})
     import rftbench.attacks as attacks
 
