@@ -51,3 +51,18 @@ def test_broken_records_are_named(tmp_path):
     (tmp_path / "invalid.json").write_text('{"config": {}}')
     with pytest.raises(RftbenchError, match="invalid result record:\n  id: Field required"):
         read_record(tmp_path / "invalid.json")
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    """mkstemp creates 0600 files; records must be readable by the other users of a shared results folder."""
+    import os
+    import stat
+
+    from rftbench.results import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644

@@ -186,6 +186,4 @@ def build_site(entries: Sequence[tuple[str, Entry]], out: str | Path, **kwargs: 
     readme = environment(kwargs.get("templates")).get_template("space_readme.md.j2")
     atomic_write_text(out / "README.md", SPACE_FRONT_MATTER + readme.render(n=len(entries), version=__version__))
     atomic_write_text(out / "entries.jsonl", "".join(e.model_dump_json() + "\n" for _, e in entries))
-    for name in ("index.html", "README.md", "entries.jsonl"):
-        (out / name).chmod(0o644)
     return out / "index.html"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -365,18 +364,10 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
     return entry
 
 
-def _readable(path: str | Path) -> Path:
-    """Give a written file the usual permissions (the atomic temporary file is created 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-    return Path(path)
-
-
 def write_entry(entry: Entry, path: str | Path) -> Path:
     """Write one entry as indented JSON, atomically."""
     atomic_write_text(path, entry.to_json() + "\n")
-    return _readable(path)
+    return Path(path)
 
 
 def read_entries_jsonl(path: str | Path, *, check_hash: bool = True) -> list[Entry]:
@@ -398,4 +389,4 @@ def write_entries_jsonl(entries: Iterable[Entry], path: str | Path) -> Path:
     """Write entries one compact JSON object per line, atomically (sorted by id for stable diffs)."""
     lines = [e.model_dump_json() for e in sorted(entries, key=lambda e: e.id)]
     atomic_write_text(path, "\n".join(lines) + "\n")
-    return _readable(path)
+    return Path(path)
