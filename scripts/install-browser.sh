@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the leaderboard site's headless-browser test needs (tests/test_leaderboard_site.py):
-# Debian's chromium and its matching chromedriver, and the selenium client into the active Python.
+# Debian's chromium and its matching chromedriver (the selenium client comes with `pip install -e ".[dev]"`).
 # Without them that test is skipped with this script named as the fix. Run as root (or with sudo).
 set -euo pipefail
 
@@ -12,9 +12,5 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
 fi
 
-PYTHON="${PYTHON:-python}"
-"$PYTHON" -c "import selenium" 2>/dev/null || "$PYTHON" -m pip install -q "selenium>=4.15"
-
 chromium --version
 chromedriver --version
-"$PYTHON" -c "import selenium; print('selenium', selenium.__version__)"
