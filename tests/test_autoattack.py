@@ -9,10 +9,13 @@ import torch
 
 from rftbench.attacks.autoattack import AttackError, AutoAttack, minimum_norm_perturbation
 from tests.plugins import evaluation as fx
+from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
 
 SHAPE = (3, 8, 8)  # Square's L2 initialisation needs images of at least 5×5
 BUDGETS = {"linf": 0.02, "l2": 0.08, "l1": 0.08}
 QUICK = 25  # iterations: plenty on a linear model (the slow tests run the standard 100)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

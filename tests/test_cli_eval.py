@@ -12,9 +12,10 @@ from rftbench.cli import main
 from rftbench.engine.checkpoint import save_weights
 from rftbench.evaluation.suites import named_suite, parse_item
 from rftbench.model import build_classifier
+from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
 from tests.plugins.engine_cards import engine_manager  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("one_thread")]
 
 REP, DATA = "micro_resnet.test", "digits_small"
 

@@ -14,6 +14,9 @@ from rftbench.evaluation import evaluate
 from rftbench.evaluation.corruptions import ALL_TYPES, STUDY_TYPES, corrupt
 from rftbench_plugins import corruptions as plugin
 from tests.plugins import evaluation as fx
+from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def smooth_images(n: int = 4, size: int = 32, seed: int = 0) -> torch.Tensor:

@@ -10,6 +10,9 @@ from rftbench.config import Component
 from rftbench.errors import ConfigError
 from rftbench.evaluation import EvaluationError, evaluate
 from tests.plugins import evaluation as fx
+from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

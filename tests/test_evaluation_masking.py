@@ -9,6 +9,9 @@ from torch import nn
 from rftbench.evaluation import evaluate
 from rftbench.evaluation.masking import check_attack_order
 from tests.plugins import evaluation as fx
+from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -17,8 +17,11 @@ from rftbench.evaluation.expected import eps_grid, expected_robustness
 from rftbench.evaluation.margins import fit_threshold, subset_estimate
 from rftbench_plugins import metrics as plugin
 from tests.plugins import evaluation as fx
+from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
 
 SHAPE = (3, 8, 8)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_expected_robustness_by_hand():
