@@ -153,3 +153,13 @@ def test_registered_autoattack_through_the_builtin_threat_models(builtins):
         assert record["attack"] == "autoattack" and record["implementation"].startswith("pyautoattack")
         assert [f["check"] for f in result["flags"]] == ["few_classes"] * len(result["flags"])
         assert all(f["severity"] == "info" for f in result["flags"]) and result["reliable"]
+
+
+def test_whole_set_in_chunks_gives_the_same_outcome(model):
+    """The evaluator hands AutoAttack the whole set; chunking must not change which points are robust."""
+    x, y, margin = fx.straddling_points(model, "l2", 0.08, n_each=5, shape=SHAPE)
+    attack = AutoAttack("l2", 0.08, version="custom", attacks=["apgd-ce", "fab-t"], n_iter=QUICK)
+    whole = attack.run(model, x, y)
+    chunked = attack.run(model, x, y, batch_size=3)
+    assert chunked.robust.tolist() == whole.robust.tolist() == (margin >= 0.08).tolist()
+    assert chunked.after == whole.after

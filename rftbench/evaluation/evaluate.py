@@ -201,6 +201,15 @@ def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None 
     """
     runner = _batch_runner(threat)
     parts: dict[str, list[torch.Tensor]] = defaultdict(list)
+    if runner is not None and callable(getattr(runner, "evaluate_all", None)):
+        # the runner takes the whole set (CPU tensors) and batches it itself
+        x, y = ctx.tensors(indices)
+        index = torch.arange(len(ctx)) if indices is None else torch.as_tensor(indices).flatten()
+        with masking.frozen(ctx.model), ctx.seeded(0):
+            out = runner.evaluate_all(ctx.model, x, y, index=index, batch_size=ctx.batch_size, device=ctx.device)
+        if "correct" not in out:
+            raise EvaluationError(f"threat model {threat.label()!r}: evaluate_all() must return a 'correct' tensor")
+        return {k: v.detach().cpu() for k, v in out.items()}, runner
     with masking.frozen(ctx.model):
         for x, y, index in ctx.batches(indices):
             with ctx.seeded(int(index[0])):
