@@ -22,9 +22,11 @@ from typing import Any
 
 import torch
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 from torch import nn
 
+from .cards import format_validation_error
 from .config import Component, RunConfig, load_config, resolve_config
 from .data import build_data
 from .engine import (
@@ -60,13 +62,10 @@ def _as_config(config: RunConfig | dict | str | Path | None, overrides: list[str
         for assignment in overrides or []:
             set_override(data, assignment)
         try:
-            return resolve_config(RunConfig.model_validate(data), manager)
-        except Exception as err:  # pydantic errors → the config loader's message
-            if isinstance(err, RftbenchError):
-                raise
-            from .cards import format_validation_error
-
+            validated = RunConfig.model_validate(data)
+        except ValidationError as err:
             raise ConfigError(f"invalid run config:\n{format_validation_error(err)}") from None
+        return resolve_config(validated, manager)
     return load_config(config, overrides, manager=manager)
 
 

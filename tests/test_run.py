@@ -165,3 +165,15 @@ def test_nan_guard_stops_keeps_the_last_good_checkpoint_and_the_old_record(engin
         run(overrides=overrides, manager=engine_manager, rerun=True)
     assert read_record(record_path).metrics == {"clean_acc": 0.5}  # the earlier record is untouched
     assert (record_path.with_suffix("") / "checkpoints" / "e0001-s000000" / "manifest.json").is_file()
+
+
+def test_a_dict_config_and_its_errors(engine_manager, tmp_path):
+    data = {k: v for k, v in (a.split("=", 1) for a in tiny(tmp_path))}
+    import yaml
+
+    config = {k: yaml.safe_load(v) for k, v in data.items() if "." not in k}
+    config["optimizer"] = {"lr_backbone": 0.01, "lr_head": 0.01}
+    record = run(config, manager=engine_manager)
+    assert record.status == "complete" and record.config["optimizer"]["lr_head"] == 0.01
+    with pytest.raises(ConfigError, match=r"invalid run config:\n  epochs: Input should be greater than or equal to 1"):
+        run({**config, "epochs": 0}, manager=engine_manager)

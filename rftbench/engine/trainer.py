@@ -125,7 +125,7 @@ class Trainer:
                     f"protocol: {config.protocol.name!r} leaves no parameter trainable in epoch {e + 1} of {self.epochs}; "
                     "choose a protocol that trains at least the head (lp, fft, lp-ft, partial)"
                 )
-        for schedule, fieldname in ((parts.eps_schedule, "eps_schedule"), (parts.lr_schedule, "lr_schedule")):
+        for schedule in (parts.eps_schedule, parts.lr_schedule):
             if hasattr(schedule, "validate"):
                 schedule.validate(self.epochs)
         self.optimizer = build_optimizer(model, set().union(*self.phases), config.optimizer)
