@@ -80,7 +80,7 @@ def test_results_lists_filters_and_exports(manager, tmp_path, capsys):
     path = write_sweep(tmp_path, 3, "zip:\n  - {loss: [trades, classic_at]}\n")
     assert cli(capsys, "sweep", str(path), *SYNTHETIC, "--progress", "none")[0] == 0
     results = tmp_path / "results"
-    code, out, _ = cli(capsys, "results", str(results), "-f", "loss=classic_at", "-f", "seed>=1", "-c", "seed,clean_acc")
+    code, out, _ = cli(capsys, "results", str(results), "-f", "loss=classic_at", "-f", "seed>=1", "-c", "seed,clean_acc", "-s", "seed")
     assert code == 0 and "2 results in" in out and "clean_acc" in out
     assert [line.split()[1] for line in out.splitlines() if line.startswith("│")] == ["1", "2"]
     code, out, _ = cli(capsys, "results", str(results), "-F", "csv", "-c", "id,seed,loss,clean_acc", "-s", "-seed,loss")
