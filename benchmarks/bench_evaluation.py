@@ -13,7 +13,8 @@ robust) on 3×16×16 images of 10 classes (a fixed random template per class plu
    exact batch sizes the attack used (recorded by a wrapper); and against torchattacks' PGD with the
    same steps (which attacks every point for every step).
 3. The subset estimate (``n_subset`` points attacked with AutoAttack, logit-margin threshold) against
-   the full AutoAttack evaluation: speed-up and error in accuracy points.
+   the full AutoAttack evaluation: speed-up and error in accuracy points; then (3b) the estimator's
+   error over 100 random subsets of several sizes, from one set of per-point AutoAttack outcomes.
 
 Medians over ``--repeats``, ours and the reference alternating; the load average is printed,
 since the machine may be shared.
@@ -118,7 +119,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--eps", type=str, default="4/255")
-    ap.add_argument("--n-subset", type=int, default=150)
+    ap.add_argument("--n-subset", type=int, default=200)
+    ap.add_argument("--fast-eps", nargs="*", default=["8/255"], help="more budgets for the fast-path comparison")
+    ap.add_argument("--parts", default="1,2,3", help="which parts to run, e.g. 2 (part 3 needs part 1)")
     ap.add_argument("--batch-size", type=int, default=250)
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     ap.add_argument("--threads", type=int, default=1,
@@ -139,12 +142,13 @@ def main() -> None:
     print(f"model: clean accuracy {clean:.3f} on {args.n} points, L∞ ε = {args.eps}")
     figures: dict = {"n": args.n, "eps": args.eps, "clean_acc": clean, "load_start": os.getloadavg()}
 
+    parts = {int(p) for p in args.parts.split(",")}
     # 1. AutoAttack standard: ours vs the library directly -------------------------------------
     import pyautoattack
 
     suite = [{"name": "linf", "eps": eps, "attack": "autoattack"}]
     ours_t, lib_t, ours_acc, lib_acc = [], [], None, None
-    for _ in range(args.repeats):
+    for _ in range(args.repeats if 1 in parts else 0):
         t, result = timed(lambda: evaluate(model, dataset, suite, batch_size=args.batch_size, manager=manager, progress=False))
         ours_t.append(t)
         ours_acc = next(iter(result["threats"].values()))["acc"]
@@ -153,42 +157,65 @@ def main() -> None:
         t, (x_adv, y_adv) = timed(lambda: aa.run_standard_evaluation(x, y, batch_size=args.batch_size))
         lib_t.append(t)
         lib_acc = (y_adv == y).float().mean().item()
+    if 1 in parts:
+        report_autoattack(figures, ours_t, lib_t, ours_acc, lib_acc)
+    ours_m = statistics.median(ours_t) if ours_t else None
+    if 2 in parts:
+        fast_path(figures, args, model, x, y, manager)
+    if 3 in parts and ours_m is not None:
+        subset_part(figures, args, model, x, y, dataset, suite, manager, eps, ours_m, ours_acc)
+    figures["load_end"] = os.getloadavg()
+    print(f"load average at the end {os.getloadavg()}")
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=2))
+
+
+def report_autoattack(figures, ours_t, lib_t, ours_acc, lib_acc) -> None:
     ours_m, lib_m = statistics.median(ours_t), statistics.median(lib_t)
     print(f"[1] AutoAttack standard: rftbench {ours_m:.1f} s (acc {ours_acc:.3f}), pyautoattack direct {lib_m:.1f} s "
           f"(acc {lib_acc:.3f}); overhead {100 * (ours_m / lib_m - 1):+.1f}%  (runs: {[round(v, 1) for v in ours_t]} vs {[round(v, 1) for v in lib_t]})")
     figures["autoattack"] = {"ours_s": ours_m, "library_s": lib_m, "overhead": ours_m / lib_m - 1, "ours_acc": ours_acc,
                              "library_acc": lib_acc, "ours_runs": ours_t, "library_runs": lib_t}
 
+
+def fast_path(figures, args, model, x, y, manager) -> None:
+    from rftbench.specs import parse_number
+
     # 2. The fast path: early-stopping attacks vs their ideal and vs torchattacks' PGD ---------------
     import torchattacks
 
     fast = {}
-    for attack in ("apgd-ce", "pgd"):
-        threat = manager.get("threat_model", "linf").build(eps=eps, attack=attack, steps=10, seed=0)
-        actual, ideal = [], []
+    for fast_eps_text in dict.fromkeys([args.eps, *args.fast_eps]):
+        fast_eps = float(parse_number(fast_eps_text))
+        row = fast[fast_eps_text] = {}
+        for attack in ("apgd-ce", "pgd"):
+            threat = manager.get("threat_model", "linf").build(eps=fast_eps, attack=attack, steps=10, seed=0)
+            actual, ideal = [], []
+            for _ in range(args.repeats):
+                rec = Recorder(model)
+                t, x_adv = timed(lambda: torch.cat([threat.perturb(rec, x[i:i + args.batch_size], y[i:i + args.batch_size], early_stop=True)
+                                                    for i in range(0, args.n, args.batch_size)]))
+                actual.append(t)
+                ideal.append(ideal_seconds(model, x, y, rec.sizes))
+            acc = (model(x_adv).argmax(1) == y).float().mean().item()
+            row[attack] = {"actual_s": statistics.median(actual), "ideal_s": statistics.median(ideal), "acc": acc,
+                           "point_steps": sum(rec.sizes)}
+        ta_t = []
         for _ in range(args.repeats):
-            rec = Recorder(model)
-            t, x_adv = timed(lambda: torch.cat([threat.perturb(rec, x[i:i + args.batch_size], y[i:i + args.batch_size], early_stop=True)
-                                                for i in range(0, args.n, args.batch_size)]))
-            actual.append(t)
-            ideal.append(ideal_seconds(model, x, y, rec.sizes))
-        acc = (model(x_adv).argmax(1) == y).float().mean().item()
-        fast[attack] = {"actual_s": statistics.median(actual), "ideal_s": statistics.median(ideal), "acc": acc,
-                        "point_steps": sum(rec.sizes)}
-    ta_t = []
-    for _ in range(args.repeats):
-        ta = torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / 10, steps=10, random_start=True)
-        t, x_ta = timed(lambda: torch.cat([ta(x[i:i + args.batch_size], y[i:i + args.batch_size]) for i in range(0, args.n, args.batch_size)]))
-        ta_t.append(t)
-    ta_acc = (model(x_ta).argmax(1) == y).float().mean().item()
-    fast["torchattacks_pgd"] = {"actual_s": statistics.median(ta_t), "acc": ta_acc}
-    for name in ("apgd-ce", "pgd"):
-        f = fast[name]
-        print(f"[2] {name}-10 early stop: {f['actual_s']:.2f} s, ideal {f['ideal_s']:.2f} s → {f['actual_s'] / f['ideal_s']:.2f}× ideal; "
-              f"{fast['torchattacks_pgd']['actual_s'] / f['actual_s']:.1f}× faster than torchattacks PGD-10 "
-              f"({fast['torchattacks_pgd']['actual_s']:.2f} s); acc {f['acc']:.3f} vs {ta_acc:.3f}; {f['point_steps']} point-steps of {10 * args.n}")
+            ta = torchattacks.PGD(model, eps=fast_eps, alpha=2.5 * fast_eps / 10, steps=10, random_start=True)
+            t, x_ta = timed(lambda: torch.cat([ta(x[i:i + args.batch_size], y[i:i + args.batch_size]) for i in range(0, args.n, args.batch_size)]))
+            ta_t.append(t)
+        ta_acc = (model(x_ta).argmax(1) == y).float().mean().item()
+        row["torchattacks_pgd"] = {"actual_s": statistics.median(ta_t), "acc": ta_acc}
+        for name in ("apgd-ce", "pgd"):
+            f = row[name]
+            print(f"[2] ε={fast_eps_text} {name}-10 early stop: {f['actual_s']:.2f} s, ideal {f['ideal_s']:.2f} s → {f['actual_s'] / f['ideal_s']:.2f}× ideal; "
+                  f"{row['torchattacks_pgd']['actual_s'] / f['actual_s']:.1f}× faster than torchattacks PGD-10 "
+                  f"({row['torchattacks_pgd']['actual_s']:.2f} s); acc {f['acc']:.3f} vs {ta_acc:.3f}; {f['point_steps']} point-steps of {10 * args.n}")
     figures["fast"] = fast
 
+
+def subset_part(figures, args, model, x, y, dataset, suite, manager, eps, ours_m, ours_acc) -> None:
     # 3. The subset estimate vs the full AutoAttack evaluation ---------------------------------
     sub_t, est = [], None
     sub_suite = [{"name": "subset_estimate", "threat": suite[0], "n": args.n_subset}]
@@ -201,10 +228,26 @@ def main() -> None:
           f"estimate {est['value']:.3f} ± {est['std']:.3f} vs measured {ours_acc:.3f}: error {100 * (est['value'] - ours_acc):+.1f} points")
     figures["subset"] = {"seconds": sub_m, "speedup": ours_m / sub_m, "estimate": est["value"], "std": est["std"],
                          "measured": ours_acc, "error_points": 100 * (est["value"] - ours_acc), "runs": sub_t}
-    figures["load_end"] = os.getloadavg()
-    print(f"load average at the end {os.getloadavg()}")
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2))
+    # 3b. the estimator's error over many subsets, from one set of per-point AutoAttack outcomes
+    from rftbench.attacks.autoattack import AutoAttack
+    from rftbench.evaluation.margins import logit_margins, random_subset, subset_estimate
+
+    robust = AutoAttack("linf", eps).run(model, x, y, batch_size=args.batch_size).robust.numpy()
+    with torch.no_grad():
+        logits = model(x)
+    margin, correct = logit_margins(logits).numpy(), (logits.argmax(1) == y).numpy()
+    errors = {}
+    for n_sub in sorted({args.n_subset, 100, 200, 300, 500} - {args.n}):
+        errs = []
+        for seed in range(100):
+            subset = random_subset(args.n, n_sub, seed).numpy()
+            errs.append(subset_estimate(margin, correct, subset, robust[subset], n_boot=10, seed=seed)["value"] - robust.mean())
+        errs = [100 * e for e in errs]
+        errors[n_sub] = {"mean_abs": statistics.fmean(abs(e) for e in errs), "p95_abs": sorted(abs(e) for e in errs)[94],
+                         "within_2": sum(abs(e) <= 2 for e in errs) / len(errs)}
+        print(f"[3b] n_subset={n_sub}: |error| mean {errors[n_sub]['mean_abs']:.2f} points, 95th percentile "
+              f"{errors[n_sub]['p95_abs']:.2f}, within 2 points in {100 * errors[n_sub]['within_2']:.0f}% of 100 subsets")
+    figures["subset_errors"] = errors
 
 
 if __name__ == "__main__":
