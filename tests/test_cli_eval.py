@@ -107,3 +107,20 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(capsys, run_dir, argv, me
 def test_unknown_target(capsys, engine_manager):
     code, out, err = run(capsys, "eval", "micro_resnet.tset", "-t", "linf:4/255")
     assert code == 2 and "Unknown evaluation target" in err and "micro_resnet.test" in err
+
+
+def test_suite_files_and_unknown_suites(tmp_path):
+    from rftbench.errors import ConfigError, UnknownNameError
+
+    path = tmp_path / "suite.yaml"
+    path.write_text("- {name: linf, eps: 4/255, attack: apgd-ce}\n- corruptions\n")
+    assert [c.as_config() for c in named_suite(str(path))] == [{"name": "linf", "eps": "4/255", "attack": "apgd-ce"}, {"name": "corruptions"}]
+    config = tmp_path / "run.yaml"
+    config.write_text("evaluation: [{name: l2, eps: 0.5}]\n")  # a run config's evaluation list
+    assert [c.name for c in named_suite(str(config))] == ["l2"]
+    with pytest.raises(UnknownNameError, match="Did you mean: study"):
+        named_suite("studdy")
+    with pytest.raises(ConfigError, match="does not exist"):
+        named_suite(str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match="too many ':' parts"):
+        parse_item("corruptions:3:4")
