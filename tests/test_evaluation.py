@@ -110,3 +110,12 @@ def test_plots_are_written(manager, tmp_path):
     result = evaluate(model, data, ["tiny_fgsm"], output_dir=tmp_path, progress=False)
     assert result["plots"] == [str(tmp_path / "accuracy_per_threat.png")]
     assert (tmp_path / "accuracy_per_threat.png").stat().st_size > 1000
+
+
+def test_device_problems_are_named(manager):
+    model, data = fx.linear_problem(n=4)
+    with pytest.raises(ConfigError, match="not a device"):
+        evaluate(model, data, [], device="gpu0", progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            evaluate(model, data, [], device="cuda", progress=False)

@@ -107,6 +107,19 @@ def _check_model(model: Any) -> nn.Module:
     return model
 
 
+def _check_device(model: nn.Module, device: str | torch.device) -> torch.device:
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"device={device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={str(device)!r} but CUDA is not available here; use device='cpu'")
+    where = next((p.device for p in model.parameters()), None)
+    if where is not None and where.type != device.type:
+        raise EvaluationError(f"the model is on {where} but device={str(device)!r}: move it first (model.to({str(device)!r}))")
+    return device
+
+
 @torch.no_grad()
 def _clean_pass(ctx: EvalContext) -> None:
     logits, labels = [], []
@@ -290,7 +303,7 @@ def evaluate(
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size}: must be at least 1")
     threats, metrics = resolve_suite(suite, manager)
-    device = torch.device(device)
+    device = _check_device(model, device)
     ctx = EvalContext(model=model, data=subset, batch_size=batch_size, device=device, seed=seed, manager=manager,
                       output_dir=Path(output_dir) if output_dir is not None else None, progress=progress)
     started = time.perf_counter()
