@@ -23,7 +23,7 @@ def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
 
     def name(value: Any) -> str:
         if isinstance(value, dict):
-            rest = ", ".join(f"{k}={v}" for k, v in value.items() if k != "name")
+            rest = ", ".join(f"{k}={v}" for k, v in value.items() if k != "name" and v is not None)
             return f"{value['name']} ({rest})" if rest else value["name"]
         return str(value)
 
