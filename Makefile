@@ -24,7 +24,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks --benchmark-enable -p no:randomly
+	$(BIN)/python -m pytest benchmarks --benchmark-enable
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
