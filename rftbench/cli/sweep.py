@@ -8,6 +8,7 @@ import typer
 import yaml
 from rich.table import Table
 
+from ..sweep.worker import DEFAULT_RUN
 from ..zoo import parse_filters
 from ._app import app, console, err_console, print_json
 
@@ -28,7 +29,7 @@ def sweep_command(
     results_dir: Path = typer.Option(None, "--results-dir", "-o", help="Override the sweep file's results_dir."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Give runs that failed every attempt a fresh set of attempts."),
     run_function: str = typer.Option(
-        "rftbench.run:run", "--run-function", help="module:function that runs one config (rftbench.sweep.synthetic:synthetic_run to test the machinery)."
+        DEFAULT_RUN, "--run-function", help="module:function that runs one config (rftbench.sweep.synthetic:synthetic_run to test the machinery)."
     ),
     progress: str = typer.Option(None, "--progress", help="live (a table; the default on a terminal), lines (one per run) or none."),
     as_json: bool = typer.Option(False, "--json", help="With --dry-run: print the runs as JSON."),

@@ -21,7 +21,7 @@ from .store import HOST, Store
 
 RunFunction = Callable[[RunConfig], Any]
 #: The run function of real sweeps: ``rftbench.run(config) -> ResultRecord``.
-DEFAULT_RUN = "rftbench.run:run"
+DEFAULT_RUN = "rftbench.runner:run"
 
 Status = Literal["done", "skipped", "busy", "failed", "exhausted"]
 
