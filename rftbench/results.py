@@ -28,7 +28,8 @@ class ResultRecord(BaseModel):
       ``metrics`` (metric label → its record), ``flags``, ``reliable``, ``n_examples``, ``seed``.
     - ``curves``: per-epoch lists of equal length: ``epoch``, ``train_loss``, ``train_acc``
       (accuracy on the batches trained on: adversarial ones for adversarial losses),
-      ``val_acc`` (clean, ``None`` without a val split), ``eps`` and ``lr_factor`` (at the
+      ``val_loss`` (mean clean cross-entropy, fp32) and ``val_acc`` (clean accuracy) on the
+      val split (``None`` without one), ``eps`` and ``lr_factor`` (at the
       epoch's last step), ``seconds`` and ``images_per_s`` (training only).
     - ``timings``: ``setup_seconds``, ``train_seconds``, ``eval_seconds``, ``total_seconds``,
       ``train_images_per_s``.

@@ -17,6 +17,7 @@ import logging
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from torch import nn
 
-from .cards import format_validation_error
+from .cards import DatasetCard, RepresentationCard, format_validation_error
 from .config import Component, RunConfig, load_config, resolve_config
-from .data import build_data
+from .data import RunData, build_data
 from .engine import (
     Components,
+    Precision,
     Trainer,
     choose_channels_last,
     choose_precision,
@@ -83,6 +85,35 @@ def build_components(config: RunConfig, manager: PluginManager) -> Components:
         eps_schedule=build("schedule", config.eps_schedule),
         lr_schedule=build("schedule", config.lr_schedule),
     )
+
+
+@dataclass
+class Setup:
+    """What training a resolved config needs: its cards, components, device, model and data."""
+
+    representation: RepresentationCard
+    dataset: DatasetCard
+    parts: Components
+    device: torch.device
+    precision: Precision
+    model: Classifier
+    channels_last: bool
+    data: RunData
+
+
+def prepare(config: RunConfig, manager: PluginManager) -> Setup:
+    """Build a resolved config's components, model (seeded with ``config.seed``) and data; writes nothing."""
+    rep = manager.get("representation", config.representation)
+    data_card = manager.get("dataset", config.dataset)
+    parts = build_components(config, manager)
+    device = resolve_device(config.device)
+    precision = choose_precision(config.precision, device)
+    torch.manual_seed(config.seed)
+    model = build_classifier(rep, data_card.num_classes, manager=manager)
+    channels_last = choose_channels_last(config.channels_last, model)
+    data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
+                      pin_memory=device.type == "cuda")
+    return Setup(rep, data_card, parts, device, precision, model, channels_last, data)
 
 
 def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any]:
@@ -181,21 +212,14 @@ def run(
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
 
-    rep = manager.get("representation", config.representation)
-    data_card = manager.get("dataset", config.dataset)
-    parts = build_components(config, manager)
-    device = resolve_device(config.device)
-    precision = choose_precision(config.precision, device)
-    torch.manual_seed(config.seed)
-    model = build_classifier(rep, data_card.num_classes, manager=manager)
-    channels_last = choose_channels_last(config.channels_last, model)
-    data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
-                      pin_memory=device.type == "cuda")
+    setup = prepare(config, manager)
+    rep, data_card, model, data = setup.representation, setup.dataset, setup.model, setup.data
+    device, precision, channels_last = setup.device, setup.precision, setup.channels_last
     t_setup = time.perf_counter() - t0
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    trainer = Trainer(config, model, data, parts, device=device, precision=precision, channels_last=channels_last,
+    trainer = Trainer(config, model, data, setup.parts, device=device, precision=precision, channels_last=channels_last,
                       run_dir=run_dir, progress=progress, console=console, callback=callback)
     if resume:
         trainer.resume()
@@ -253,4 +277,4 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     return model.to(device).eval()
 
 
-__all__ = ["build_components", "load_model", "run", "run_paths"]
+__all__ = ["Setup", "build_components", "load_model", "prepare", "run", "run_paths"]

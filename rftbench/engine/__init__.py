@@ -1,10 +1,11 @@
-"""The training engine: hardware detection, the fused adversarial step, the training loop, checkpoints."""
+"""The training engine: hardware detection, the fused adversarial step, the training loop, checkpoints, tuning trials."""
 
 from .checkpoint import CheckpointError, CheckpointStore, load_weights, save_weights, sha256_file
 from .hardware import Precision, choose_channels_last, choose_precision, cpu_has_bf16, describe_device, resolve_device
 from .optim import build_optimizer, no_decay_names, param_groups, set_lr
 from .step import FusedStep, NonFiniteLossError, StepOutput, has_training_batchnorm
 from .trainer import Components, RunInterrupted, Trainer, TrainState, freeze_for_epoch
+from .tune import tune_trial
 
 __all__ = [
     "CheckpointError",
@@ -31,4 +32,5 @@ __all__ = [
     "save_weights",
     "set_lr",
     "sha256_file",
+    "tune_trial",
 ]

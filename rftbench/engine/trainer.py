@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
@@ -82,7 +83,11 @@ class Trainer:
     """Trains ``model`` on ``data`` as ``config`` says, with the resolved ``parts``.
 
     ``run_dir`` enables checkpoints (and resuming from them); ``callback(trainer, epoch, step)``
-    is called after every optimiser step (tests use it to interrupt, as Ctrl-C does).
+    is called after every optimiser step (tests use it to interrupt, as Ctrl-C does);
+    ``on_epoch(trainer, epoch, row)`` after every epoch, once its curves are recorded and its
+    checkpoint saved, with ``epoch`` the 0-based index (as in ``callback``) and ``row`` that
+    epoch's curve values (``row["epoch"]`` is 1-based; ``val_loss``/``val_acc`` are ``None``
+    without a val split). ``rftbench tune`` reports each epoch's validation loss through it.
     """
 
     def __init__(
@@ -99,6 +104,7 @@ class Trainer:
         progress: bool = True,
         console: Console | None = None,
         callback: Callable[[Trainer, int, int], None] | None = None,
+        on_epoch: Callable[[Trainer, int, dict[str, Any]], None] | None = None,
     ):
         self.config, self.model, self.data, self.parts = config, model, data, parts
         self.device, self.precision, self.channels_last = device, precision, channels_last
@@ -112,7 +118,7 @@ class Trainer:
                 f"per optimiser step, but the train split has only {data.train_batches.size} images; lower effective_batch_size"
             )
         self.store = CheckpointStore(run_dir, config.config_hash()) if run_dir is not None else None
-        self.progress, self.console, self.callback = progress, console, callback
+        self.progress, self.console, self.callback, self.on_epoch = progress, console, callback, on_epoch
         self._stop = False
 
         model.to(device)
@@ -201,21 +207,28 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
 
-    def _validate(self) -> float | None:
+    def _validate(self) -> tuple[float | None, float | None]:
+        """``(val_loss, val_acc)`` on the clean val split: mean cross-entropy (fp32) and accuracy; ``None`` without one."""
         if self.data.val is None:
-            return None
+            return None, None
         loader = self.data.eval_loader("val", batch_size=256)
         loader.generator = torch.Generator()
         self.model.eval()
         correct = n = 0
-        with torch.no_grad(), self.precision.autocast():
+        loss = 0.0
+        with torch.no_grad():
             for x, y in loader:
                 x = x.to(self.device)
+                y = y.to(self.device)
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                correct += int((self.model(x).argmax(1).cpu() == y).sum())
+                with self.precision.autocast():
+                    logits = self.model(x)
+                logits = logits.float()  # exact for fp16/bf16 logits: same argmax, an fp32 loss
+                loss += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(1) == y).sum())
                 n += len(y)
-        return correct / max(n, 1)
+        return loss / max(n, 1), correct / max(n, 1)
 
     def _sigint(self, signum: int, frame: Any) -> None:
         if self._stop:
@@ -312,18 +325,24 @@ class Trainer:
             running = state.running
             running["seconds"] += seconds
             state.train_seconds += seconds
-            val_acc = self._validate()
+            val_loss, val_acc = self._validate()
             curves = state.curves
+            row: dict[str, Any] = {}
             for key, value in (
                 ("epoch", epoch + 1),
                 ("train_loss", running["loss"] / max(running["n"], 1)),
                 ("train_acc", running["correct"] / max(running["n"], 1)),
+                ("val_loss", val_loss),
                 ("val_acc", val_acc),
                 ("eps", eps),
                 ("lr_factor", lr_factor),
                 ("seconds", running["seconds"]),
                 ("images_per_s", running["n"] / running["seconds"] if running["seconds"] else None),
             ):
-                curves.setdefault(key, []).append(value)
+                # a curve missing from a checkpoint of an older version starts padded, so all stay per-epoch
+                curves.setdefault(key, [None] * epoch).append(value)
+                row[key] = value
             state.epoch, state.step = epoch + 1, 0
             self.save(epoch + 1, 0)
+            if self.on_epoch is not None:
+                self.on_epoch(self, epoch, row)
