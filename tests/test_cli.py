@@ -6,18 +6,8 @@ import json
 
 import pytest
 
-from rftbench.cli import main
 from tests.plugins import cards, minimal
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli_helpers import run_cli as run
 
 
 @pytest.fixture

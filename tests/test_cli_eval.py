@@ -8,26 +8,16 @@ import pytest
 import torch
 import yaml
 
-from rftbench.cli import main
 from rftbench.engine.checkpoint import save_weights
 from rftbench.evaluation.suites import named_suite, parse_item
 from rftbench.model import build_classifier
 from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
 from tests.plugins.engine_cards import engine_manager  # noqa: F401 - fixture
+from tests.cli_helpers import run_cli as run
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("one_thread")]
 
 REP, DATA = "micro_resnet.test", "digits_small"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -6,21 +6,11 @@ import json
 
 import pytest
 
-from rftbench.cli import main
 from tests.plugins.engine_cards import engine_manager  # noqa: F401 - fixture
 from tests.test_run import tiny
+from tests.cli_helpers import run_cli as cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sets(tmp_path, **extra) -> list[str]:

@@ -10,11 +10,11 @@ import torch
 
 from rftbench import hookimpl
 from rftbench.cards import DatasetCard, InputConfig
-from rftbench.cli import main
 from rftbench.fetch import FetchError, hub_file, read_lock, record_pin, revision_of, sha256_file, url_file
 from rftbench_plugins import datasets, hf_source, open_clip_source, timm_source, url_source
 
 from _fabricate import make_card, offline_hub, timm_hub_repo
+from tests.cli_helpers import run_cli as run
 
 MODEL = "test_vit.r160_in1k"
 CARD = make_card(MODEL, "timm", MODEL, weights={"hub_id": f"timm/{MODEL}"}, family="attention",
@@ -40,16 +40,6 @@ def manager(fresh_manager, tmp_path, monkeypatch):
     for module, name in ((timm_source, "timm"), (url_source, "url"), (hf_source, "hf"), (open_clip_source, "open_clip"), (datasets, "datasets")):
         fresh_manager.register(module, name)
     return fresh_manager
-
-
-def run(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_fetch_records_the_revision_and_later_loads_use_it(manager, tmp_path, monkeypatch, capsys):

@@ -11,19 +11,9 @@ import json
 import pytest
 
 from hub_server import WRITE_TOKEN, fake_hub, hub_env  # noqa: F401 - fixtures
-from rftbench.cli import main
+from tests.cli_helpers import run_cli as cli
 
 pytestmark = pytest.mark.slow
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_run_submit_check_verify(fake_hub, builtins, tmp_path, capsys, monkeypatch):

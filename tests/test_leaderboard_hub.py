@@ -7,11 +7,11 @@ import pytest
 
 from hub_server import EXPIRED_TOKEN, READ_TOKEN, WRITE_TOKEN, FakeHub, fake_hub, hub_env  # noqa: F401 - fixtures
 from leaderboard_helpers import make_entry, make_record
-from rftbench.cli import main
 from rftbench.leaderboard.entry import load_entry
 from rftbench.leaderboard.hub import HubLeaderboard, HubPublisher
 from rftbench.results import write_record
 import rftbench_plugins.hub_publisher as hub_publisher
+from tests.cli_helpers import run_cli as run
 
 
 @pytest.fixture
@@ -23,16 +23,6 @@ def manager(fresh_manager):
 @pytest.fixture
 def record_file(tmp_path):
     return write_record(make_record(), tmp_path / "runs" / "a1b2c3d4e5f60718.json")
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def submit(capsys, hub_url, record, outbox, *extra: str) -> tuple[int, str, str]:

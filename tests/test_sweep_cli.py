@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from rftbench.cli import main
 from rftbench.plugins import set_manager
 from tests.sweep_helpers import sweep_manager, write_sweep
+from tests.cli_helpers import run_cli as cli
 
 SYNTHETIC = ["--run-function", "rftbench.sweep.synthetic:synthetic_run"]
 
@@ -19,16 +19,6 @@ def manager():
     set_manager(manager)
     yield manager
     set_manager(None)
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_dry_run_lists_runs_count_and_status(manager, tmp_path, capsys):
