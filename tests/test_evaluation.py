@@ -119,3 +119,21 @@ def test_device_problems_are_named(manager):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             evaluate(model, data, [], device="cuda", progress=False)
+
+
+def test_evaluate_restores_each_module_mode_and_grad_flag():
+    """A half-frozen model (an LP backbone in eval mode, its head training) comes back exactly as it was."""
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from rftbench.evaluation import evaluate
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
+    model.train()
+    model[2].eval()
+    model[1].weight.requires_grad_(False)
+    data = TensorDataset(torch.rand(10, 3, 2, 2), torch.randint(0, 3, (10,)))
+    evaluate(model, data, [], progress=False)
+    assert [m.training for m in model] == [True, True, False, True]
+    assert [p.requires_grad for p in model.parameters()] == [False, True, True, True, True, True]

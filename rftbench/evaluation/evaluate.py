@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from ..attacks import attack_mode
 from ..cards import format_validation_error
 from ..config import Component
 from ..errors import ConfigError, RftbenchError, UnknownNameError
@@ -218,12 +219,12 @@ def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None 
         # the runner takes the whole set (CPU tensors) and batches it itself
         x, y = ctx.tensors(indices)
         index = torch.arange(len(ctx)) if indices is None else torch.as_tensor(indices).flatten()
-        with masking.frozen(ctx.model), ctx.seeded(0):
+        with attack_mode(ctx.model), ctx.seeded(0):
             out = runner.evaluate_all(ctx.model, x, y, index=index, batch_size=ctx.batch_size, device=ctx.device)
         if "correct" not in out:
             raise EvaluationError(f"threat model {threat.label()!r}: evaluate_all() must return a 'correct' tensor")
         return {k: v.detach().cpu() for k, v in out.items()}, runner
-    with masking.frozen(ctx.model):
+    with attack_mode(ctx.model):
         for x, y, index in ctx.batches(indices):
             with ctx.seeded(int(index[0])):
                 if runner is not None:
@@ -307,9 +308,8 @@ def evaluate(
     ctx = EvalContext(model=model, data=subset, batch_size=batch_size, device=device, seed=seed, manager=manager,
                       output_dir=Path(output_dir) if output_dir is not None else None, progress=progress)
     started = time.perf_counter()
-    was_training = model.training
-    model.eval()
-    try:
+    # eval mode, parameters frozen; each module's mode and each parameter's flag restored afterwards
+    with attack_mode(model):
         _clean_pass(ctx)
         result: dict[str, Any] = {
             "n_examples": len(ctx),
@@ -330,7 +330,7 @@ def evaluate(
         for label, metric, _ in metrics:
             _say(progress, f"metric {label}")
             t0 = time.perf_counter()
-            with masking.frozen(ctx.model):
+            with attack_mode(ctx.model):
                 record = dict(metric.compute(ctx))
             result["flags"].extend(record.pop("flags", []))
             record["seconds"] = round(time.perf_counter() - t0, 3)
@@ -346,8 +346,6 @@ def evaluate(
             result["plots"] = [str(p) for p in write_plots(result, ctx.output_dir, metrics=[m for _, m, _ in metrics])]
         result["seconds"] = round(time.perf_counter() - started, 3)
         return result
-    finally:
-        model.train(was_training)
 
 
 def _say(progress: bool, message: str) -> None:

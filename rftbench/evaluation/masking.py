@@ -23,14 +23,14 @@ Checks on an attack (per threat model):
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..attacks import attack_mode
 
 if TYPE_CHECKING:
     from .context import EvalContext
@@ -48,22 +48,6 @@ BLACK_BOX = ("square",)
 def flag(check: str, threat: str | None, message: str, severity: str = "warning") -> dict[str, Any]:
     """One flag record (``threat=None`` concerns every adversarial threat model)."""
     return {"check": check, "threat": threat, "severity": severity, "message": message}
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and parameters without gradients for the block; both restored afterwards."""
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, requires in flags:
-            p.requires_grad_(requires)
-        model.train(was_training)
 
 
 def _first_batch(ctx: EvalContext, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +72,7 @@ def check_model(ctx: EvalContext) -> list[dict[str, Any]]:
     """The model-level checks, on the first batch (see the module docstring)."""
     flags: list[dict[str, Any]] = []
     model = ctx.model
-    with frozen(model):
+    with attack_mode(model):
         x, y = _first_batch(ctx)
         with torch.no_grad():
             first = model(x).float()
