@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .errors import CardError
+from .yamlfile import read_mapping
 
 CardId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-+]*)?$", max_length=120)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -194,12 +194,7 @@ def load_card(path: str | Path, kind: str) -> BaseModel:
     """Load and validate one card file; a bad card raises :class:`CardError` naming file and field."""
     path = Path(path)
     cls = CARD_CLASSES[kind]
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CardError(f"{path}: not valid YAML:\n  {err}") from None
-    if not isinstance(data, dict):
-        raise CardError(f"{path}: a {kind} card must be a YAML mapping, got {type(data).__name__}")
+    data = read_mapping(path, CardError, f"a {kind} card")
     try:
         card = cls.model_validate(data)
     except ValidationError as err:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .cards import format_validation_error
 from .errors import ConfigError, UnknownNameError, close_matches
 from .plugins import PluginManager, get_manager
+from .yamlfile import read_mapping
 
 
 class Component(BaseModel):
@@ -197,13 +198,7 @@ def load_config(
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML:\n  {err}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config must be a YAML mapping of field: value")
-        data = loaded
+        data = read_mapping(path, ConfigError, "a config (field: value, …)", empty_ok=True)
     for assignment in overrides or []:
         set_override(data, assignment)
     where = f"{path}: " if path else ""

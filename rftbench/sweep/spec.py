@@ -37,6 +37,7 @@ from ..cards import format_validation_error
 from ..config import Component, RunConfig, load_config, resolve_config
 from ..errors import ConfigError, RftbenchError, UnknownNameError, close_matches
 from ..plugins import PluginManager, get_manager
+from ..yamlfile import read_mapping
 from ..zoo import list_cards
 from .errors import SweepError
 
@@ -108,12 +109,7 @@ def load_sweep(path: str | Path, manager: PluginManager | None = None, *, result
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"sweep file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SweepError(f"{path}: not valid YAML:\n  {err}") from None
-    if not isinstance(data, dict):
-        raise SweepError(f"{path}: a sweep file must be a YAML mapping (base, axes, zip, results_dir, executor…)")
+    data = read_mapping(path, SweepError, "a sweep file (base, axes, zip, results_dir, executor…)")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
