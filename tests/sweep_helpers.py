@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from rftbench.plugins import PluginManager, set_manager
 from rftbench.sweep.synthetic import synthetic_run
 
@@ -27,6 +29,15 @@ def sweep_manager() -> PluginManager:
     manager.register(sweep_cards, "sweep_cards")
     manager.register(executors, "executors")
     return manager
+
+
+@pytest.fixture
+def manager():
+    """The sweep test plugins, installed as the process-wide manager for the test (import it into a test module)."""
+    manager = sweep_manager()
+    set_manager(manager)
+    yield manager
+    set_manager(None)
 
 
 def write_sweep(folder: Path, seeds: int, extra: str = "") -> Path:

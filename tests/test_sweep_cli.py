@@ -6,19 +6,10 @@ import json
 
 import pytest
 
-from rftbench.plugins import set_manager
-from tests.sweep_helpers import sweep_manager, write_sweep
+from tests.sweep_helpers import manager, write_sweep  # noqa: F401  (manager: fixture)
 from tests.cli_helpers import run_cli as cli
 
 SYNTHETIC = ["--run-function", "rftbench.sweep.synthetic:synthetic_run"]
-
-
-@pytest.fixture
-def manager():
-    manager = sweep_manager()
-    set_manager(manager)
-    yield manager
-    set_manager(None)
 
 
 def test_dry_run_lists_runs_count_and_status(manager, tmp_path, capsys):

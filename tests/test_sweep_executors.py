@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rftbench.plugins import set_manager
 from rftbench.results import read_record
 from rftbench.sweep import ExecutorError, build_executor, load_sweep, run_sweep
-from tests.sweep_helpers import events, synthetic, sweep_manager, write_sweep
-
-
-@pytest.fixture
-def manager():
-    manager = sweep_manager()
-    set_manager(manager)
-    yield manager
-    set_manager(None)
+from tests.sweep_helpers import events, manager, synthetic, write_sweep  # noqa: F401  (manager: fixture)
 
 
 @pytest.fixture(scope="module")

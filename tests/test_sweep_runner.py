@@ -13,18 +13,9 @@ import time
 
 import pytest
 
-from rftbench.plugins import set_manager
 from rftbench.results import read_record
 from rftbench.sweep import Store, build_executor, load_sweep, run_sweep
-from tests.sweep_helpers import REPO, events, synthetic, sweep_manager, write_sweep
-
-
-@pytest.fixture
-def manager():
-    manager = sweep_manager()
-    set_manager(manager)
-    yield manager
-    set_manager(None)
+from tests.sweep_helpers import REPO, events, manager, synthetic, write_sweep  # noqa: F401  (manager: fixture)
 
 
 def metrics_by_hash(sweep):

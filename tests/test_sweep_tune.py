@@ -6,17 +6,8 @@ import pytest
 
 from rftbench.config import load_config
 from rftbench.errors import ConfigError, RftbenchError
-from rftbench.plugins import set_manager
 from rftbench.sweep.tune import SEARCH_SPACE, search_space, tune, write_best
-from tests.sweep_helpers import sweep_manager
-
-
-@pytest.fixture
-def manager():
-    manager = sweep_manager()
-    set_manager(manager)
-    yield manager
-    set_manager(None)
+from tests.sweep_helpers import manager  # noqa: F401  (manager: fixture)
 
 
 def test_search_space_is_the_reference_studys():
