@@ -34,8 +34,9 @@ from .engine import (
     Components,
     Precision,
     Trainer,
-    choose_channels_last,
+    MemoryFormat,
     choose_precision,
+    decide_channels_last,
     describe_device,
     load_weights,
     resolve_device,
@@ -97,8 +98,12 @@ class Setup:
     device: torch.device
     precision: Precision
     model: Classifier
-    channels_last: bool
+    memory_format: MemoryFormat
     data: RunData
+
+    @property
+    def channels_last(self) -> bool:
+        return self.memory_format.channels_last
 
 
 def prepare(config: RunConfig, manager: PluginManager) -> Setup:
@@ -110,10 +115,10 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     precision = choose_precision(config.precision, device)
     torch.manual_seed(config.seed)
     model = build_classifier(rep, data_card.num_classes, manager=manager)
-    channels_last = choose_channels_last(config.channels_last, model)
+    memory_format = decide_channels_last(config.channels_last, model, device)
     data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
                       pin_memory=device.type == "cuda")
-    return Setup(rep, data_card, parts, device, precision, model, channels_last, data)
+    return Setup(rep, data_card, parts, device, precision, model, memory_format, data)
 
 
 def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any]:
@@ -143,7 +148,7 @@ def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any
 
 
 def _provenance(config: RunConfig, manager: PluginManager, model: Classifier, device: torch.device, precision: str,
-                channels_last: bool) -> dict[str, Any]:
+                memory_format: MemoryFormat) -> dict[str, Any]:
     from . import __version__
 
     card = manager.get("representation", config.representation)
@@ -157,11 +162,20 @@ def _provenance(config: RunConfig, manager: PluginManager, model: Classifier, de
         "device": describe_device(device),
         "device_type": device.type,
         "precision": precision,
-        "channels_last": channels_last,
+        "channels_last": memory_format.channels_last,
+        "channels_last_reason": memory_format.reason,
+        "guards": [memory_format.guard] if memory_format.guard else [],
+        "cpu_capability": _cpu_capability(),
         "threads": torch.get_num_threads(),
         "plugins": _plugin_versions(config, manager),
         "weights": {"representation": card.id, **weights},
     }
+
+
+def _cpu_capability() -> dict[str, Any]:
+    from .engine.guards import onednn_isa_cap
+
+    return {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_isa": onednn_isa_cap()}
 
 
 def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.device, manager: PluginManager,
@@ -236,7 +250,7 @@ def run(
     t_eval = time.perf_counter()
     metrics = _evaluate(model, data, config, device, manager, run_dir, progress)
     eval_seconds = time.perf_counter() - t_eval
-    provenance = _provenance(config, manager, model, device, precision.name, channels_last)
+    provenance = _provenance(config, manager, model, device, precision.name, setup.memory_format)
     provenance["model_sha256"] = weights_sha
     provenance["resumed_from_steps"] = state.resumed_from
     record = ResultRecord(

@@ -1,7 +1,16 @@
 """The training engine: hardware detection, the fused adversarial step, the training loop, checkpoints, tuning trials."""
 
 from .checkpoint import CheckpointError, CheckpointStore, load_weights, save_weights, sha256_file
-from .hardware import Precision, choose_channels_last, choose_precision, cpu_has_bf16, describe_device, resolve_device
+from .hardware import (
+    MemoryFormat,
+    Precision,
+    choose_channels_last,
+    choose_precision,
+    cpu_has_bf16,
+    decide_channels_last,
+    describe_device,
+    resolve_device,
+)
 from .optim import build_optimizer, no_decay_names, param_groups, set_lr
 from .step import FusedStep, NonFiniteLossError, StepOutput, has_training_batchnorm
 from .trainer import Components, RunInterrupted, Trainer, TrainState, freeze_for_epoch
@@ -11,6 +20,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointStore",
     "Components",
+    "MemoryFormat",
     "FusedStep",
     "NonFiniteLossError",
     "Precision",
@@ -22,6 +32,7 @@ __all__ = [
     "choose_channels_last",
     "choose_precision",
     "cpu_has_bf16",
+    "decide_channels_last",
     "describe_device",
     "freeze_for_epoch",
     "has_training_batchnorm",

@@ -6,7 +6,11 @@
 - precision: on CUDA, bf16 where the GPU supports it, else fp16 with a GradScaler; on CPU,
   bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), else fp32;
 - channels_last: on for networks with 2-D convolutions (oneDNN and cuDNN run NHWC convolutions
-  fastest, in particular in bf16/fp16), off otherwise.
+  fastest, in particular in bf16/fp16), off otherwise — and off where a known backend bug
+  would make it crash or compute wrong gradients (:mod:`rftbench.engine.guards`).
+
+The CPU's abilities are read from its flags and capped by ``ONEDNN_MAX_CPU_ISA`` (so a run
+under ``ONEDNN_MAX_CPU_ISA=AVX2`` chooses as it would on an AVX2-only CPU).
 """
 
 from __future__ import annotations
@@ -38,9 +42,19 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-@functools.lru_cache(maxsize=1)
+#: oneDNN ISA caps under which it has no native bf16 kernels.
+_CAPS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
 def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 autocast is faster than fp32."""
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 autocast is faster than fp32.
+
+    ``ONEDNN_MAX_CPU_ISA`` capped below AVX512_CORE_BF16 counts as no.
+    """
+    from .guards import onednn_isa_cap
+
+    if onednn_isa_cap() in _CAPS_WITHOUT_BF16:
+        return False
     flags = cpu_flags()
     if flags:
         return bool({"avx512_bf16", "amx_bf16"} & flags)
@@ -110,11 +124,41 @@ def has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
-def choose_channels_last(requested: str, model: nn.Module) -> bool:
-    """``on``/``off``, or ``auto``: on for networks with 2-D convolutions."""
-    if requested == "auto":
-        return has_conv(model)
-    return requested == "on"
+@dataclass(frozen=True)
+class MemoryFormat:
+    """The channels_last decision for one model on one device, with its reason and the guard that set it (if any)."""
+
+    channels_last: bool
+    reason: str
+    guard: str | None = None
+
+
+def decide_channels_last(requested: str, model: nn.Module, device: torch.device | str = "cpu") -> MemoryFormat:
+    """``on``/``off``, or ``auto`` (on for networks with 2-D convolutions), minus what a known backend bug forbids.
+
+    A guard that overrides ``on`` warns (naming the bug and what is done instead); one that
+    overrides ``auto`` logs at info level; each once per process.
+    """
+    from .guards import channels_last_guard, log_once
+
+    if requested == "off":
+        return MemoryFormat(False, "channels_last: off (config)")
+    if requested == "auto" and not has_conv(model):
+        return MemoryFormat(False, "auto: no 2-D convolution")
+    wanted = "channels_last: on (config)" if requested == "on" else "auto: the network has 2-D convolutions"
+    if torch.device(device).type == "cpu":
+        guard = channels_last_guard(model)
+        if guard.applies:
+            level = logging.WARNING if requested == "on" else logging.INFO
+            log_once(level, f"{guard.reason}; training in the contiguous layout instead of channels_last "
+                            f"(guard {guard.guard} in rftbench/engine/guards.py)", guard.guard, requested, *guard.modules)
+            return MemoryFormat(False, f"guard {guard.guard}: {guard.reason}", guard.guard)
+    return MemoryFormat(True, wanted)
+
+
+def choose_channels_last(requested: str, model: nn.Module, device: torch.device | str = "cpu") -> bool:
+    """Whether to train ``model`` in channels_last on ``device`` (see :func:`decide_channels_last`)."""
+    return decide_channels_last(requested, model, device).channels_last
 
 
 def describe_device(device: torch.device) -> str:
