@@ -21,6 +21,18 @@ KIND_OPTION = typer.Option(
 )
 
 
+def _named_cards(kind: str, names: list[str]) -> list:
+    """The cards named by ``names`` (ids or wildcards), each once, in order; a name matching nothing is an error."""
+    manager = get_manager()
+    cards: list = []
+    for name in names:
+        matched = list_cards(kind, name) if any(ch in name for ch in "*?[") else [manager.get(kind, name)]
+        if not matched:
+            raise RftbenchError(f"no {kind} card matches {name!r}; see `rftbench zoo list --kind {kind}`")
+        cards += [c for c in matched if c not in cards]
+    return cards
+
+
 def _check_kind(kind: str) -> str:
     if kind not in ("representation", "dataset"):
         raise typer.BadParameter(f"{kind!r} is not a card kind; use representation or dataset", param_hint="--kind")
@@ -121,12 +133,7 @@ def zoo_fetch(
 
     _check_kind(kind)
     manager = get_manager()
-    cards = []
-    for name in names:
-        matched = list_cards(kind, name) if any(ch in name for ch in "*?[") else [manager.get(kind, name)]
-        if not matched:
-            raise RftbenchError(f"no {kind} card matches {name!r}; see `rftbench zoo list --kind {kind}`")
-        cards += [c for c in matched if c not in cards]
+    cards = _named_cards(kind, names)
     rows = []
     for card in cards:
         if kind == "representation":
@@ -191,3 +198,52 @@ def zoo_probe(
         f"AS {record['metric'].split(':', 1)[1]} = {record['value']:.4g} ± {record.get('as_std', 0):.3g}  "
         f"[dim]{record['seconds']:.1f} s → {record.get('path')}[/]"
     )
+
+
+@zoo_app.command("build")
+def zoo_build(
+    names: list[str] = typer.Argument(..., help="Representation ids or wildcards ('mini_resnet.*') whose weights come from a recipe."),
+    output: str = typer.Option(None, "--output", "-o", help="Also copy each built weights file into this folder (maintainers: to update the shipped files)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Rebuild offline backbones from their pretraining recipes and check them against the shipped weights.
+
+    The mini backbones' weights ship with rftbench, pinned by sha256 in their cards. This runs
+    each card's recipe again (minutes on a CPU) and reports whether it reproduces the shipped
+    file bit for bit on this machine; across CPUs and thread counts the last bits usually differ
+    (floating-point summation order), so the largest weight difference and the recipe's
+    accuracies are shown too. The built file is kept in the cache, never replaces the shipped one.
+    """
+    import shutil
+    from pathlib import Path
+
+    from rftbench_plugins._recipes import rebuild
+
+    cards = _named_cards("representation", names)
+    without = [c.id for c in cards if not c.weights.recipe]
+    if without:
+        raise RftbenchError(f"no pretraining recipe for {', '.join(without)}: `zoo build` rebuilds recipe weights "
+                            "(the offline mini backbones); use `rftbench zoo fetch` for weights on the Hub or a URL")
+    outcomes = []
+    for card in cards:
+        info = rebuild(card)
+        if output:
+            Path(output).mkdir(parents=True, exist_ok=True)
+            target = Path(output) / (card.weights.filename or f"{card.id}.safetensors")
+            shutil.copyfile(info["file"], target)
+            info["copied_to"] = str(target)
+        outcomes.append({"card": card.id, **info})
+    if as_json:
+        print_json(outcomes)
+        return
+    for o in outcomes:
+        verdict = ("reproduces the shipped weights bit for bit" if o["reproduces"]
+                   else "differs from the shipped weights" if o.get("shipped_sha256") else "has no shipped weights to compare")
+        console.print(f"[bold]{o['card']}[/bold] (recipe {o['recipe']}): {verdict}")
+        console.print(f"  built   {o['sha256']}  {o['file']}", markup=False)
+        if o.get("shipped_sha256"):
+            console.print(f"  shipped {o['shipped_sha256']}", markup=False)
+        if "max_abs_diff" in o:
+            console.print(f"  largest weight difference {o['max_abs_diff']:.3g} (relative {o['max_rel_diff']:.3g})")
+        robust = ", ".join(f"{k} {v:.3f}" for k, v in (o.get("robust_acc") or {}).items() if v is not None)
+        console.print(f"  recipe's accuracy on shapes: clean {o['clean_acc']:.3f}" + (f", {robust}" if robust else ""))
