@@ -6,7 +6,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench clean
+# The engine, run and tune tests again as on an AVX2-only CPU (oneDNN and ATen capped), so that an
+# AVX2-only regression is caught on an AVX-512 machine too: CI runs on whichever CPU it gets.
+AVX2_ENV   := ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+AVX2_TESTS := tests/test_engine_step.py tests/test_engine_trainer.py tests/test_engine_checkpoint.py \
+              tests/test_engine_hardware.py tests/test_engine_guards.py tests/test_engine_tune.py \
+              tests/test_run.py tests/test_cli_run.py tests/test_sweep_tune.py
+
+.PHONY: demo test test-avx2 test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +26,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-avx2
+
+test-avx2: $(STAMP)
+	$(AVX2_ENV) $(BIN)/python -m pytest $(AVX2_TESTS) -p no:cacheprovider
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

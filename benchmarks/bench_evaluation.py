@@ -124,9 +124,12 @@ def main() -> None:
     ap.add_argument("--parts", default="1,2,3", help="which parts to run, e.g. 2 (part 3 needs part 1)")
     ap.add_argument("--batch-size", type=int, default=250)
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (with cuda, only part 1: AutoAttack through rftbench vs pyautoattack)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a shared, oversubscribed CPU, 2 threads spin against each other)")
     args = ap.parse_args()
+    if args.device != "cpu" and args.parts != "1":
+        ap.error("--device other than cpu runs part 1 only: add --parts 1")
     torch.set_num_threads(args.threads)
     logging.getLogger("rftbench").setLevel(logging.WARNING)
     from rftbench.specs import parse_number
@@ -134,11 +137,12 @@ def main() -> None:
     eps = float(parse_number(args.eps))
     manager = get_manager()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, load average {os.getloadavg()}")
-    model = train()
+    device = torch.device(args.device)
+    model = train().to(device)
     x, y = data(args.n, 99)
     dataset = TensorDataset(x, y)
     with torch.no_grad():
-        clean = (model(x).argmax(1) == y).float().mean().item()
+        clean = (model(x.to(device)).argmax(1).cpu() == y).float().mean().item()
     print(f"model: clean accuracy {clean:.3f} on {args.n} points, L∞ ε = {args.eps}")
     figures: dict = {"n": args.n, "eps": args.eps, "clean_acc": clean, "load_start": os.getloadavg()}
 
@@ -149,14 +153,15 @@ def main() -> None:
     suite = [{"name": "linf", "eps": eps, "attack": "autoattack"}]
     ours_t, lib_t, ours_acc, lib_acc = [], [], None, None
     for _ in range(args.repeats if 1 in parts else 0):
-        t, result = timed(lambda: evaluate(model, dataset, suite, batch_size=args.batch_size, manager=manager, progress=False))
+        t, result = timed(lambda: evaluate(model, dataset, suite, batch_size=args.batch_size, manager=manager, progress=False,
+                                           device=device))
         ours_t.append(t)
         ours_acc = next(iter(result["threats"].values()))["acc"]
-        aa = pyautoattack.AutoAttack(model, norm="Linf", eps=eps, version="standard", seed=0, device="cpu")
+        aa = pyautoattack.AutoAttack(model, norm="Linf", eps=eps, version="standard", seed=0, device=args.device)
         aa.verbose = False
-        t, (x_adv, y_adv) = timed(lambda: aa.run_standard_evaluation(x, y, batch_size=args.batch_size))
+        t, (x_adv, y_adv) = timed(lambda: aa.run_standard_evaluation(x.to(device), y.to(device), batch_size=args.batch_size))
         lib_t.append(t)
-        lib_acc = (y_adv == y).float().mean().item()
+        lib_acc = (y_adv.cpu() == y).float().mean().item()
     if 1 in parts:
         report_autoattack(figures, ours_t, lib_t, ours_acc, lib_acc)
     ours_m = statistics.median(ours_t) if ours_t else None

@@ -6,7 +6,10 @@
 Variants (PGD-k, L∞ 8/255, random start, Classic AT, SGD), timed per training step:
 
 1. **floor**: k forward + input-gradient passes (eval mode, parameters frozen) plus one clean
-   training step (forward, backward, SGD step), fp32: the cost model's (2k + 3) forward-equivalents;
+   training step (forward, backward, SGD step): the cost model's (2k + 3) forward-equivalents,
+   measured in each precision and memory format a fused variant uses, so that each variant's
+   "× floor" compares like with like (fp32 with the fp32 floor, bf16 + channels_last with the
+   bf16 + channels_last floor);
 2. **torchattacks**: the baseline a user writes today: ``torchattacks.PGD`` then a standard
    optimiser step, fp32;
 3. **fused fp32**: :class:`rftbench.engine.FusedStep`, fp32, contiguous memory;
@@ -18,7 +21,8 @@ them alike; medians over ``--repeats`` rounds after two warm-up rounds; the load
 printed, since the machine may be shared. ``--accuracy`` also trains the offline default config
 (TRADES, APGD-CE 10 steps, 4/255) in fp32 and in the default precision and compares the
 robust accuracies. With ``--device cuda`` and ``--model resnet50 --size 224``: images/s and peak
-memory of the fused AMP step against the fp32 torchattacks baseline.
+memory of the fused AMP step against the fp32 torchattacks baseline; ``--precisions fp32,bf16,fp16``
+adds those precisions, ``--compile`` the default variant wrapped in ``torch.compile`` (CUDA).
 """
 
 from __future__ import annotations
@@ -61,20 +65,31 @@ def _sync(device: torch.device) -> None:
 
 
 class Floor:
-    """k forward + input-gradient passes, then one clean training step (fp32)."""
+    """k forward + input-gradient passes, then one clean training step, at a precision and memory format."""
 
-    def __init__(self, model: nn.Module, steps: int):
-        self.model, self.steps = model, steps
+    def __init__(self, model: nn.Module, steps: int, precision: Precision, channels_last: bool):
+        self.model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        self.steps, self.precision, self.channels_last = steps, precision, channels_last
         self.opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        self.scaler = torch.amp.GradScaler("cuda") if precision.use_scaler else None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        with attack_mode(self.model):
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with attack_mode(self.model), self.precision.autocast():
             for _ in range(self.steps):
                 xa = x.detach().requires_grad_(True)
-                (g,) = torch.autograd.grad(F.cross_entropy(self.model(xa), y), xa)
+                (g,) = torch.autograd.grad(F.cross_entropy(self.model(xa).float(), y), xa)
         self.model.train()
-        F.cross_entropy(self.model(x), y).backward()
-        self.opt.step()
+        with self.precision.autocast():
+            loss = F.cross_entropy(self.model(x).float(), y)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
         self.opt.zero_grad(set_to_none=True)
 
 
@@ -99,12 +114,13 @@ class TorchattacksBaseline:
 class Fused:
     """rftbench's fused step (Classic AT, PGD-k) at a given precision and memory format."""
 
-    def __init__(self, model: nn.Module, steps: int, precision: Precision, channels_last: bool):
+    def __init__(self, model: nn.Module, steps: int, precision: Precision, channels_last: bool, compiled: bool = False):
         self.model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         threat = LpThreat("linf", **LinfParams(eps=EPS, attack="pgd", steps=steps, step_size=ALPHA, random_start=True).model_dump())
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         scaler = torch.amp.GradScaler("cuda") if precision.use_scaler else None
-        self.step = FusedStep(model, ClassicAT(), threat, opt, precision, channels_last=channels_last, scaler=scaler)
+        self.step = FusedStep(model, ClassicAT(), threat, opt, precision, channels_last=channels_last, scaler=scaler,
+                              compiled=torch.compile(model) if compiled else None)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.model.train()
@@ -112,25 +128,42 @@ class Fused:
         self.step(x, y, EPS)
 
 
+def label(p: Precision, cl: bool) -> str:
+    return f"{p.name}{' + channels_last' if cl else ''}"
+
+
 def build_variants(args: argparse.Namespace, device: torch.device) -> dict[str, Callable]:
-    """Each variant gets its own copy of the same initial model."""
+    """Each variant gets its own copy of the same initial model; a floor for each (precision, memory format) used."""
     model = lambda: make_model(args.model, 10, device)  # noqa: E731
     auto = choose_precision("auto", device)
-    cl_auto = choose_channels_last("auto", model())
-    variants: dict[str, Callable] = {
-        "floor (fp32)": Floor(model(), args.steps),
-        "torchattacks PGD + step (fp32)": TorchattacksBaseline(model(), args.steps),
-        "fused fp32": Fused(model(), args.steps, Precision("fp32", device.type), False),
-    }
-    def label(p: Precision, cl: bool) -> str:
-        return f"{p.name}{' + channels_last' if cl else ''}"
-
-    variants[f"fused default: {label(auto, cl_auto)}"] = Fused(model(), args.steps, auto, cl_auto)
+    cl_auto = choose_channels_last("auto", model(), device)
+    fp32 = Precision("fp32", device.type)
+    fused: dict[str, tuple[Precision, bool, bool]] = {"fused fp32": (fp32, False, False),
+                                                      f"fused default: {label(auto, cl_auto)}": (auto, cl_auto, False)}
     for cl in (False, True):  # the alternatives `auto` chose between
-        for p in {auto.name: auto, "fp32": Precision("fp32", device.type)}.values():
+        for p in {auto.name: auto, "fp32": fp32}.values():
             if (p.name, cl) not in ((auto.name, cl_auto), ("fp32", False)):
-                variants[f"fused {label(p, cl)}"] = Fused(model(), args.steps, p, cl)
+                fused[f"fused {label(p, cl)}"] = (p, cl, False)
+    for name in getattr(args, "precisions", None) or []:
+        p = Precision(name, device.type)
+        if all((p.name, cl_auto) != (q.name, c) for q, c, _ in fused.values()):
+            fused[f"fused {label(p, cl_auto)}"] = (p, cl_auto, False)
+    if getattr(args, "compile", False):
+        fused[f"fused default + compile: {label(auto, cl_auto)}"] = (auto, cl_auto, True)
+    variants: dict[str, Callable] = {}
+    for p, cl in dict.fromkeys((p, cl) for p, cl, _ in fused.values()):
+        variants[f"floor {label(p, cl)}"] = Floor(model(), args.steps, p, cl)
+    variants["torchattacks PGD + step (fp32)"] = TorchattacksBaseline(model(), args.steps)
+    for name, (p, cl, compiled) in fused.items():
+        variants[name] = Fused(model(), args.steps, p, cl, compiled)
     return variants
+
+
+def floor_of(name: str) -> str:
+    """The floor a variant is compared with: the one in its own precision and memory format (fp32 for torchattacks)."""
+    if name.startswith("floor ") or name.startswith("torchattacks"):
+        return "floor fp32" if name.startswith("torchattacks") else name
+    return "floor " + name.split(": ", 1)[1] if ": " in name else "floor " + name.removeprefix("fused ")
 
 
 def time_variants(variants: dict[str, Callable], x: torch.Tensor, y: torch.Tensor, repeats: int, device: torch.device) -> dict[str, list[float]]:
@@ -171,6 +204,13 @@ def accuracy_check(output_dir: Path, epochs: int) -> dict[str, dict]:
     return out
 
 
+def _cpu() -> str:
+    from rftbench.engine.guards import onednn_isa_cap
+    from rftbench.engine.hardware import describe_device
+
+    return f"{describe_device(torch.device('cpu'))}, ATen {torch.backends.cpu.get_cpu_capability()}, oneDNN cap {onednn_isa_cap()}"
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="resnet18")
@@ -179,6 +219,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precisions", type=lambda v: [p for p in v.split(",") if p], default=[],
+                        help="more precisions of the fused step to time, e.g. fp32,bf16,fp16 (fp16 needs CUDA)")
+    parser.add_argument("--compile", action="store_true", help="also time the default variant under torch.compile (CUDA)")
     parser.add_argument("--accuracy", action="store_true", help="also compare robust accuracy, fp32 vs default precision")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the accuracy check")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -189,19 +232,21 @@ def main(argv: list[str] | None = None) -> dict:
     y = torch.randint(0, 10, (args.batch,), device=device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.model} at {args.size}px, batch {args.batch}, PGD-{args.steps}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {load:.1f}", flush=True)
+          f"{torch.get_num_threads()} threads, load average {load:.1f}; {_cpu()}", flush=True)
     variants = build_variants(args, device)
     times = time_variants(variants, x, y, args.repeats, device)
-    floor = statistics.median(times["floor (fp32)"])
     base = statistics.median(times["torchattacks PGD + step (fp32)"])
     rows = {}
-    print(f"{'variant':42s} {'median s':>9s} {'img/s':>8s} {'× floor':>8s} {'speed-up vs torchattacks':>25s}")
+    print(f"{'variant':52s} {'median s':>9s} {'img/s':>8s} {'× own floor':>12s} {'vs torchattacks':>16s} {'peak GiB':>9s}")
     for name, values in times.items():
         med = statistics.median(values)
-        rows[name] = {"median_s": med, "images_per_s": args.batch / med, "vs_floor": med / floor, "speedup_vs_torchattacks": base / med,
-                      "times": values, "peak_gib": peak_memory(variants[name], x, y, device)}
-        print(f"{name:42s} {med:9.3f} {args.batch / med:8.1f} {med / floor:8.2f} {base / med:25.2f}", flush=True)
-    result = {"setup": vars(args) | {"json": None, "load_average": load, "threads": torch.get_num_threads()}, "rows": rows}
+        floor = statistics.median(times[floor_of(name)])
+        peak = peak_memory(variants[name], x, y, device)
+        rows[name] = {"median_s": med, "images_per_s": args.batch / med, "floor": floor_of(name), "vs_floor": med / floor,
+                      "speedup_vs_torchattacks": base / med, "times": values, "peak_gib": peak}
+        print(f"{name:52s} {med:9.3f} {args.batch / med:8.1f} {med / floor:12.2f} {base / med:15.2f}× "
+              f"{'' if peak is None else f'{peak:9.2f}'}", flush=True)
+    result = {"setup": vars(args) | {"json": None, "cpu": _cpu(), "load_average": load, "threads": torch.get_num_threads()}, "rows": rows}
     if args.accuracy:
         result["accuracy"] = accuracy_check(REPO / "runs" / "bench-accuracy", args.epochs)
         for k, v in result["accuracy"].items():

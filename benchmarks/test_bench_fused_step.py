@@ -12,7 +12,7 @@ import argparse
 import pytest
 import torch
 
-from benchmarks.bench_fused_step import build_variants
+from benchmarks.bench_fused_step import build_variants, floor_of
 
 pytestmark = pytest.mark.benchmark
 
@@ -30,10 +30,12 @@ def batch():
     return torch.rand(ARGS.batch, 3, ARGS.size, ARGS.size), torch.randint(0, 10, (ARGS.batch,))
 
 
-@pytest.mark.parametrize("name", ["floor (fp32)", "torchattacks PGD + step (fp32)", "fused fp32", "default"])
+@pytest.mark.parametrize("name", ["floor fp32", "default floor", "torchattacks PGD + step (fp32)", "fused fp32", "default"])
 def test_step(benchmark, variants, batch, name):
     if name == "default":
         name = next(k for k in variants if k.startswith("fused default"))
+    elif name == "default floor":
+        name = floor_of(next(k for k in variants if k.startswith("fused default")))
     benchmark.group = f"resnet18 32px batch 64 PGD-10"
     benchmark.name = name
     benchmark.pedantic(variants[name], args=batch, rounds=5, warmup_rounds=1)

@@ -2,11 +2,16 @@
 
 A recipe is an ordinary :class:`~rftbench.config.RunConfig` (from the random-init card
 ``mini_resnet.scratch``, on the generated ``shapes`` dataset), trained by the same engine as
-every fine-tuning run. On first use of a card whose ``weights.recipe`` names a recipe, the run
-is executed (its result record kept under ``<cache>/recipes/runs/`` as provenance), the
-backbone's weights are saved as ``<cache>/recipes/<card id>-<config hash>.safetensors`` with a
-sidecar JSON holding their sha256, and later uses load that file after checking the sha256.
-Changing a recipe changes its hash, hence its file. A file lock serialises concurrent builds.
+every fine-tuning run, in fp32 and the contiguous layout (the settings closest to
+machine-independent).
+
+The weights the recipes built are **shipped** with rftbench (``rftbench_plugins/weights/``, pinned
+by sha256 in the cards), so every machine starts from the same backbone at once. The recipes
+stay the documented way to rebuild and check them: ``rftbench zoo build NAME`` runs the recipe
+(its result record kept under ``<cache>/recipes/runs/``), saves the backbone as
+``<cache>/recipes/<card id>-<config hash>.safetensors`` with a sidecar JSON holding its sha256,
+and says whether it reproduces the shipped file. A card whose ``weights`` name a recipe but no
+shipped file is built this way on first use. A file lock serialises concurrent builds.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ _COMMON: dict[str, Any] = {
     "optimizer": {"name": "adamw", "lr_backbone": 5e-3, "lr_head": 5e-3, "weight_decay_backbone": 5e-4, "weight_decay_head": 5e-4},
     "lr_schedule": {"name": "warmup-cosine", "warmup": "10%"},
     "seed": 0,
+    "precision": "fp32",
+    "channels_last": "off",
 }
 
 #: Recipe name → the run config that pretrains it.
@@ -84,15 +91,18 @@ def weights_file(card: RepresentationCard) -> Path:
     return recipes_dir() / f"{card.id}-{config.config_hash()}.safetensors"
 
 
-def build_weights(card: RepresentationCard, path: Path) -> dict[str, Any]:
-    """Run the card's recipe and save the trained backbone to ``path``; returns the sidecar info."""
+def build_weights(card: RepresentationCard, path: Path, *, rerun: bool = False) -> dict[str, Any]:
+    """Run the card's recipe and save the trained backbone to ``path``; returns the sidecar info.
+
+    ``rerun``: train again even if the recipe's result record is already in the cache.
+    """
     from rftbench.engine import sha256_file
     from rftbench.runner import load_model, run
 
     name = card.weights.recipe
     config = recipe_config(name, recipes_dir() / "runs")
     log.warning("building the pretrained weights of %s with recipe %r (first use; cached in %s)", card.id, name, path.parent)
-    record = run(config, progress=sys.stderr.isatty())
+    record = run(config, progress=sys.stderr.isatty(), rerun=rerun)
     model = load_model(Path(record.run_dir))
     tmp = path.with_name(f".{path.name}.tmp")
     save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, str(tmp),
@@ -112,10 +122,72 @@ def build_weights(card: RepresentationCard, path: Path) -> dict[str, Any]:
     return info
 
 
-def pretrained_weights(card: RepresentationCard) -> tuple[dict[str, torch.Tensor], str]:
-    """The backbone weights of ``card`` (built by its recipe on first use) and their sha256."""
+def rebuild(card: RepresentationCard) -> dict[str, Any]:
+    """Run ``card``'s recipe again and compare the result with the shipped weights (``rftbench zoo build``).
+
+    Returns the built file's sidecar info plus ``shipped_sha256``, ``reproduces`` (bit for bit),
+    and ``max_abs_diff`` / ``max_rel_diff`` over the tensors when both exist.
+    """
+    if not card.weights.recipe:
+        raise CardError(f"representation card {card.id!r} has no pretraining recipe (weights.recipe); nothing to build")
+    path = weights_file(card)
+    with _locked(path.with_suffix(".lock")):
+        info = build_weights(card, path, rerun=True)
+    info["file"] = str(path)
+    shipped = shipped_weights_file(card)
+    info["shipped_sha256"] = card.weights.sha256
+    info["reproduces"] = bool(card.weights.sha256) and info["sha256"] == card.weights.sha256
+    if shipped is not None and shipped.is_file():
+        built, ours = load_file(str(path)), load_file(str(shipped))
+        if built.keys() == ours.keys():
+            info["max_abs_diff"] = max(float((built[k].double() - ours[k].double()).abs().max()) for k in built)
+            info["max_rel_diff"] = max(
+                float((built[k].double() - ours[k].double()).abs().max() / ours[k].double().abs().max().clamp_min(1e-12))
+                for k in built if ours[k].is_floating_point()
+            )
+    return info
+
+
+def shipped_weights_file(card: RepresentationCard) -> Path | None:
+    """The weights file shipped for ``card`` (``weights.filename`` in ``rftbench_plugins/weights/``), or ``None``."""
+    name = card.weights.filename
+    if not name:
+        return None
+    if Path(name).name != name or name in (".", ".."):
+        raise CardError(f"representation card {card.id!r}: weights.filename must be a plain file name (got {name!r})")
+    return SHIPPED_DIR / name
+
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def load_shipped(card: RepresentationCard) -> tuple[dict[str, torch.Tensor], str]:
+    """The shipped weights of ``card`` after checking their sha256 against the card's pin; never loads a mismatch."""
     from rftbench.engine import sha256_file
 
+    path = shipped_weights_file(card)
+    if path is None or not path.is_file():
+        raise CardError(
+            f"representation card {card.id!r}: the shipped weights file {path} is missing; "
+            "reinstall rftbench (pip install --force-reinstall rftbench) or rebuild them with "
+            f"`rftbench zoo build {card.id}`"
+        )
+    actual = sha256_file(path)
+    if actual != card.weights.sha256:
+        raise CardError(
+            f"{path}: sha256 {actual} does not match the card {card.id!r}, which pins {card.weights.sha256}; "
+            "the file was not loaded. Reinstall rftbench (pip install --force-reinstall rftbench), or rebuild the "
+            f"weights from their recipe with `rftbench zoo build {card.id}`"
+        )
+    return load_file(str(path)), actual
+
+
+def pretrained_weights(card: RepresentationCard) -> tuple[dict[str, torch.Tensor], str]:
+    """The backbone weights of ``card`` and their sha256: the shipped file if the card names one, else built by its recipe."""
+    from rftbench.engine import sha256_file
+
+    if card.weights.filename:
+        return load_shipped(card)
     path = weights_file(card)
     with _locked(path.with_suffix(".lock")):
         sidecar = path.with_suffix(".json")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 import rftbench_plugins._recipes as recipes
+from rftbench.engine import sha256_file
+from rftbench.errors import CardError
 from rftbench.model import build_classifier
 from rftbench_plugins.offline import SHAPES, MiniResNet, generate_shapes, load_digits_images
 from tests.plugins.engine_cards import engine_manager  # noqa: F401 - fixture
@@ -60,10 +63,10 @@ def test_recipe_builds_once_caches_and_verifies(engine_manager, monkeypatch, tmp
     tiny = {**recipes.RECIPES["shapes_standard"], "representation": "micro_resnet.test", "dataset": "digits_small",
             "epochs": 1, "batch_size": 32, "evaluation": []}
     monkeypatch.setitem(recipes.RECIPES, "shapes_standard", tiny)
-    card = engine_manager.get("representation", "mini_resnet.shapes_standard").model_copy(update={"model": "micro_resnet"})
+    card = _recipe_only(engine_manager.get("representation", "mini_resnet.shapes_standard"), model="micro_resnet")
     runs = []
     real_build = recipes.build_weights
-    monkeypatch.setattr(recipes, "build_weights", lambda c, p: runs.append(p) or real_build(c, p))
+    monkeypatch.setattr(recipes, "build_weights", lambda c, p, **kw: runs.append(p) or real_build(c, p, **kw))
     state, sha = recipes.pretrained_weights(card)
     assert len(runs) == 1 and len(sha) == 64
     path = recipes.weights_file(card)
@@ -81,6 +84,78 @@ def test_recipe_builds_once_caches_and_verifies(engine_manager, monkeypatch, tmp
     path.write_bytes(bytes(blob))
     with pytest.raises(Exception, match="checksum mismatch .* delete it and its .json to rebuild"):
         recipes.pretrained_weights(card)
+
+
+def _recipe_only(card, **update):
+    """The card without its shipped file: its weights come from the recipe."""
+    weights = card.weights.model_copy(update={"filename": None, "sha256": None})
+    return card.model_copy(update={"weights": weights, **update})
+
+
+@pytest.mark.parametrize("card_id", ["mini_resnet.shapes_standard", "mini_resnet.shapes_robust"])
+def test_shipped_weights_match_their_cards_and_load_without_building(builtins, monkeypatch, card_id):
+    card = builtins.get("representation", card_id)
+    path = recipes.shipped_weights_file(card)
+    assert path.is_file() and path.stat().st_size < 1_000_000
+    assert sha256_file(path) == card.weights.sha256
+    monkeypatch.setattr(recipes, "build_weights", lambda *a, **k: pytest.fail("the recipe ran although weights are shipped"))
+    model = build_classifier(card, 10, manager=builtins)
+    assert model.backbone.weights_sha256 == card.weights.sha256
+
+
+def test_a_shipped_file_that_does_not_match_its_card_is_refused_never_loaded(builtins, monkeypatch, tmp_path):
+    card = builtins.get("representation", "mini_resnet.shapes_standard")
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    blob = bytearray(recipes.shipped_weights_file(card).read_bytes())
+    blob[-3] ^= 0xFF
+    (shipped / card.weights.filename).write_bytes(bytes(blob))
+    monkeypatch.setattr(recipes, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(recipes, "load_file", lambda *a: pytest.fail("a mismatching file was loaded"))
+    with pytest.raises(CardError) as err:
+        recipes.pretrained_weights(card)
+    message = str(err.value)
+    assert card.weights.sha256 in message and sha256_file(shipped / card.weights.filename) in message
+    assert "Reinstall rftbench" in message and "was not loaded" in message
+    (shipped / card.weights.filename).unlink()
+    with pytest.raises(CardError, match="is missing; reinstall rftbench"):
+        recipes.pretrained_weights(card)
+
+
+@pytest.mark.parametrize("name", ["../x.safetensors", "/etc/passwd", "a/b.safetensors", ".."])
+def test_a_shipped_file_name_must_be_a_plain_name(builtins, name):
+    card = builtins.get("representation", "mini_resnet.shapes_standard")
+    card = card.model_copy(update={"weights": card.weights.model_copy(update={"filename": name})})
+    with pytest.raises(CardError, match="must be a plain file name"):
+        recipes.pretrained_weights(card)
+
+
+def test_zoo_build_reruns_the_recipe_and_says_whether_it_reproduces(engine_manager, monkeypatch, tmp_path, capsys):
+    from tests.cli_helpers import run_cli
+
+    tiny = {**recipes.RECIPES["shapes_standard"], "representation": "micro_resnet.test", "dataset": "digits_small",
+            "epochs": 1, "batch_size": 32, "evaluation": []}
+    monkeypatch.setitem(recipes.RECIPES, "shapes_standard", tiny)
+    card = _recipe_only(engine_manager.get("representation", "mini_resnet.shapes_standard"), model="micro_resnet")
+    first = recipes.rebuild(card)
+    assert first["reproduces"] is False and first["shipped_sha256"] is None  # nothing shipped to compare with
+    # ship that build, pinned, then rebuild: the same machine and threads reproduce it bit for bit
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "micro.safetensors").write_bytes(Path(first["file"]).read_bytes())
+    monkeypatch.setattr(recipes, "SHIPPED_DIR", shipped)
+    pinned = card.model_copy(update={"weights": card.weights.model_copy(update={"filename": "micro.safetensors",
+                                                                               "sha256": first["sha256"]})})
+    monkeypatch.setattr(engine_manager, "get", lambda kind, name, _get=engine_manager.get: pinned
+                        if (kind, name) == ("representation", "mini_resnet.shapes_standard") else _get(kind, name))
+    code, out, err = run_cli(capsys, "zoo", "build", "mini_resnet.shapes_standard", "--json")
+    assert code == 0, err
+    (outcome,) = json.loads(out)
+    assert outcome["reproduces"] is True and outcome["max_abs_diff"] == 0.0 and outcome["sha256"] == first["sha256"]
+    code, out, _ = run_cli(capsys, "zoo", "build", "mini_resnet.shapes_standard")
+    assert code == 0 and "reproduces the shipped weights bit for bit" in out
+    code, _, err = run_cli(capsys, "zoo", "build", "mini_resnet.scratch")
+    assert code == 2 and "no pretraining recipe for mini_resnet.scratch" in err
 
 
 def test_recipes_are_valid_run_configs(builtins, tmp_path):
