@@ -61,7 +61,7 @@ def test_inconsistent_aggregates_are_refused():
         (("metrics", "clean_acc"), 1.5, r"metrics.clean_acc: Input should be less than or equal to 1"),
         (("setup", "epochs"), 0, r"setup.epochs: Input should be greater than or equal to 1"),
         (("checkpoint", "revision"), "main", r"checkpoint.revision: String should match pattern"),
-        (("schema_version",), 1, None),
+        (("schema_version",), 2, None),
     ],
 )
 def test_out_of_range_fields_are_named(path, value, expected):

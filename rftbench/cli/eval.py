@@ -80,8 +80,11 @@ def eval_command(
     loaded = load_target(target, dataset=dataset, representation=representation, head=head, data_root=data_root,
                          device=device, manager=manager)
     out_dir = output or loaded.default_output
+    from ..outcomes import points_for
+
     result = evaluate(loaded.model, loaded.test, items, batch_size=batch_size, n_examples=n_examples, device=device,
-                      seed=seed, manager=manager, output_dir=out_dir, progress=not as_json)
+                      seed=seed, manager=manager, output_dir=out_dir, progress=not as_json,
+                      points=points_for(loaded.info.get("dataset"), manager))
     result["target"] = {"kind": loaded.kind, **loaded.info}
     result["suite"] = [c.as_config() for c in items]
     if out_dir is not None:
