@@ -90,6 +90,10 @@ def load_source(target: str | Path, name: str | None = None) -> Source:
             raise OutcomesError(f"{path}: entry {entry.id} carries no per-example outcomes (only its totals): it cannot be compared point by point")
         file, sha = entry.outcomes.file, entry.outcomes.sha256
         kind, label = "entry", name or f"{entry.setup.representation}/{entry.setup.loss} ({entry.id})"
+        if not (base / file).is_file():
+            raise OutcomesError(f"{path}: entry {entry.id}'s per-example file {file} is not beside it; it is in the entry's "
+                                "checkpoint (the run folder's outcomes.npz): put a copy named "
+                                f"{file} next to the entry file")
     else:
         metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) and "config" in data else data
         if "clean_acc" not in metrics:

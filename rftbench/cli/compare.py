@@ -35,7 +35,7 @@ def compare_command(
     (Agresti–Min, for matched pairs), the points only A / only B gets right, and the exact
     McNemar p-value on those discordant points. With more than two results, each is compared
     with the first, and every p-value is Holm-adjusted over all the comparisons shown (the
-    column `p (Holm)`): a `*` marks a difference significant at `--alpha` after that correction.
+    column `p Holm`): a `*` marks a difference significant at `--alpha` after that correction.
 
     The results must have been measured on the same points (same dataset card, split and
     n_eval); otherwise compare refuses and says what differs.
@@ -56,9 +56,9 @@ def compare_command(
         return
     for c in comparisons:
         table = Table(title=f"A = {c.a}\nB = {c.b}\n{c.n} paired points", title_justify="left")
-        for name, justify in (("threat", "left"), ("A", "right"), ("B", "right"), ("A − B (pts)", "right"), ("95% interval", "right"),
-                              ("only A", "right"), ("only B", "right"), ("p", "right"), ("p (Holm)", "right"), ("", "left")):
-            table.add_column(name, justify=justify)
+        table.add_column("threat", no_wrap=True)
+        for name in ("A", "B", "A−B", "95% interval", "only A", "only B", "p", "p Holm", ""):
+            table.add_column(name, justify="right", no_wrap=name in ("95% interval", "A−B"))
         for d in c.differences:
             only = (f"{d.only_a:g}", f"{d.only_b:g}")
             mark = "*" if d.significant(alpha) else ""
