@@ -46,6 +46,15 @@ def accuracy_interval(acc: float, n: int | None) -> tuple[float, float] | None:
     return wilson(acc * n, int(n))
 
 
+def format_accuracy(acc: float | None, n: int | None) -> str:
+    """``48.3% [45.2, 51.4]``: an accuracy with its Wilson 95% interval in %, or ``-``."""
+    if not isinstance(acc, (int, float)) or isinstance(acc, bool):
+        return "-"
+    ci = accuracy_interval(float(acc), n)
+    text = f"{100 * acc:.1f}%"
+    return text if ci is None else f"{text} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
 @dataclass(frozen=True)
 class PairedDifference:
     """A minus B on the same points, for one threat model (accuracies in [0, 1])."""
@@ -160,6 +169,7 @@ __all__ = [
     "PairedDifference",
     "Z95",
     "accuracy_interval",
+    "format_accuracy",
     "agresti_min",
     "holm",
     "mcnemar_exact",

@@ -18,20 +18,20 @@ THREAT_HELP = (
 )
 
 
-def _pct(value: Any) -> str:
-    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
-
-
 def result_table(result: dict[str, Any], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("measure", "value", "notes"):
         table.add_column(col)
-    table.add_row("clean accuracy", _pct(result["clean_acc"]), f"n={result['n_examples']}")
+    from ..stats import format_accuracy
+
+    n = result["n_examples"]
+    table.caption = "accuracies with their Wilson 95% interval"
+    table.add_row("clean accuracy", format_accuracy(result["clean_acc"], n), f"n={n}")
     for label, record in result["threats"].items():
         notes = [f"{record['seconds']:.1f} s"]
         if not record.get("reliable", True):
             notes.append("[red]unreliable: see flags[/]")
-        table.add_row(f"accuracy {label}", _pct(record["acc"]), ", ".join(notes))
+        table.add_row(f"accuracy {label}", format_accuracy(record["acc"], record.get("n", n)), ", ".join(notes))
     for label, record in result["metrics"].items():
         value = record.get("value", record.get("kendall_tau", record.get("sum")))
         table.add_row(label, f"{value:.4g}" if isinstance(value, (int, float)) else "-", f"{record['seconds']:.1f} s")
