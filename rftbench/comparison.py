@@ -92,8 +92,7 @@ def load_source(target: str | Path, name: str | None = None) -> Source:
         kind, label = "entry", name or f"{entry.setup.representation}/{entry.setup.loss} ({entry.id})"
         if not (base / file).is_file():
             raise OutcomesError(f"{path}: entry {entry.id}'s per-example file {file} is not beside it; it is in the entry's "
-                                "checkpoint (the run folder's outcomes.npz): put a copy named "
-                                f"{file} next to the entry file")
+                                f"checkpoint (the run folder): put a copy of {file} next to the entry file")
     else:
         metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) and "config" in data else data
         if "clean_acc" not in metrics:

@@ -1,8 +1,11 @@
 """Per-example outcomes: for every evaluated test point, correct or not clean and under each threat.
 
-One evaluation → one ``outcomes.npz`` (numpy's zip of arrays, compressed; read with
-``allow_pickle=False``, so a hostile file cannot run code) next to the result record, whose
-``metrics.outcomes`` holds the file's name, its sha256 and the identity of the points:
+One evaluation → one ``outcomes-<sha256[:16]>.npz`` (numpy's zip of arrays, compressed; read
+with ``allow_pickle=False``, so a hostile file cannot run code) in the run folder, whose result
+record's ``metrics.outcomes`` holds the file's name, its sha256 and the identity of the points.
+The name follows the content, so the record and its file change together: a re-run writes a new
+file, then the new record (the atomic step), then removes the old file (:func:`prune`); a
+reader never sees a record pointing at another evaluation's outcomes.
 
 =====================  ===================================================================
 array                  what it holds (N points, T threat models)
@@ -49,7 +52,8 @@ import numpy as np
 from .errors import RftbenchError
 
 FORMAT = 1
-FILE_NAME = "outcomes.npz"
+#: The file's name: ``outcomes-<first 16 hex digits of its sha256>.npz``.
+FILE_PATTERN = "outcomes-{}.npz"
 #: The fields that identify the evaluated points.
 POINT_KEYS = ("dataset", "card_sha256", "split", "subsample", "subsample_seed", "n", "labels_sha256")
 
@@ -213,9 +217,14 @@ def to_bytes(outcomes: Outcomes) -> bytes:
 
 
 def write_outcomes(outcomes: Outcomes, path: str | Path) -> dict[str, Any]:
-    """Write ``outcomes`` atomically to ``path``; returns ``{"file", "sha256", "bytes", "format", "points"}``."""
+    """Write ``outcomes`` atomically; returns ``{"file", "sha256", "bytes", "format", "points"}``.
+
+    ``path`` is a file, or a folder in which the file is named by its content (:data:`FILE_PATTERN`).
+    """
     path = Path(path)
     data = to_bytes(outcomes)
+    if path.is_dir():
+        path = path / FILE_PATTERN.format(hashlib.sha256(data).hexdigest()[:16])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -230,6 +239,13 @@ def write_outcomes(outcomes: Outcomes, path: str | Path) -> dict[str, Any]:
         raise
     return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "format": FORMAT,
             "points": dict(outcomes.points)}
+
+
+def prune(folder: str | Path, keep: str | None) -> None:
+    """Remove the outcomes files in ``folder`` other than ``keep`` (after the record naming ``keep`` is written)."""
+    for path in Path(folder).glob(FILE_PATTERN.format("*")):
+        if path.name != keep:
+            path.unlink(missing_ok=True)
 
 
 def _text(array: np.ndarray) -> list[str]:
@@ -325,7 +341,7 @@ def check_same_points(a: Outcomes, b: Outcomes, names: tuple[str, str] = ("A", "
 
 
 __all__ = [
-    "FILE_NAME",
+    "FILE_PATTERN",
     "FORMAT",
     "NotComparableError",
     "Outcomes",
@@ -337,6 +353,7 @@ __all__ = [
     "from_evaluation",
     "label_margins",
     "points_for",
+    "prune",
     "labels_digest",
     "read_outcomes",
     "same_points",

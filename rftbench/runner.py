@@ -7,7 +7,7 @@ Layout under ``config.output_dir``::
     <hash>/checkpoints/         per-epoch checkpoints (removed once the record is written)
     <hash>/model.safetensors    the trained classifier's weights
     <hash>/model.json           what load_model needs to rebuild it (representation, classes, sha256)
-    <hash>/outcomes.npz         per-example outcomes (rftbench.outcomes); its sha256 is in the record
+    <hash>/outcomes-<sha>.npz   per-example outcomes (rftbench.outcomes), named and sealed in the record
 """
 
 from __future__ import annotations
@@ -178,6 +178,14 @@ def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.devi
     return metrics
 
 
+def _prune_outcomes(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """Once the record is written, remove per-example files of earlier evaluations of this run."""
+    from .outcomes import prune
+
+    ref = metrics.get("outcomes") or {}
+    prune(run_dir, Path(ref["file"]).name if ref.get("file") else None)
+
+
 def run_paths(config: RunConfig) -> tuple[Path, Path]:
     """``(record path, run folder)`` of a resolved config."""
     out = Path(config.output_dir)
@@ -262,6 +270,7 @@ def run(
         run_dir=str(run_dir),
     )
     write_record(record, record_path)
+    _prune_outcomes(run_dir, metrics)
     trainer.store.clear()
     return record
 

@@ -44,9 +44,16 @@ def test_runs_keep_per_example_outcomes_and_compare(engine_manager, capsys, tmp_
     out_dir = tmp_path / "runs"
     for record in runs:
         ref = record["metrics"]["outcomes"]
-        assert ref["file"] == f"{record['id']}/outcomes.npz" and ref["points"]["dataset"] == record["config"]["dataset"]
+        assert ref["file"] == f"{record['id']}/outcomes-{ref['sha256'][:16]}.npz" and ref["points"]["dataset"] == record["config"]["dataset"]
         assert ref["points"]["card_sha256"] and ref["points"]["n"] == record["metrics"]["n_examples"]
         assert hashlib.sha256((out_dir / ref["file"]).read_bytes()).hexdigest() == ref["sha256"]
+    # a re-run replaces the file together with the record, and leaves no stale one behind
+    stale = out_dir / runs[1]["id"] / "outcomes-0123456789abcdef.npz"
+    stale.write_bytes(b"an earlier evaluation")
+    code, out, err = cli(capsys, "run", *sets(tmp_path), "--set", "seed=1", "--rerun", "--json")
+    assert code == 0, err
+    rerun = json.loads(out)["metrics"]["outcomes"]
+    assert [p.name for p in (out_dir / runs[1]["id"]).glob("outcomes-*.npz")] == [rerun["file"].split("/")[1]]
     a, b = (str(out_dir / f"{r['id']}.json") for r in runs)
     code, out, err = cli(capsys, "compare", a, str(out_dir / runs[1]["id"]), "--json")
     assert code == 0, err

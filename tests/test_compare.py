@@ -30,14 +30,14 @@ def manager(fresh_manager):
 
 
 def _record(root, name, *, n=80, model_seed=0, eps=0.05, dataset="toy"):
-    """A result record laid out as the runner writes it: root/NAME.json and root/NAME/outcomes.npz."""
+    """A result record laid out as the runner writes it: root/NAME.json and root/NAME/outcomes-<sha>.npz."""
     model, _ = fx.linear_problem(n=n, seed=model_seed)
     _, data = fx.linear_problem(n=n, seed=0)  # the same points for every model
     x, y = data.tensors
     run_dir = root / name
     metrics = evaluate(model, data, [{"name": "tiny_fgsm", "eps": eps}], batch_size=32, output_dir=run_dir, progress=False,
                        points={**POINTS, "dataset": dataset})
-    metrics["outcomes"]["file"] = f"{name}/outcomes.npz"
+    metrics["outcomes"]["file"] = f"{name}/{metrics['outcomes']['file']}"
     path = root / f"{name}.json"
     write_record(ResultRecord(id=name, config={"dataset": dataset}, metrics=metrics), path)
     return path
@@ -47,8 +47,8 @@ def test_compare_matches_a_direct_computation(manager, tmp_path):
     a, b = _record(tmp_path, "a", model_seed=0), _record(tmp_path, "b", model_seed=1)
     result = rftbench.compare(a, b)
     assert [d.threat for d in result.differences] == ["clean", "tiny_fgsm:0.05"]
-    oa = read_outcomes(tmp_path / "a" / "outcomes.npz", None)
-    ob = read_outcomes(tmp_path / "b" / "outcomes.npz", None)
+    oa = read_outcomes(next((tmp_path / "a").glob("outcomes-*.npz")), None)
+    ob = read_outcomes(next((tmp_path / "b").glob("outcomes-*.npz")), None)
     for d in result.differences:
         x, y = oa.outcome(d.threat), ob.outcome(d.threat)
         only_a, only_b = int((x & ~y).sum()), int((y & ~x).sum())
@@ -97,7 +97,7 @@ def test_cli_refuses_different_points(manager, tmp_path, capsys):
 
 def test_cli_refuses_damaged_or_missing_files(manager, tmp_path, capsys):
     a, b = _record(tmp_path, "a"), _record(tmp_path, "b", model_seed=1)
-    npz = tmp_path / "b" / "outcomes.npz"
+    npz = next((tmp_path / "b").glob("outcomes-*.npz"))
     npz.write_bytes(npz.read_bytes()[:-20])
     code, _, err = run_cli(capsys, "compare", str(a), str(b))
     assert code == 2 and "error:" in err and "truncated or was altered" in err
@@ -143,7 +143,8 @@ def test_entries_carry_their_outcomes(manager, tmp_path):
     path = write_entry(entry, folder / f"{entry.id}.json")
     with pytest.raises(OutcomesError, match="is not beside it"):
         load_source(path)
-    shutil.copy(tmp_path / "a" / "outcomes.npz", folder / entry.outcomes.file)
+    shutil.copy(tmp_path / record.metrics["outcomes"]["file"], folder / entry.outcomes.file)
+    assert entry.outcomes.file == record.metrics["outcomes"]["file"].split("/")[1]  # the same name as in the run folder
     assert compare(path, b).differences == compare(a, b).differences
     # the sha256 is sealed in the entry: editing it breaks the content hash
     data = json.loads(path.read_text())

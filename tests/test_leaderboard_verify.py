@@ -144,14 +144,14 @@ def _outcomes_checkpoint(fake_hub, manager, tmp_path, flip=()):
 
     result = evaluate(tiny_model(), tiny_data(), SUITE, n_examples=40, seed=0, manager=manager, progress=False,
                       output_dir=tmp_path, points=points_for("digits", manager))
-    outcomes = read_outcomes(tmp_path / "outcomes.npz", result["outcomes"]["sha256"])
+    outcomes = read_outcomes(tmp_path / result["outcomes"]["file"], result["outcomes"]["sha256"])
     for i in flip:
         outcomes.correct["linf:4/255"][i] = not outcomes.correct["linf:4/255"][i]
     ref = write_outcomes(outcomes, tmp_path / "claimed.npz")
     data = (tmp_path / "claimed.npz").read_bytes()
     assert hashlib.sha256(data).hexdigest() == ref["sha256"]
     repo = fake_hub.create_repo("bob/mini-rft", repo_type="model",
-                                files={"model.safetensors": save(tiny_model().state_dict()), "outcomes.npz": data})
+                                files={"model.safetensors": save(tiny_model().state_dict()), f"outcomes-{ref['sha256'][:16]}.npz": data})
     sha = repo.branches["main"]
     linf = float(np.mean(outcomes.correct["linf:4/255"]))
     entry = entry_claiming(result["clean_acc"], linf, sha)

@@ -47,8 +47,8 @@ def test_outcomes_match_the_totals(manager, tmp_path):
     result = evaluate(model, data, [{"name": "tiny_fgsm", "eps": 0.05}], batch_size=16, output_dir=tmp_path,
                       progress=False, points=POINTS)
     ref = result["outcomes"]
-    assert ref["file"] == "outcomes.npz"
-    assert ref["sha256"] == hashlib.sha256((tmp_path / "outcomes.npz").read_bytes()).hexdigest()
+    assert ref["file"] == f"outcomes-{ref['sha256'][:16]}.npz"  # named by its content
+    assert ref["sha256"] == hashlib.sha256((tmp_path / ref["file"]).read_bytes()).hexdigest()
     out = read_outcomes(tmp_path / ref["file"], ref["sha256"])
     assert len(out) == 60 and out.index.tolist() == list(range(60))
     assert out.label.tolist() == data.tensors[1].tolist()
@@ -75,7 +75,7 @@ def test_autoattack_records_which_attack_broke_each_point(manager, tmp_path):
     suite = [{"name": "aa_test", "norm": "linf", "eps": 0.05, "n_iter": 5, "n_queries": 20}]
     result = evaluate(model, data, suite, batch_size=8, output_dir=tmp_path, progress=False)
     label = next(iter(result["threats"]))
-    out = read_outcomes(tmp_path / "outcomes.npz", result["outcomes"]["sha256"])
+    out = read_outcomes(tmp_path / result["outcomes"]["file"], result["outcomes"]["sha256"])
     names = out.breaker(label)
     assert names is not None
     correct = out.correct[label]
@@ -101,7 +101,7 @@ def _written(tmp_path, n=50, seed=0, **points):
     folder = tmp_path / f"r{seed}-{n}-{len(points)}"
     result = evaluate(model, data, [{"name": "tiny_fgsm", "eps": 0.05}], batch_size=16, output_dir=folder,
                       progress=False, points={**POINTS, **points})
-    return folder / "outcomes.npz", result["outcomes"]["sha256"]
+    return folder / result["outcomes"]["file"], result["outcomes"]["sha256"]
 
 
 def test_damaged_files_are_refused(manager, tmp_path):

@@ -89,6 +89,9 @@ def eval_command(
     result["suite"] = [c.as_config() for c in items]
     if out_dir is not None:
         atomic_write_text(Path(out_dir) / "evaluation.json", json.dumps(result, indent=2, default=str))
+        from ..outcomes import prune
+
+        prune(out_dir, (result.get("outcomes") or {}).get("file"))  # the per-example files of earlier evaluations
         result["written"] = str(Path(out_dir) / "evaluation.json")
     if as_json:
         print_json(result)

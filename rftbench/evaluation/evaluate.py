@@ -292,7 +292,7 @@ def evaluate(
         "eps": "4/255", "attack": "autoattack"}, {"name": "expected_robustness"}]``.
     :param n_examples: evaluate on the first ``n_examples`` points (all when ``None``).
     :param seed: seeds every attack and corruption: the same seed gives the same numbers.
-    :param output_dir: where plots and the per-example outcomes (``outcomes.npz``, see
+    :param output_dir: where plots and the per-example outcomes (``outcomes-<sha>.npz``, see
         :mod:`rftbench.outcomes`) are written (none when ``None``).
     :param points: the identity of the test points (``dataset``, ``card_sha256``…) stored with
         the per-example outcomes; the evaluator adds ``n``, ``subsample`` and ``labels_sha256``.
@@ -357,7 +357,7 @@ def evaluate(
 
 def _write_outcomes(ctx: EvalContext, per_example: Mapping[str, Mapping[str, torch.Tensor]],
                     points: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Write ``outcomes.npz`` into the output folder; returns its name, sha256, size and points."""
+    """Write the per-example file (``outcomes-<sha>.npz``) into the output folder; returns its name, sha256, size and points."""
     from .. import outcomes as oc
 
     assert ctx.output_dir is not None and ctx.clean_logits is not None
@@ -366,7 +366,8 @@ def _write_outcomes(ctx: EvalContext, per_example: Mapping[str, Mapping[str, tor
     built = oc.from_evaluation(ctx.clean_logits.numpy(), ctx.labels.numpy(),
                                {k: {n: v.numpy() for n, v in out.items() if not n.startswith("_")} for k, out in per_example.items()},
                                points=ident)
-    return oc.write_outcomes(built, ctx.output_dir / oc.FILE_NAME)
+    ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    return oc.write_outcomes(built, ctx.output_dir)
 
 
 def _say(progress: bool, message: str) -> None:

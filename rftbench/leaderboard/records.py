@@ -113,14 +113,16 @@ def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None
 def outcomes_ref(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
     """The entry's reference to the record's per-example outcomes (``None`` when the record has none).
 
-    The file is named by its content (``outcomes-<sha256[:16]>.npz``) so that many entries can
-    sit in one folder; the run folder (what ``verify`` downloads as the checkpoint) holds the
-    same bytes as ``outcomes.npz``.
+    The file keeps the record's name, ``outcomes-<sha256[:16]>.npz`` (named by its content, so
+    many entries can sit in one folder); the run folder, which ``verify`` downloads as the
+    checkpoint, holds it under that name.
     """
     ref = metrics.get("outcomes")
     if not isinstance(ref, Mapping) or not isinstance(ref.get("sha256"), str):
         return None
-    return {"file": f"outcomes-{ref['sha256'][:16]}.npz", "sha256": ref["sha256"], "points": dict(ref.get("points") or {})}
+    from ..outcomes import FILE_PATTERN
+
+    return {"file": FILE_PATTERN.format(ref["sha256"][:16]), "sha256": ref["sha256"], "points": dict(ref.get("points") or {})}
 
 
 def model_info_for(representation: str, manager: Any = None) -> ModelInfo:

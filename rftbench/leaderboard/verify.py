@@ -8,7 +8,7 @@
    the threat models of the entry's own evaluation suite (so attack settings are the run's);
 4. compare clean accuracy and each threat accuracy with the entry;
 5. when the entry carries per-example outcomes (``entry.outcomes``; the file is looked up in the
-   checkpoint folder under its name, or as the run folder's ``outcomes.npz``, and must match the
+   checkpoint folder, the run folder, under its name ``outcomes-<sha>.npz``, and must match the
    sealed sha256), compare point by point on the first ``n`` points: the agreement rate per
    threat model and the indices of the points whose outcome flipped. A file that is present but
    does not match its sha256 is an error; one that is absent is said in the report (totals only).
@@ -36,7 +36,7 @@ from huggingface_hub import snapshot_download
 
 from .. import __version__
 from ..errors import RftbenchError
-from ..outcomes import FILE_NAME, Outcomes, points_for, read_outcomes, same_points
+from ..outcomes import Outcomes, points_for, read_outcomes, same_points
 from .entry import Entry, Verification, parse_threat_label, threat_label
 from .errors import VerificationError
 from .hub import hub_errors
@@ -118,9 +118,9 @@ def compare_outcomes(out: VerifyResult, folder: Path, measured: Outcomes) -> Non
         out.per_example_note = "the entry carries no per-example outcomes: compared totals only"
         return
     ref = entry.outcomes
-    path = next((p for p in (folder / ref.file, folder / FILE_NAME) if p.is_file()), None)
-    if path is None:
-        out.per_example_note = (f"the entry's per-example file ({ref.file}, or {FILE_NAME}) is not in its checkpoint: "
+    path = folder / ref.file
+    if not path.is_file():
+        out.per_example_note = (f"the entry's per-example file ({ref.file}) is not in its checkpoint: "
                                 "compared totals only")
         return
     claimed = read_outcomes(path, ref.sha256)  # present but altered or truncated: an error, never a silent comparison
