@@ -34,16 +34,32 @@ def test_wilson_by_hand():
     assert wilson(0, 0) == (0.0, 1.0)
 
 
-@pytest.mark.parametrize(("b", "c"), [(0, 0), (0, 5), (5, 0), (3, 9), (40, 25), (120, 80)])
+@pytest.mark.parametrize(("b", "c"), [(0, 0), (0, 5), (5, 0), (3, 9), (40, 25), (120, 80), (7, 7), (2, 3)])
 def test_mcnemar_exact_matches_binomtest_and_hand(b, c):
     if b + c == 0:
         assert mcnemar_exact(b, c) == 1.0
         return
-    assert mcnemar_exact(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue)
+    assert mcnemar_exact(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-12)
     # by hand: 2 * P(X <= min(b, c)), X ~ Bin(b + c, 1/2), capped at 1
     m, k = b + c, min(b, c)
     hand = min(1.0, 2 * sum(math.comb(m, i) for i in range(k + 1)) / 2**m)
     assert mcnemar_exact(b, c) == pytest.approx(hand)
+
+
+@pytest.mark.parametrize(("b", "c"), [(4000, 4200), (480, 520), (1, 300), (3000, 3001), (0, 40)])
+def test_mcnemar_exact_on_large_tables(b, c):
+    assert mcnemar_exact(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_compare_does_not_import_scipy_stats():
+    """compare answers fast from a fresh process: the exact test does not need scipy.stats (1.5 s to import)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from rftbench.stats import paired_difference; "
+            "paired_difference(np.ones(10, bool), np.zeros(10, bool)); import rftbench.comparison, rftbench.cli; "
+            "print('scipy.stats' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_mcnemar_hand_case():
