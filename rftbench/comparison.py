@@ -158,19 +158,23 @@ def plot_comparisons(comparisons: Sequence[Comparison], path: str | Path, alpha:
     import matplotlib.pyplot as plt
 
     rows = [(c, d) for c in comparisons for d in c.differences]
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4))
+
+    def short(name: str) -> str:
+        return name if len(name) <= 24 else name[:21] + "…"
+
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.6), layout="constrained")
     for i, (c, d) in enumerate(rows):
         y = len(rows) - 1 - i
         colour = "#c92a2a" if d.significant(alpha) else "#495057"
         ax.errorbar(100 * d.diff, y, xerr=[[100 * (d.diff - d.ci_low)], [100 * (d.ci_high - d.diff)]], fmt="o",
                     color=colour, capsize=3)
     ax.axvline(0, color="#868e96", lw=1, ls="--")
-    labels = [f"{d.threat}" + (f"  ({c.a} − {c.b})" if len(comparisons) > 1 else "") for c, d in rows]
-    ax.set_yticks(range(len(rows))[::-1], labels)
-    title = f"{comparisons[0].a} − {comparisons[0].b}" if len(comparisons) == 1 else "paired differences"
-    ax.set_title(f"{title}: accuracy difference, 95% interval (n = {comparisons[0].n})", fontsize=9)
-    ax.set_xlabel("difference in accuracy (percentage points); red: significant (exact McNemar, Holm)")
-    fig.tight_layout()
+    labels = [d.threat + (f"\n{short(c.b)}" if len(comparisons) > 1 else "") for c, d in rows]
+    ax.set_yticks(range(len(rows))[::-1], labels, fontsize=8)
+    first = comparisons[0]
+    who = f"{short(first.a)} − {short(first.b)}" if len(comparisons) == 1 else f"{short(first.a)} − each other result"
+    ax.set_title(f"{who}: paired difference in accuracy, 95% interval (n = {first.n})", fontsize=9, loc="left")
+    ax.set_xlabel(f"percentage points · red: significant at α = {alpha:g} (exact McNemar, Holm-adjusted)", fontsize=8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
