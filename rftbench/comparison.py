@@ -176,9 +176,15 @@ def plot_comparisons(comparisons: Sequence[Comparison], path: str | Path, alpha:
     ax.set_title(f"{who}: paired difference in accuracy, 95% interval (n = {first.n})", fontsize=9, loc="left")
     ax.set_xlabel(f"percentage points · red: significant at α = {alpha:g} (exact McNemar, Holm-adjusted)", fontsize=8)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    except ValueError as err:  # an unknown extension
+        raise RftbenchError(f"--plot {path}: {err}; use a .png, .svg or .pdf file") from None
+    except OSError as err:
+        raise RftbenchError(f"--plot {path}: cannot write it ({err.strerror or err})") from None
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -54,6 +54,8 @@ from .errors import RftbenchError
 FORMAT = 1
 #: The file's name: ``outcomes-<first 16 hex digits of its sha256>.npz``.
 FILE_PATTERN = "outcomes-{}.npz"
+#: Largest unpacked size read (a compressed file cannot make the reader allocate more).
+MAX_UNPACKED_BYTES = 1 << 30
 #: The fields that identify the evaluated points.
 POINT_KEYS = ("dataset", "card_sha256", "split", "subsample", "subsample_seed", "n", "labels_sha256")
 
@@ -272,6 +274,11 @@ def read_outcomes(path: str | Path, sha256: str | None) -> Outcomes:
             raise OutcomesError(f"{path}: sha256 {digest} does not match the {sha256} recorded with the result: "
                                 "the file is truncated or was altered; re-run the evaluation to rewrite it")
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise OutcomesError(f"{path}: its arrays would take {unpacked / 2**20:.0f} MiB unpacked "
+                                f"(more than {MAX_UNPACKED_BYTES // 2**20} MiB): not an outcomes file")
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as err:

@@ -108,6 +108,8 @@ def test_cli_refuses_damaged_or_missing_files(manager, tmp_path, capsys):
     assert code == 2 and "error:" in err
     code, _, err = run_cli(capsys, "compare", str(a), str(a), "-t", "l2:1")
     assert code == 2 and "was not measured" in err
+    code, _, err = run_cli(capsys, "compare", str(a), str(a), "--plot", str(tmp_path / "diff.xyz"))
+    assert code == 2 and "use a .png, .svg or .pdf" in err
 
 
 def test_outcome_paths_are_confined_to_the_record_folder(manager, tmp_path):
@@ -151,3 +153,15 @@ def test_entries_carry_their_outcomes(manager, tmp_path):
     data["outcomes"]["sha256"] = "0" * 64
     with pytest.raises(TamperedEntryError):
         load_entry(data)
+
+
+def test_rftbench_eval_outputs_compare(manager, tmp_path):
+    """The folder `rftbench eval` writes (evaluation.json + the per-example file) is a side of a comparison."""
+    model_a, data = fx.linear_problem(n=50, seed=0)
+    model_b, _ = fx.linear_problem(n=50, seed=3)
+    for name, model in (("a", model_a), ("b", model_b)):
+        out = tmp_path / name / "eval"
+        result = evaluate(model, data, [{"name": "tiny_fgsm", "eps": 0.05}], output_dir=out, progress=False, points=POINTS)
+        (out / "evaluation.json").write_text(json.dumps(result))
+    result = compare(tmp_path / "a" / "eval", tmp_path / "b" / "eval" / "evaluation.json")
+    assert result.n == 50 and [d.threat for d in result.differences] == ["clean", "tiny_fgsm:0.05"]

@@ -168,3 +168,16 @@ def test_size_per_thousand_points(manager, tmp_path):
     assert ref["bytes"] < 50_000 * 4
     back = read_outcomes(tmp_path / "o.npz", ref["sha256"])
     assert json.dumps(back.points) == json.dumps(out.points)
+
+
+def test_a_zip_bomb_is_refused(tmp_path, monkeypatch):
+    import rftbench.outcomes as oc
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, format=np.array([1]), index=np.zeros(2_000_000, dtype=np.int64))
+    data = buffer.getvalue()
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(data)
+    monkeypatch.setattr(oc, "MAX_UNPACKED_BYTES", 1 << 20)
+    with pytest.raises(OutcomesError, match="MiB unpacked"):
+        read_outcomes(path, hashlib.sha256(data).hexdigest())
