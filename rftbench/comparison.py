@@ -60,9 +60,33 @@ def _reference(ref: Any, where: Path) -> tuple[str, str]:
     return ref["file"], ref["sha256"]
 
 
-def load_source(target: str | Path, name: str | None = None) -> Source:
+def fetch_outcomes(entry: Any, *, endpoint: str | None = None) -> Path:
+    """Download an entry's per-example file from its checkpoint (the run folder on the Hub) at the pinned commit."""
+    from huggingface_hub import constants, get_token, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    from .leaderboard.hub import hub_errors
+
+    ckpt, ref = entry.checkpoint, entry.outcomes
+    token = get_token()
+    filename = f"{ckpt.subfolder.strip('/')}/{ref.file}" if ckpt.subfolder else ref.file
+    with hub_errors(f"fetching {ref.file} from checkpoint {ckpt.repo}@{ckpt.revision[:12]}", ckpt.repo,
+                    endpoint or constants.ENDPOINT, token, ckpt.repo_type):
+        try:
+            return Path(hf_hub_download(ckpt.repo, filename, repo_type=ckpt.repo_type, revision=ckpt.revision,
+                                        endpoint=endpoint, token=token))
+        except HfHubHTTPError as err:
+            if isinstance(err, EntryNotFoundError) or "Entry Not Found" in str(err):
+                raise OutcomesError(f"entry {entry.id}: its per-example file {ref.file} is neither beside the entry nor in "
+                                    f"its checkpoint {ckpt.repo}@{ckpt.revision[:12]} (upload the run folder with it)") from None
+            raise
+
+
+def load_source(target: str | Path, name: str | None = None, *, endpoint: str | None = None) -> Source:
     """Read one side: a run folder (``runs/HASH``), a record (``runs/HASH.json``), an ``evaluation.json``
-    (or the folder ``rftbench eval`` wrote) or a leaderboard entry file that carries per-example outcomes.
+    (or the folder ``rftbench eval`` wrote) or a leaderboard entry file that carries per-example outcomes
+    (the file beside the entry, else downloaded from the entry's checkpoint at its pinned commit;
+    ``endpoint`` for a Hub mirror).
 
     :raises OutcomesError: nothing there, no per-example outcomes, or a file missing, truncated or altered.
     """
@@ -91,8 +115,11 @@ def load_source(target: str | Path, name: str | None = None) -> Source:
         file, sha = entry.outcomes.file, entry.outcomes.sha256
         kind, label = "entry", name or f"{entry.setup.representation}/{entry.setup.loss} ({entry.id})"
         if not (base / file).is_file():
-            raise OutcomesError(f"{path}: entry {entry.id}'s per-example file {file} is not beside it; it is in the entry's "
-                                f"checkpoint (the run folder): put a copy of {file} next to the entry file")
+            if entry.checkpoint is None:
+                raise OutcomesError(f"{path}: entry {entry.id}'s per-example file {file} is not beside it, and the entry "
+                                    "names no checkpoint to fetch it from: put a copy next to the entry file")
+            fetched = fetch_outcomes(entry, endpoint=endpoint)
+            return Source(label, path, read_outcomes(fetched, sha), "entry")
     else:
         metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) and "config" in data else data
         if "clean_acc" not in metrics:

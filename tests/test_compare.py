@@ -14,6 +14,7 @@ from rftbench.comparison import compare, compare_many, load_source
 from rftbench.evaluation import evaluate
 from rftbench.outcomes import NotComparableError, OutcomesError, read_outcomes
 from rftbench.results import ResultRecord, write_record
+from hub_server import fake_hub, hub_env  # noqa: F401 - fixtures
 from tests.cli_helpers import run_cli
 from tests.plugins import evaluation as fx
 from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
@@ -143,7 +144,7 @@ def test_entries_carry_their_outcomes(manager, tmp_path):
     assert entry.outcomes.sha256 == record.metrics["outcomes"]["sha256"] and entry.outcomes.points["n"] == 80
     folder = tmp_path / "entries"
     path = write_entry(entry, folder / f"{entry.id}.json")
-    with pytest.raises(OutcomesError, match="is not beside it"):
+    with pytest.raises(OutcomesError, match="is not beside it, and the entry names no checkpoint"):
         load_source(path)
     shutil.copy(tmp_path / record.metrics["outcomes"]["file"], folder / entry.outcomes.file)
     assert entry.outcomes.file == record.metrics["outcomes"]["file"].split("/")[1]  # the same name as in the run folder
@@ -165,3 +166,25 @@ def test_rftbench_eval_outputs_compare(manager, tmp_path):
         (out / "evaluation.json").write_text(json.dumps(result))
     result = compare(tmp_path / "a" / "eval", tmp_path / "b" / "eval" / "evaluation.json")
     assert result.n == 50 and [d.threat for d in result.differences] == ["clean", "tiny_fgsm:0.05"]
+
+
+def test_entry_outcomes_are_fetched_from_the_checkpoint(manager, tmp_path, fake_hub):
+    """An entry file without its per-example file beside it: fetched from its checkpoint at the pinned commit."""
+    from rftbench.leaderboard import entry_from_record, write_entry
+    from rftbench.results import read_record
+
+    a, b = _record(tmp_path, "a", model_seed=0), _record(tmp_path, "b", model_seed=1)
+    record = read_record(a)
+    record.config.update(representation="toy_rep", epochs=1)
+    name = record.metrics["outcomes"]["file"].split("/")[1]
+    repo = fake_hub.create_repo("alice/toy-run", repo_type="model", files={name: (tmp_path / "a" / name).read_bytes()})
+    entry = entry_from_record(record, checkpoint={"repo": "alice/toy-run", "revision": repo.branches["main"]})
+    path = write_entry(entry, tmp_path / "entries" / f"{entry.id}.json")
+    fetched = load_source(path, endpoint=fake_hub.url)
+    assert compare(fetched, b).differences == compare(a, b).differences
+    # a checkpoint without the file: a named error
+    empty = fake_hub.create_repo("alice/no-file", repo_type="model", files={"README.md": b"x"})
+    other = entry_from_record(record, checkpoint={"repo": "alice/no-file", "revision": empty.branches["main"]})
+    path = write_entry(other, tmp_path / "entries2" / f"{other.id}.json")
+    with pytest.raises(OutcomesError, match="neither beside the entry nor in its checkpoint"):
+        load_source(path, endpoint=fake_hub.url)
