@@ -29,7 +29,8 @@ from .specs import (
 from .zoo import get_dataset, get_representation, list_cards
 
 #: Public names whose modules import torch: loaded on first access, so `import rftbench` stays light.
-_LAZY = {"run": "runner", "load_model": "runner", "ResultRecord": "results", "read_record": "results", "evaluate": "evaluation"}
+_LAZY = {"run": "runner", "load_model": "runner", "ResultRecord": "results", "read_record": "results", "evaluate": "evaluation",
+         "compare": "comparison", "compare_many": "comparison"}
 
 
 def __getattr__(name: str):
@@ -73,6 +74,8 @@ __all__ = [
     "ThreatModelSpec",
     "UnknownNameError",
     "__version__",
+    "compare",
+    "compare_many",
     "evaluate",
     "get_dataset",
     "get_manager",

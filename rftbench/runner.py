@@ -7,6 +7,7 @@ Layout under ``config.output_dir``::
     <hash>/checkpoints/         per-epoch checkpoints (removed once the record is written)
     <hash>/model.safetensors    the trained classifier's weights
     <hash>/model.json           what load_model needs to rebuild it (representation, classes, sha256)
+    <hash>/outcomes-<sha>.npz   per-example outcomes (rftbench.outcomes), named and sealed in the record
 """
 
 from __future__ import annotations
@@ -181,9 +182,22 @@ def _cpu_capability() -> dict[str, Any]:
 def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.device, manager: PluginManager,
               run_dir: Path, progress: bool) -> dict[str, Any]:
     from .evaluation import evaluate
+    from .outcomes import points_for
 
-    return evaluate(model, data.test, config.evaluation, batch_size=256, n_examples=config.n_eval, device=device,
-                    seed=config.seed, manager=manager, output_dir=run_dir, progress=progress)
+    points = points_for(config.dataset, manager)
+    metrics = evaluate(model, data.test, config.evaluation, batch_size=256, n_examples=config.n_eval, device=device,
+                       seed=config.seed, manager=manager, output_dir=run_dir, progress=progress, points=points)
+    if "outcomes" in metrics:  # the file's path relative to the record's folder
+        metrics["outcomes"]["file"] = f"{run_dir.name}/{metrics['outcomes']['file']}"
+    return metrics
+
+
+def _prune_outcomes(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """Once the record is written, remove per-example files of earlier evaluations of this run."""
+    from .outcomes import prune
+
+    ref = metrics.get("outcomes") or {}
+    prune(run_dir, Path(ref["file"]).name if ref.get("file") else None)
 
 
 def run_paths(config: RunConfig) -> tuple[Path, Path]:
@@ -270,6 +284,7 @@ def run(
         run_dir=str(run_dir),
     )
     write_record(record, record_path)
+    _prune_outcomes(run_dir, metrics)
     trainer.store.clear()
     return record
 

@@ -12,7 +12,7 @@ from hub_server import WRITE_TOKEN, fake_hub, hub_env  # noqa: F401 - fixtures
 from leaderboard_helpers import make_entry, make_record
 from rftbench.cli import main
 from rftbench.leaderboard.entry import Verification
-from rftbench.leaderboard.build import build_site, pareto_front, render_site
+from rftbench.leaderboard.build import build_site, pareto_front, pareto_fronts, render_site, ties_with_best
 from rftbench.leaderboard.hub import HubPublisher
 from rftbench.results import write_record
 
@@ -144,3 +144,41 @@ def test_cli_build_with_nothing_to_show(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["leaderboard", "build", "--no-published", "--out", str(tmp_path / "site")])
     assert exit_.value.code == 2 and "no entries to show" in capsys.readouterr().err
+
+
+def test_pareto_fronts_never_mix_datasets():
+    points = [("digits", 0.99, 0.9), ("flowers", 0.6, 0.3), ("flowers", 0.5, 0.4), ("flowers", 0.4, 0.2)]
+    fronts = pareto_fronts(points)
+    # one front for everything would keep only the digits model
+    assert pareto_front([(x, y) for _, x, y in points]) == [(0.99, 0.9)]
+    assert fronts == {"digits": [(0.99, 0.9)], "flowers": [(0.5, 0.4), (0.6, 0.3)]}
+
+
+def test_ties_with_best_by_hand():
+    from rftbench.stats import wilson
+
+    def row(dataset, acc, n=1000):
+        return (dataset, acc, *wilson(acc * n, n))
+
+    values = [row("a", 0.50), row("a", 0.48), row("a", 0.44), row("b", 0.30), ("a", 0.49, None, None)]
+    marks = ties_with_best(values)
+    # best − 0.48 = 0.02: Newcombe lower bound < 0 → tie; best − 0.44 = 0.06 → lower bound > 0 → not
+    l1 = wilson(500, 1000)[0]
+    u2 = wilson(480, 1000)[1]
+    assert 0.02 - ((0.5 - l1) ** 2 + (u2 - 0.48) ** 2) ** 0.5 < 0
+    assert marks == ["best", "tie", "", "best", ""]
+
+
+def test_accuracies_are_shown_with_their_interval():
+    from rftbench.leaderboard.entry import read_entries_jsonl
+    from rftbench.stats import wilson
+    from rftbench_leaderboard import ENTRIES_DIR
+
+    published = read_entries_jsonl(ENTRIES_DIR / "guide2025.jsonl")[:2]
+    html = render_site([("published", e) for e in published] + entries())
+    e = published[0]
+    low, high = wilson(e.metrics.clean_acc * 1000, 1000)  # the reference study evaluated 1,000 test images
+    assert f'data-lo="{low!r}" data-hi="{high!r}"' in html
+    assert f"{100 * low:.1f}–{100 * high:.1f}" in html and "n = 1000 test images" in html
+    assert "n = 64 test images" in html  # local entries: their own n_eval
+    assert 'id="tie-note"' in html

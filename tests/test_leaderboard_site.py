@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from leaderboard_helpers import make_entry
-from rftbench.leaderboard.build import build_site, pareto_front
+from rftbench.leaderboard.build import build_site, pareto_front, pareto_fronts, ties_with_best
+from rftbench.stats import accuracy_interval
 from rftbench.leaderboard.entry import read_entries_jsonl
 from rftbench_leaderboard import ENTRIES_DIR
 
@@ -93,7 +94,9 @@ def test_site_in_a_headless_browser(site, browser):
     linf = [(e.metrics.clean_acc, e.metrics.acc("linf:4/255")) for _, e in entries]
     data = svg_data(browser, "plot-pareto")
     assert int(data["points"]) == len(linf)
-    assert int(data["front"]) == len(pareto_front(linf))
+    fronts = pareto_fronts((e.setup.dataset, e.metrics.clean_acc, e.metrics.acc("linf:4/255")) for _, e in entries)
+    assert int(data["front"]) == sum(map(len, fronts.values())) and int(data["fronts"]) == len(fronts) == 7
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#plot-pareto path.front")) == 7
     assert len(browser.find_elements(By.CSS_SELECTOR, "#plot-pareto circle.point")) == len(linf)
     assert browser.find_elements(By.CSS_SELECTOR, "#plot-pareto path.front")
     assert int(svg_data(browser, "plot-protocol")["groups"]) == 4  # FFT-3 (local), FFT-5, FFT-50, LP-50
@@ -105,6 +108,20 @@ def test_site_in_a_headless_browser(site, browser):
     header.click()
     cleans = [float(r["clean"]) for r in visible_rows(browser)]
     assert cleans == sorted(cleans, reverse=True) and header.get_attribute("aria-sort") == "descending"
+    # sorted by clean accuracy: the best of each dataset and the entries indistinguishable from it are marked, as in Python
+    marks = browser.execute_script(
+        "return Object.fromEntries(Array.from(document.querySelectorAll('#leaderboard tbody tr'))"
+        ".map(tr => [tr.dataset.id, tr.cells[7].classList.contains('best') ? 'best' : tr.cells[7].classList.contains('tie') ? 'tie' : '']));"
+    )
+    values = []
+    for _, e in entries:
+        ci = accuracy_interval(e.metrics.clean_acc, e.n_eval)
+        values.append((e.setup.dataset, e.metrics.clean_acc, *(ci or (None, None))))
+    expected_marks = dict(zip((e.id for _, e in entries), ties_with_best(values)))
+    assert marks == expected_marks and "best" in marks.values() and "tie" in marks.values()
+    assert "statistically indistinguishable" in browser.find_element(By.ID, "tie-note").text
+    first = browser.find_element(By.CSS_SELECTOR, "#leaderboard tbody tr:not([hidden]) td:nth-child(8)")
+    assert first.find_element(By.CSS_SELECTOR, "small.ci").text.count("–") == 1
     header.click()
     cleans = [float(r["clean"]) for r in visible_rows(browser)]
     assert cleans == sorted(cleans)

@@ -132,3 +132,67 @@ def test_threats_the_installation_cannot_rebuild(fresh_manager):
     entry = entry_claiming(0.5, 0.1, "ab" * 20)
     with pytest.raises(VerificationError, match="no installed threat model reproduces linf:4/255"):
         threat_suite(entry, fresh_manager)
+
+
+def _outcomes_checkpoint(fake_hub, manager, tmp_path, flip=()):
+    """A checkpoint repo holding the model and its per-example outcomes (some points flipped), and the entry sealing them."""
+    import hashlib
+
+    import numpy as np
+
+    from rftbench.outcomes import points_for, read_outcomes, write_outcomes
+
+    result = evaluate(tiny_model(), tiny_data(), SUITE, n_examples=40, seed=0, manager=manager, progress=False,
+                      output_dir=tmp_path, points=points_for("digits", manager))
+    outcomes = read_outcomes(tmp_path / result["outcomes"]["file"], result["outcomes"]["sha256"])
+    for i in flip:
+        outcomes.correct["linf:4/255"][i] = not outcomes.correct["linf:4/255"][i]
+    ref = write_outcomes(outcomes, tmp_path / "claimed.npz")
+    data = (tmp_path / "claimed.npz").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == ref["sha256"]
+    repo = fake_hub.create_repo("bob/mini-rft", repo_type="model",
+                                files={"model.safetensors": save(tiny_model().state_dict()), f"outcomes-{ref['sha256'][:16]}.npz": data})
+    sha = repo.branches["main"]
+    linf = float(np.mean(outcomes.correct["linf:4/255"]))
+    entry = entry_claiming(result["clean_acc"], linf, sha)
+    fields = entry.model_dump(exclude={"id", "content_hash", "verification"})
+    fields["checkpoint"] = {"repo": "bob/mini-rft", "revision": sha}
+    fields["outcomes"] = {"file": f"outcomes-{ref['sha256'][:16]}.npz", "sha256": ref["sha256"], "points": ref["points"]}
+    return type(entry).seal(**fields), ref
+
+
+def test_per_example_outcomes_are_compared(fake_hub, manager, tmp_path):
+    entry, _ = _outcomes_checkpoint(fake_hub, manager, tmp_path)
+    result = verify_entry(entry, n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+    assert result.agreement == {"clean_acc": 1.0, "linf:4/255": 1.0} and result.flipped["linf:4/255"] == []
+    assert "100.0% agree; 0 flipped" in result.report()
+    assert result.verification().agreement == {"clean_acc": 1.0, "linf:4/255": 1.0}
+
+
+def test_flipped_points_are_named(fake_hub, manager, tmp_path):
+    entry, _ = _outcomes_checkpoint(fake_hub, manager, tmp_path, flip=(3, 27))
+    result = verify_entry(entry, n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+    assert result.flipped["linf:4/255"] == [3, 27] and result.agreement["linf:4/255"] == pytest.approx(38 / 40)
+    assert "2 flipped (test indices 3, 27)" in result.report()
+    # on the first 20 points only one of them is compared
+    result = verify_entry(entry, n=20, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+    assert result.n == 20 and result.flipped_count["linf:4/255"] == 1, result.report()
+    assert result.flipped["linf:4/255"] == [3]
+
+
+def test_altered_outcomes_in_the_checkpoint_are_an_error(fake_hub, manager, tmp_path):
+    from rftbench.outcomes import OutcomesError
+
+    entry, ref = _outcomes_checkpoint(fake_hub, manager, tmp_path)
+    fields = entry.model_dump(exclude={"id", "content_hash", "verification"})
+    fields["outcomes"] = {**fields["outcomes"], "sha256": "0" * 64}
+    altered = type(entry).seal(**fields)
+    with pytest.raises(OutcomesError, match="does not match"):
+        verify_entry(altered, n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+
+
+def test_entry_without_outcomes_says_totals_only(fake_hub, manager, checkpoint):
+    _, sha = checkpoint
+    clean, linf = truth(manager)
+    result = verify_entry(entry_claiming(clean, linf, sha), n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+    assert result.agreement == {} and "compared totals only" in result.report()

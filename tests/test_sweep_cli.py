@@ -107,3 +107,19 @@ def test_help(capsys, argv, expected):
     assert code == 0
     for part in expected:
         assert part in out
+
+
+def test_results_group_by_aggregates_seeds(manager, tmp_path, capsys):
+    path = write_sweep(tmp_path, 3, "zip:\n  - {loss: [trades, classic_at]}\n")
+    assert cli(capsys, "sweep", str(path), *SYNTHETIC, "--progress", "none")[0] == 0
+    results = tmp_path / "results"
+    code, out, _ = cli(capsys, "results", str(results), "--group-by", "loss", "-s", "loss", "-c", "loss,runs,clean_acc.mean")
+    assert code == 0 and "2 groups of results" in out and "mean ± std" in out
+    body = [line for line in out.splitlines() if line.startswith("│")]
+    assert [line.split("│")[1].strip() for line in body] == ["classic_at", "trades"]
+    assert all("± " in line and "[" in line and line.split("│")[2].strip() == "3" for line in body)
+    code, out, _ = cli(capsys, "results", str(results), "--group-by", "loss", "-F", "csv")
+    header = out.splitlines()[0].split(",")
+    assert code == 0 and {"loss", "runs", "seeds", "clean_acc.mean", "clean_acc.std", "clean_acc.ci_low", "clean_acc.ci_high"} <= set(header)
+    code, _, err = cli(capsys, "results", str(results), "--group-by", "los")
+    assert code == 2 and "unknown column 'los'" in err

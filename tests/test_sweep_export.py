@@ -57,3 +57,42 @@ def test_parquet_columns_of_mixed_kinds_become_strings(tmp_path):
     write_rows(rows, ["id", "threat.eps", "seed"], "parquet", tmp_path / "r.parquet")
     table = pq.read_table(tmp_path / "r.parquet")
     assert table.column("threat.eps").to_pylist() == ["4/255", "0.03"] and table.column("seed").to_pylist() == [1, 1]
+
+
+def evaluated(id: str, clean: float, linf: float, n: int = 200, **config) -> ResultRecord:
+    metrics = {"clean_acc": clean, "n_examples": n, "threats": {"linf:4/255": {"acc": linf, "n": n, "seconds": 1.0}}}
+    return ResultRecord(id=id, config={**CONFIG, **config}, metrics=metrics)
+
+
+def test_rows_carry_wilson_intervals():
+    from rftbench.stats import wilson
+
+    row = flatten_record(evaluated("a", 0.5, 0.25))
+    assert (row["clean_acc.ci_low"], row["clean_acc.ci_high"]) == pytest.approx(wilson(100, 200))
+    assert (row["threats.linf:4/255.acc.ci_low"], row["threats.linf:4/255.acc.ci_high"]) == pytest.approx(wilson(50, 200))
+
+
+def test_group_rows_aggregates_seeds():
+    import math
+
+    from scipy.stats import t
+
+    from rftbench.stats import wilson
+    from rftbench.sweep.export import group_rows
+
+    rows = [flatten_record(evaluated(f"t{s}", c, 0.3, seed=s)) for s, c in enumerate((0.50, 0.56, 0.53))]
+    rows += [flatten_record(evaluated("ce", 0.7, 0.0, seed=0, loss="ce"))]
+    groups = {g["loss"]: g for g in group_rows(rows, ["representation", "loss"])}
+    trades = groups["trades"]
+    assert trades["runs"] == 3 and trades["seeds"] == "0,1,2" and trades["pooled"] == ""
+    assert trades["clean_acc.mean"] == pytest.approx(0.53) and trades["clean_acc.std"] == pytest.approx(0.03)
+    seed_half = t.ppf(0.975, 2) * 0.03 / math.sqrt(3)
+    test_half = 1.959963984540054 * math.sqrt(0.53 * 0.47 / 200)
+    assert trades["clean_acc.ci_high"] - 0.53 == pytest.approx(math.hypot(seed_half, test_half))
+    # one run: its Wilson interval
+    assert (groups["ce"]["clean_acc.ci_low"], groups["ce"]["clean_acc.ci_high"]) == pytest.approx(wilson(140, 200))
+    # grouping by the representation alone pools the two losses, and says so
+    pooled = group_rows(rows, ["representation"])[0]
+    assert pooled["runs"] == 4 and pooled["pooled"] == "loss,loss.beta"
+    with pytest.raises(RftbenchError, match="--group-by: unknown column 'los'"):
+        group_rows(rows, ["los"])

@@ -77,6 +77,7 @@
     });
     shown.textContent = count + " shown";
     renumber();
+    markTies();
     writeHash();
     schedulePlots();
   }
@@ -121,6 +122,46 @@
     heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", direction);
     renumber();
+    tieKey = (th.dataset.key === "clean" || th.dataset.key.indexOf("threat-") === 0) ? th.dataset.key : null;
+    markTies();
+  }
+
+  // ------------------------------------------------------------------ best and ties on the sorted column
+
+  // Same rule as rftbench.leaderboard.build.ties_with_best: within each dataset, a row ties with the
+  // best when Newcombe's interval of (best - row), from the two Wilson intervals, reaches 0.
+  var tieKey = null;
+  var tieNote = document.getElementById("tie-note");
+  var tieNoteDefault = tieNote ? tieNote.innerHTML : "";
+
+  function cellNumber(cell, name) {
+    var v = cell.dataset[name];
+    return v === "" || v === undefined ? null : Number(v);
+  }
+
+  function markTies() {
+    Array.prototype.forEach.call(tbody.querySelectorAll("td.best, td.tie"), function (td) { td.classList.remove("best", "tie"); });
+    if (tieKey === null) { if (tieNote) tieNote.innerHTML = tieNoteDefault; return; }
+    var i = col[tieKey];
+    var best = {};
+    var shownRows = rows.filter(function (r) { return r.visible; });
+    shownRows.forEach(function (r) {
+      var c = r.tr.cells[i], v = cellNumber(c, "v"), lo = cellNumber(c, "lo");
+      if (v === null || lo === null) return;
+      if (!(r.dataset in best) || v > best[r.dataset].v) best[r.dataset] = { v: v, lo: lo };
+    });
+    var ties = 0, bests = 0;
+    shownRows.forEach(function (r) {
+      var c = r.tr.cells[i], v = cellNumber(c, "v"), hi = cellNumber(c, "hi"), b = best[r.dataset];
+      if (v === null || hi === null || !b) return;
+      if (v === b.v) { c.classList.add("best"); bests += 1; return; }
+      if ((b.v - v) - Math.sqrt((b.v - b.lo) * (b.v - b.lo) + (hi - v) * (hi - v)) <= 0) { c.classList.add("tie"); ties += 1; }
+    });
+    if (tieNote) {
+      tieNote.textContent = heads[i].textContent.trim() + ": " + bests + " best of their dataset (bold) and " + ties +
+        " statistically indistinguishable from it (≈: Newcombe 95% interval of the difference contains 0), among " +
+        shownRows.length + " entries shown; accuracies in % with their Wilson 95% interval.";
+    }
   }
 
   heads.forEach(function (th) {
@@ -208,7 +249,11 @@
     if (!pts.length) { svg.dataset.front = 0; empty(svg, w, h); document.getElementById("pareto-note").textContent = ""; return; }
     function px(v) { return m.l + (w - m.l - m.r) * v; }
     function py(v) { return m.t + (h - m.t - m.b) * (1 - v); }
-    var front = paretoFront(pts);
+    // one front per dataset: accuracies on different datasets are not comparable
+    var byDataset = {};
+    pts.forEach(function (p) { (byDataset[p.r.dataset] || (byDataset[p.r.dataset] = [])).push(p); });
+    var fronts = Object.keys(byDataset).sort().map(function (d) { return paretoFront(byDataset[d]); });
+    var front = [].concat.apply([], fronts);
     var onFront = new Set(front.map(function (p) { return p.r.id; }));
     var g = el("g", { "class": "points" }, svg);
     pts.forEach(function (p) {
@@ -218,13 +263,16 @@
         "\nclean " + (100 * p.x).toFixed(1) + "%, robust " + (100 * p.y).toFixed(1) + "%");
     });
     // staircase through the front (x up, y down): from each point down to the next one's height, then right
-    var d = "";
-    front.forEach(function (p, i) {
-      if (i === 0) d = "M" + px(p.x).toFixed(1) + " " + py(p.y).toFixed(1);
-      else d += " V" + py(p.y).toFixed(1) + " H" + px(p.x).toFixed(1);
+    fronts.forEach(function (f) {
+      var d = "";
+      f.forEach(function (p, i) {
+        if (i === 0) d = "M" + px(p.x).toFixed(1) + " " + py(p.y).toFixed(1);
+        else d += " V" + py(p.y).toFixed(1) + " H" + px(p.x).toFixed(1);
+      });
+      el("path", { d: d, "class": "front", "data-dataset": f[0].r.dataset }, svg);
     });
-    el("path", { d: d, "class": "front" }, svg);
     svg.dataset.front = front.length;
+    svg.dataset.fronts = fronts.length;
     var legend = el("g", {}, svg);
     Object.keys(COLORS).forEach(function (name, i) {
       el("circle", { cx: m.l + 12, cy: m.t + 10 + i * 14, r: 4, fill: COLORS[name] }, legend);
@@ -234,7 +282,8 @@
       return p.r.representation + " (" + p.r.dataset + ", " + p.r.protocol + ", " + p.r.loss + ")";
     });
     document.getElementById("pareto-note").textContent = pts.length + " entries, " + front.length +
-      " on the Pareto front; most robust on it: " + best.join("; ") + ".";
+      " on the Pareto fronts of " + fronts.length + (fronts.length === 1 ? " dataset" : " datasets (one front each)") +
+      "; most robust on them: " + best.join("; ") + ".";
   }
 
   // ------------------------------------------------------------------ per-group bars

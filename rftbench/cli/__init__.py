@@ -19,6 +19,7 @@ from . import leaderboard as _leaderboard  # noqa: E402,F401
 from . import eval as _eval  # noqa: E402,F401
 from . import run as _run  # noqa: E402,F401
 from . import doctor as _doctor  # noqa: E402,F401
+from . import compare as _compare  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,20 +18,20 @@ THREAT_HELP = (
 )
 
 
-def _pct(value: Any) -> str:
-    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
-
-
 def result_table(result: dict[str, Any], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("measure", "value", "notes"):
         table.add_column(col)
-    table.add_row("clean accuracy", _pct(result["clean_acc"]), f"n={result['n_examples']}")
+    from ..stats import format_accuracy
+
+    n = result["n_examples"]
+    table.caption = "accuracies with their Wilson 95% interval"
+    table.add_row("clean accuracy", format_accuracy(result["clean_acc"], n), f"n={n}")
     for label, record in result["threats"].items():
         notes = [f"{record['seconds']:.1f} s"]
         if not record.get("reliable", True):
             notes.append("[red]unreliable: see flags[/]")
-        table.add_row(f"accuracy {label}", _pct(record["acc"]), ", ".join(notes))
+        table.add_row(f"accuracy {label}", format_accuracy(record["acc"], record.get("n", n)), ", ".join(notes))
     for label, record in result["metrics"].items():
         value = record.get("value", record.get("kendall_tau", record.get("sum")))
         table.add_row(label, f"{value:.4g}" if isinstance(value, (int, float)) else "-", f"{record['seconds']:.1f} s")
@@ -80,12 +80,18 @@ def eval_command(
     loaded = load_target(target, dataset=dataset, representation=representation, head=head, data_root=data_root,
                          device=device, manager=manager)
     out_dir = output or loaded.default_output
+    from ..outcomes import points_for
+
     result = evaluate(loaded.model, loaded.test, items, batch_size=batch_size, n_examples=n_examples, device=device,
-                      seed=seed, manager=manager, output_dir=out_dir, progress=not as_json)
+                      seed=seed, manager=manager, output_dir=out_dir, progress=not as_json,
+                      points=points_for(loaded.info.get("dataset"), manager))
     result["target"] = {"kind": loaded.kind, **loaded.info}
     result["suite"] = [c.as_config() for c in items]
     if out_dir is not None:
         atomic_write_text(Path(out_dir) / "evaluation.json", json.dumps(result, indent=2, default=str))
+        from ..outcomes import prune
+
+        prune(out_dir, (result.get("outcomes") or {}).get("file"))  # the per-example files of earlier evaluations
         result["written"] = str(Path(out_dir) / "evaluation.json")
     if as_json:
         print_json(result)

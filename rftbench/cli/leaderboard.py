@@ -248,7 +248,8 @@ def verify_command(
         write_entry(target.model_copy(update={"verification": result.verification()}), write)
     if as_json:
         print_json({"entry": target.id, "verified": result.verified, "n": result.n, "tolerance": tolerance,
-                    "comparisons": [{**c.__dict__, "ok": c.ok} for c in result.comparisons]})
+                    "comparisons": [{**c.__dict__, "ok": c.ok} for c in result.comparisons],
+                    "agreement": result.agreement, "flipped": result.flipped, "per_example_note": result.per_example_note})
     else:
         console.print(result.report(), markup=False)
     if not result.verified:

@@ -9,12 +9,9 @@ import typer
 from rich.table import Table
 
 from ..results import ResultRecord
+from ..stats import format_accuracy
 from ._app import app, console, err_console, print_json
 from .config import SET_OPTION_HELP
-
-
-def _pct(value: Any) -> str:
-    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
 
 
 def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
@@ -35,9 +32,10 @@ def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
     table.add_row("protocol · loss", f"{name(cfg.get('protocol'))} · {name(cfg.get('loss'))}")
     table.add_row("training threat", name(cfg.get("threat")))
     table.add_row("epochs · batch", f"{cfg.get('epochs')} · {cfg.get('batch_size')}")
-    table.add_row("clean accuracy", f"[green]{_pct(metrics.get('clean_acc'))}[/]")
+    n = metrics.get("n_examples")
+    table.add_row("clean accuracy", f"[green]{format_accuracy(metrics.get('clean_acc'), n)}[/]" + (f" [dim]95% CI, n={n}[/]" if n else ""))
     for label, result in (metrics.get("threats") or {}).items():
-        table.add_row(f"robust accuracy {label}", f"[yellow]{_pct(result.get('acc'))}[/]")
+        table.add_row(f"robust accuracy {label}", f"[yellow]{format_accuracy(result.get('acc'), result.get('n', n))}[/]")
     for label, result in (metrics.get("metrics") or {}).items():
         value = result.get("value") if isinstance(result, dict) else result
         if isinstance(value, (int, float)):
@@ -52,6 +50,8 @@ def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
     )
     if path is not None:
         table.add_row("record", str(path))
+    if isinstance(metrics.get("outcomes"), dict):
+        table.add_row("per-example", f"{metrics['outcomes'].get('file')} (compare runs with `rftbench compare A B`)")
     if record.run_dir:
         table.add_row("model", f"rftbench.load_model({record.run_dir!r})")
     return table

@@ -102,31 +102,51 @@ def results_command(
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file (required for parquet)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Also read records in sub-folders."),
     failures: bool = typer.Option(False, "--failures", help="List the sweep's failure records instead (hash, attempts, last error)."),
+    group_by: str = typer.Option(
+        None, "--group-by", "-g",
+        help="Comma-separated columns to group by, e.g. representation,loss: each group's runs (usually its seeds) become one row "
+             "with runs, seeds, and per accuracy its mean, std and a 95% interval (<col>.mean, .std, .ci_low, .ci_high).",
+    ),
 ) -> None:
     """List, filter and export result records, one row per run, for analysis in pandas.
 
     Columns: id, status, the config (loss, loss.beta, optimizer.lr_head, …), the metrics
-    (clean_acc, linf:4/255.acc, …) and timings.*. Example:
-    `rftbench results runs/study -f dataset=digits -F csv -o study.csv`, then
+    (clean_acc, threats.linf:4/255.acc, …), each accuracy's Wilson 95% interval
+    (clean_acc.ci_low, clean_acc.ci_high, …) and timings.*. The table shows accuracies in %
+    with their interval: `48.3 [45.2, 51.4]`.
+
+    `--group-by representation,loss` turns a grid with several seeds into a study: one row per
+    group, `mean ± std [95% interval]` per accuracy; `pooled` names any other config column that
+    differs inside a group (add it to --group-by to split them). Filters apply to the runs,
+    `--sort` to the groups (e.g. `-s -clean_acc.mean`).
+
+    Example: `rftbench results runs/study -f dataset=digits -F csv -o study.csv`, then
     `pandas.read_csv("study.csv")`.
     """
     from ..errors import RftbenchError
-    from ..sweep.export import FORMATS, filter_rows, load_rows, select_columns, sort_rows, write_rows
+    from ..sweep.export import FORMATS, filter_rows, group_rows, load_rows, select_columns, sort_rows, write_rows
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r}: use one of {', '.join(FORMATS)}", param_hint="--format")
     if failures:
         _print_failures(results_dir)
         return
-    rows = sort_rows(filter_rows(load_rows(results_dir, recursive=recursive), filters or []), _split(sort))
+    rows = filter_rows(load_rows(results_dir, recursive=recursive), filters or [])
+    keys = _split(group_by)
+    if keys:
+        rows = group_rows(rows, keys)
+    rows = sort_rows(rows, _split(sort))
     chosen = _split(columns)
     if fmt == "table":
-        cols = select_columns(rows, chosen) if chosen else _default_columns(rows)
-        table = Table(title=f"{len(rows)} results in {results_dir}", title_justify="left")
+        cols = select_columns(rows, chosen) if chosen else (_group_columns(rows, keys) if keys else _default_columns(rows))
+        title = f"{len(rows)} groups of results in {results_dir}" if keys else f"{len(rows)} results in {results_dir}"
+        caption = ("accuracies in %: mean ± std over the group's runs [95% interval]" if keys
+                   else "accuracies in % [Wilson 95% interval]")
+        table = Table(title=title, title_justify="left", caption=caption if rows else None)
         for col in cols:
             table.add_column(col, no_wrap=True, overflow="fold")
         for row in rows:
-            table.add_row(*(_cell(row.get(c)) for c in cols))
+            table.add_row(*(_cell(row.get(c), row, c) for c in cols))
         console.print(table)
         return
     cols = select_columns(rows, chosen)
@@ -152,13 +172,36 @@ def _default_columns(rows: list[dict]) -> list[str]:
     metrics = [
         c for c in present
         if c.split(".")[0] not in RunConfig.model_fields and c not in ("id", "status", "created") and not c.startswith("timings.")
+        and not c.endswith((".ci_low", ".ci_high"))
     ]
     return ["id", *config_cols, *metrics]
 
 
-def _cell(value: object) -> str:
+def _group_columns(rows: list[dict], keys: list[str]) -> list[str]:
+    from ..sweep.export import is_accuracy, select_columns
+
+    present = select_columns(rows, None)
+    means = [c for c in present if c.endswith(".mean") and is_accuracy(c[: -len(".mean")])]
+    extra = ["pooled"] if any(r.get("pooled") for r in rows) else []
+    return [*keys, "runs", "seeds", *extra, *means]
+
+
+def _cell(value: object, row: dict | None = None, column: str = "") -> str:
+    from ..sweep.export import is_accuracy
+
     if value is None:
         return ""
+    if row is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        base = column[: -len(".mean")] if column.endswith(".mean") else column
+        low, high = row.get(f"{base}.ci_low"), row.get(f"{base}.ci_high")
+        if is_accuracy(base):
+            text = f"{100 * value:.1f}"
+            std = row.get(f"{base}.std") if column.endswith(".mean") else None
+            if std is not None:
+                text += f" ± {100 * std:.1f}"
+            if low is not None and high is not None:
+                text += f" [{100 * low:.1f}, {100 * high:.1f}]"
+            return text
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

@@ -247,7 +247,7 @@ def robust_correct(ctx: EvalContext, threat: Any, indices: torch.Tensor | None =
     return outcomes["correct"] > 0.5
 
 
-def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, torch.Tensor]]:
     start = time.perf_counter()
     outcomes, runner = threat_outcomes(ctx, threat)
     n = len(outcomes["correct"])
@@ -265,7 +265,7 @@ def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, An
         result.update(extra)
     flags.extend(masking.check_attack_order(label, result))
     result["seconds"] = round(time.perf_counter() - start, 3)
-    return result, flags
+    return result, flags, outcomes
 
 
 def evaluate(
@@ -280,6 +280,7 @@ def evaluate(
     manager: PluginManager | None = None,
     output_dir: str | Path | None = None,
     progress: bool = True,
+    points: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``data`` under every threat model and metric of ``suite``.
 
@@ -291,12 +292,16 @@ def evaluate(
         "eps": "4/255", "attack": "autoattack"}, {"name": "expected_robustness"}]``.
     :param n_examples: evaluate on the first ``n_examples`` points (all when ``None``).
     :param seed: seeds every attack and corruption: the same seed gives the same numbers.
-    :param output_dir: where plots are written (none when ``None``).
+    :param output_dir: where plots and the per-example outcomes (``outcomes-<sha>.npz``, see
+        :mod:`rftbench.outcomes`) are written (none when ``None``).
+    :param points: the identity of the test points (``dataset``, ``card_sha256``…) stored with
+        the per-example outcomes; the evaluator adds ``n``, ``subsample`` and ``labels_sha256``.
     :return: a JSON-able dict: ``n_examples``, ``clean_acc``, ``threats`` (label →
         ``{"acc": …, "n": …, "seconds": …, …}``), ``metrics`` (label → the metric's record),
         ``flags`` (gradient-masking and reliability warnings, each ``{"check", "threat",
         "message", "severity"}``), ``reliable`` (no warning flag), ``seed``, ``plots``
-        (written files) and ``seconds``.
+        (written files), ``outcomes`` (with ``output_dir``: the per-example file's name,
+        sha256, size and the points' identity) and ``seconds``.
     """
     manager = manager or get_manager()
     model = _check_model(model)
@@ -322,9 +327,10 @@ def evaluate(
         ctx.results = result
         if any(getattr(t, "norm", "other") in ADVERSARIAL_NORMS for _, t, _ in threats) or metrics:
             result["flags"].extend(masking.check_model(ctx))
+        per_example: dict[str, dict[str, torch.Tensor]] = {}
         for label, threat, _ in threats:
             _say(progress, f"threat {label} on {len(ctx)} points")
-            record, flags = _run_threat(ctx, label, threat)
+            record, flags, per_example[label] = _run_threat(ctx, label, threat)
             result["threats"][label] = record
             result["flags"].extend(flags)
         for label, metric, _ in metrics:
@@ -344,8 +350,24 @@ def evaluate(
             from .plots import write_plots
 
             result["plots"] = [str(p) for p in write_plots(result, ctx.output_dir, metrics=[m for _, m, _ in metrics])]
+            result["outcomes"] = _write_outcomes(ctx, per_example, points)
         result["seconds"] = round(time.perf_counter() - started, 3)
         return result
+
+
+def _write_outcomes(ctx: EvalContext, per_example: Mapping[str, Mapping[str, torch.Tensor]],
+                    points: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Write the per-example file (``outcomes-<sha>.npz``) into the output folder; returns its name, sha256, size and points."""
+    from .. import outcomes as oc
+
+    assert ctx.output_dir is not None and ctx.clean_logits is not None
+    ident = {"subsample": "first", "subsample_seed": None, **dict(points or {})}
+    # the evaluated points are the first n of the test split: a point's index is its position
+    built = oc.from_evaluation(ctx.clean_logits.numpy(), ctx.labels.numpy(),
+                               {k: {n: v.numpy() for n, v in out.items() if not n.startswith("_")} for k, out in per_example.items()},
+                               points=ident)
+    ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    return oc.write_outcomes(built, ctx.output_dir)
 
 
 def _say(progress: bool, message: str) -> None:

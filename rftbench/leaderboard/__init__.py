@@ -9,7 +9,7 @@ entry), :mod:`.importer` (published results → entries), :mod:`.collect` (gathe
 
 from __future__ import annotations
 
-from .entry import ENTRY_SCHEMA_VERSION, Checkpoint, Entry, Metrics, Setup, load_entry, write_entry
+from .entry import ENTRY_SCHEMA_VERSION, Checkpoint, Entry, Metrics, OutcomesRef, Setup, load_entry, migrate_entry, write_entry
 from .errors import (
     AuthError,
     DuplicateEntryError,
@@ -32,6 +32,7 @@ __all__ = [
     "EntryError",
     "HubError",
     "Metrics",
+    "OutcomesRef",
     "OfflineError",
     "Outbox",
     "RepoNotFoundError",
@@ -41,5 +42,6 @@ __all__ = [
     "VerificationError",
     "entry_from_record",
     "load_entry",
+    "migrate_entry",
     "write_entry",
 ]

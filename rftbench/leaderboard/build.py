@@ -4,9 +4,16 @@ The page needs no server and no internet: the stylesheet and script in ``leaderb
 are inlined, the table is rendered by the template (so it reads without JavaScript), and the
 script adds sorting, filters and the plots (inline SVG drawn from the table's own rows):
 
-- clean vs robust accuracy with the Pareto front (the robust axis is selectable);
+- clean vs robust accuracy with the Pareto front of each dataset (a front never mixes datasets;
+  the robust axis is selectable);
 - per-protocol and per-loss comparisons (mean accuracy under each threat model), with the
   share of matched pairs in which one loss beats the other on ``sum``.
+
+Every accuracy is shown with its Wilson 95% interval, from the entry's number of test images
+(``metrics.n_eval``; for imported results the study's, 1,000 for the reference study). Sorting by
+an accuracy column marks, within each dataset, the best entry shown and those statistically
+indistinguishable from it (:func:`ties_with_best`: Newcombe's interval of the difference
+contains 0); the script computes the same marks as Python.
 
 Next to ``index.html`` the build writes ``README.md`` (the front matter that makes the folder a
 static Hugging Face Space) and ``entries.jsonl`` (every entry shown, for download).
@@ -26,6 +33,7 @@ import jinja2
 
 from .. import __version__
 from ..results import atomic_write_text
+from ..stats import accuracy_interval
 from .collect import ORIGINS
 from .entry import Entry, threat_sort_key
 
@@ -86,8 +94,50 @@ def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, flo
     return sorted(front)
 
 
+def pareto_fronts(points: Iterable[tuple[str, float, float]]) -> dict[str, list[tuple[float, float]]]:
+    """The Pareto front of each dataset: ``(dataset, x, y)`` points → dataset → its front.
+
+    The site draws one front per dataset, so a digits mini model never sits on the same
+    front as a ConvNeXt on Flowers-102.
+    """
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for dataset, x, y in points:
+        groups.setdefault(dataset, []).append((x, y))
+    return {d: pareto_front(pts) for d, pts in sorted(groups.items())}
+
+
+def ties_with_best(values: Sequence[tuple[str, float | None, float | None, float | None]]) -> list[str]:
+    """Per row ``(dataset, accuracy, ci_low, ci_high)``: ``best``, ``tie`` or ``""``.
+
+    Within each dataset the highest accuracy is ``best``; a row is ``tie`` (statistically
+    indistinguishable from it) when Newcombe's hybrid score interval of best − row, built from
+    the two Wilson intervals, reaches 0: ``(best − acc) − √((best − best_low)² + (acc_high − acc)²) ≤ 0``.
+    Rows without an interval (unknown n) are left unmarked. The site's script applies the same rule.
+    """
+    best: dict[str, tuple[float, float]] = {}
+    for dataset, acc, low, _high in values:
+        if acc is not None and low is not None and (dataset not in best or acc > best[dataset][0]):
+            best[dataset] = (acc, low)
+    marks = []
+    for dataset, acc, _low, high in values:
+        if acc is None or high is None or dataset not in best:
+            marks.append("")
+            continue
+        top, top_low = best[dataset]
+        if acc == top:
+            marks.append("best")
+        else:
+            marks.append("tie" if (top - acc) - math.sqrt((top - top_low) ** 2 + (high - acc) ** 2) <= 0 else "")
+    return marks
+
+
+def _interval(acc: float | None, n: int | None) -> tuple[float, float] | None:
+    return None if acc is None else accuracy_interval(acc, n)
+
+
 def _row(origin: str, entry: Entry, columns: Sequence[Column]) -> dict[str, Any]:
     m = entry.metrics
+    n = entry.n_eval
     verified = entry.verification.status if entry.verification else ""
     return {
         "id": entry.id,
@@ -104,6 +154,9 @@ def _row(origin: str, entry: Entry, columns: Sequence[Column]) -> dict[str, Any]
         "unreliable": m.reliable is False,
         "clean": m.clean_acc,
         "threats": [m.acc(c.label) for c in columns],
+        "n": n,
+        "clean_ci": _interval(m.clean_acc, n),
+        "threat_cis": [_interval(m.acc(c.label), n) for c in columns],
         "sum": m.sum,
         "geom": m.geom,
         "er": m.expected_robustness,
@@ -129,6 +182,10 @@ def _attr(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
+def _ci(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f"{100 * interval[0]:.1f}–{100 * interval[1]:.1f}"
+
+
 def environment(templates: Path | None = None) -> jinja2.Environment:
     """The jinja2 environment of the site (autoescaping on; filters for numbers)."""
     from rftbench_leaderboard import TEMPLATES_DIR
@@ -140,7 +197,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=_pct, geom=_geom, attr=_attr)
+    env.filters.update(pct=_pct, geom=_geom, attr=_attr, ci=_ci)
     return env
 
 

@@ -14,6 +14,14 @@ An *entry* is a result submitted to (or imported into) the leaderboard. It carri
 - ``content_hash``: the sha256 of everything above in canonical JSON. ``id`` is its first
   16 hex digits. Editing a number without re-sealing makes :func:`load_entry` refuse the entry.
 
+``outcomes`` (schema version 2) optionally names the per-example outcomes file
+(:mod:`rftbench.outcomes`) stored next to the entry, with its sha256 and the identity of the
+test points, so that two entries can be compared point by point (``rftbench compare``).
+
+Schema versions: 1 (the first); 2 adds ``outcomes`` and fills ``metrics.n_eval`` of the
+reference study's imported results (1,000 test images). Version-1 entries still load as they
+are (their hash is unchanged); :func:`migrate_entry` turns one into version 2 and re-seals it.
+
 ``verification`` (set by ``rftbench verify``) sits outside the hash: it is a statement about
 the entry, not part of it, and the maintainers' check refuses one in a submitted entry.
 """
@@ -35,7 +43,11 @@ from ..results import atomic_write_text
 from ..specs import format_number, parse_number
 from .errors import EntryError, TamperedEntryError
 
-ENTRY_SCHEMA_VERSION = 1
+ENTRY_SCHEMA_VERSION = 2
+#: The versions :func:`load_entry` reads.
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+#: Test images per result of imported studies whose entries predate ``metrics.n_eval`` (source file → n).
+PUBLISHED_N_EVAL = {"guide2025_results.csv": 1000}
 
 Accuracy = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -238,6 +250,15 @@ class Checkpoint(_Strict):
     subfolder: str | None = None
 
 
+class OutcomesRef(_Strict):
+    """The per-example outcomes file of an entry, beside the entry file, sealed by its sha256."""
+
+    file: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*\.npz$", max_length=128,
+                      description="file name next to the entry (no folders)")
+    sha256: Sha256Hex
+    points: dict[str, Any] = Field(description="identity of the test points: dataset, card_sha256, split, subsample, n, labels_sha256")
+
+
 class Verification(_Strict):
     """The outcome of ``rftbench verify``: re-measured numbers next to the claimed ones."""
 
@@ -248,12 +269,14 @@ class Verification(_Strict):
     claimed: dict[str, float]
     date: datetime
     rftbench: str | None = None
+    agreement: dict[str, float] | None = Field(None, description="per threat: share of points whose outcome matches the entry's per-example file")
+    flipped: dict[str, list[int]] | None = Field(None, description="per threat: test indices whose outcome differs (first 100)")
 
 
 class Entry(_Strict):
-    """One leaderboard entry (schema version 1). Build with :meth:`Entry.seal`, read with :func:`load_entry`."""
+    """One leaderboard entry (schema version 2). Build with :meth:`Entry.seal`, read with :func:`load_entry`."""
 
-    schema_version: Literal[1] = ENTRY_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = ENTRY_SCHEMA_VERSION
     id: str = Field(pattern=r"^[0-9a-f]{16}$", description="the first 16 hex digits of content_hash")
     run_id: str | None = Field(None, description="the result record's id (its config hash)")
     source: Source
@@ -265,8 +288,26 @@ class Entry(_Strict):
     checkpoint: Checkpoint | None = None
     submitter: str | None = Field(None, min_length=1, max_length=96)
     date: datetime | None = Field(None, description="when the entry was made (UTC)")
+    outcomes: OutcomesRef | None = Field(None, description="per-example outcomes file (schema version 2)")
     content_hash: Sha256Hex
     verification: Verification | None = None
+
+    @model_validator(mode="after")
+    def _outcomes_need_v2(self) -> Entry:
+        if self.outcomes is not None and self.schema_version < 2:
+            raise ValueError("outcomes needs schema_version 2")
+        if self.outcomes is not None and self.metrics.n_eval is not None and self.outcomes.points.get("n") not in (None, self.metrics.n_eval):
+            raise ValueError(f"outcomes.points.n is {self.outcomes.points.get('n')} but metrics.n_eval is {self.metrics.n_eval}")
+        return self
+
+    @property
+    def n_eval(self) -> int | None:
+        """Test images behind the accuracies: ``metrics.n_eval``, else the known size of an imported study's evaluation."""
+        if self.metrics.n_eval is not None:
+            return self.metrics.n_eval
+        if self.source.kind == "imported" and self.source.file:
+            return PUBLISHED_N_EVAL.get(self.source.file)
+        return None
 
     @field_validator("date")
     @classmethod
@@ -342,10 +383,10 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
     if not isinstance(data, Mapping):
         raise EntryError(f"{where}: an entry must be a JSON object, got {type(data).__name__}")
     version = data.get("schema_version")
-    if version is not None and version != ENTRY_SCHEMA_VERSION:
+    if version is not None and version not in SUPPORTED_SCHEMA_VERSIONS:
         raise EntryError(
-            f"{where}: schema_version {version!r} is not supported (this rftbench reads version "
-            f"{ENTRY_SCHEMA_VERSION}); upgrade rftbench or rebuild the entry with `rftbench submit`"
+            f"{where}: schema_version {version!r} is not supported (this rftbench reads versions "
+            f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}); upgrade rftbench or rebuild the entry with `rftbench submit`"
         )
     try:
         entry = Entry.model_validate(data)
@@ -362,6 +403,22 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
         if entry.id != expected[:16]:
             raise TamperedEntryError(f"{where}: id {entry.id!r} is not the first 16 digits of the content hash {expected}")
     return entry
+
+
+def migrate_entry(entry: Entry) -> Entry:
+    """The version-2 form of an entry (re-sealed: its id changes); a version-2 entry is returned as is.
+
+    1 → 2: ``schema_version`` set to 2; an imported entry of a study whose evaluation size is
+    known (:data:`PUBLISHED_N_EVAL`) gets ``metrics.n_eval``. The verification is kept.
+    """
+    if entry.schema_version == ENTRY_SCHEMA_VERSION:
+        return entry
+    data = entry.model_dump(exclude=HASH_EXCLUDED)
+    data["schema_version"] = ENTRY_SCHEMA_VERSION
+    if data["metrics"].get("n_eval") is None and entry.n_eval is not None:
+        data["metrics"] = {**data["metrics"], "n_eval": entry.n_eval}
+    migrated = Entry.seal(**data)
+    return migrated.model_copy(update={"verification": entry.verification}) if entry.verification else migrated
 
 
 def write_entry(entry: Entry, path: str | Path) -> Path:

@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..cards import format_validation_error
-from .entry import AGGREGATE_TOLERANCE, Entry, threat_label, write_entries_jsonl
+from .entry import AGGREGATE_TOLERANCE, PUBLISHED_N_EVAL, Entry, threat_label, write_entries_jsonl
 from .errors import EntryError
 
 GUIDE2025_REFERENCE = (
@@ -136,7 +136,7 @@ def guide2025_entry(row: dict[str, str], *, where: str, file_name: str) -> Entry
                 "epochs": epochs,
             },
             config=config,
-            metrics={"clean_acc": clean, "threats": threats},
+            metrics={"clean_acc": clean, "threats": threats, "n_eval": PUBLISHED_N_EVAL.get(file_name)},
             model={
                 "family": _lookup(GUIDE2025_FAMILIES, row["model_type"], "model_type", where),
                 "size": row["model_size"] or None,

@@ -110,6 +110,21 @@ def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None
     }
 
 
+def outcomes_ref(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The entry's reference to the record's per-example outcomes (``None`` when the record has none).
+
+    The file keeps the record's name, ``outcomes-<sha256[:16]>.npz`` (named by its content, so
+    many entries can sit in one folder); the run folder, which ``verify`` downloads as the
+    checkpoint, holds it under that name.
+    """
+    ref = metrics.get("outcomes")
+    if not isinstance(ref, Mapping) or not isinstance(ref.get("sha256"), str):
+        return None
+    from ..outcomes import FILE_PATTERN
+
+    return {"file": FILE_PATTERN.format(ref["sha256"][:16]), "sha256": ref["sha256"], "points": dict(ref.get("points") or {})}
+
+
 def model_info_for(representation: str, manager: Any = None) -> ModelInfo:
     """Family, size and pretraining from the representation's zoo card (empty when the card is unknown)."""
     try:
@@ -173,6 +188,7 @@ def entry_from_record(
             metrics=metrics_from_record(record.metrics, n_eval=config.get("n_eval")),
             model=model_info_for(setup["representation"], manager),
             provenance=record.provenance,
+            outcomes=outcomes_ref(record.metrics),
             checkpoint=checkpoint,
             submitter=submitter,
             date=date or datetime.now(timezone.utc).replace(microsecond=0),

@@ -6,7 +6,12 @@
    ``hf upload ORG/NAME runs/<hash> .``);
 3. evaluate it with :func:`rftbench.evaluation.evaluate` on the first ``n`` test images, under
    the threat models of the entry's own evaluation suite (so attack settings are the run's);
-4. compare clean accuracy and each threat accuracy with the entry.
+4. compare clean accuracy and each threat accuracy with the entry;
+5. when the entry carries per-example outcomes (``entry.outcomes``; the file is looked up in the
+   checkpoint folder, the run folder, under its name ``outcomes-<sha>.npz``, and must match the
+   sealed sha256), compare point by point on the first ``n`` points: the agreement rate per
+   threat model and the indices of the points whose outcome flipped. A file that is present but
+   does not match its sha256 is an error; one that is absent is said in the report (totals only).
 
 Tolerance: a number agrees when ``|measured − claimed| ≤ tolerance + 3·σ``, where ``σ`` is the
 binomial standard error of an accuracy measured on ``n`` of the claim's ``N`` images
@@ -19,16 +24,19 @@ correction is left out (a conservative, wider bound).
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from huggingface_hub import snapshot_download
 
 from .. import __version__
 from ..errors import RftbenchError
+from ..outcomes import Outcomes, points_for, read_outcomes, same_points
 from .entry import Entry, Verification, parse_threat_label, threat_label
 from .errors import VerificationError
 from .hub import hub_errors
@@ -56,12 +64,20 @@ class Comparison:
                 f"(|Δ| = {abs(self.measured - self.claimed):.4f}, allowed {self.allowed:.4f}) {mark}")
 
 
+#: How many flipped points are listed per threat model.
+MAX_FLIPPED = 100
+
+
 @dataclass
 class VerifyResult:
     entry: Entry
     n: int
     comparisons: list[Comparison] = field(default_factory=list)
     tolerance: float = DEFAULT_TOLERANCE
+    agreement: dict[str, float] = field(default_factory=dict)
+    flipped: dict[str, list[int]] = field(default_factory=dict)
+    flipped_count: dict[str, int] = field(default_factory=dict)
+    per_example_note: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -77,11 +93,60 @@ class VerifyResult:
             claimed={c.key: c.claimed for c in self.comparisons},
             date=datetime.now(timezone.utc).replace(microsecond=0),
             rftbench=__version__,
+            agreement=dict(self.agreement) or None,
+            flipped={k: v[:MAX_FLIPPED] for k, v in self.flipped.items()} or None,
         )
 
     def report(self) -> str:
         head = f"entry {self.entry.id}: {'verified' if self.verified else 'NOT verified'} on {self.n} test images"
-        return "\n".join([head, *(f"  {c.line()}" for c in self.comparisons)])
+        lines = [head, *(f"  {c.line()}" for c in self.comparisons)]
+        if self.agreement:
+            lines.append("  per-example agreement with the entry's outcomes:")
+            for key, rate in self.agreement.items():
+                flips = self.flipped.get(key, [])
+                shown = ", ".join(map(str, flips[:10])) + (" …" if len(flips) > 10 else "")
+                lines.append(f"    {key}: {100 * rate:.1f}% agree; {self.flipped_count.get(key, 0)} flipped" + (f" (test indices {shown})" if flips else ""))
+        if self.per_example_note:
+            lines.append(f"  per-example: {self.per_example_note}")
+        return "\n".join(lines)
+
+
+def compare_outcomes(out: VerifyResult, folder: Path, measured: Outcomes) -> None:
+    """Fill ``out``'s per-example agreement from the entry's outcomes file in the checkpoint ``folder``."""
+    entry = out.entry
+    if entry.outcomes is None:
+        out.per_example_note = "the entry carries no per-example outcomes: compared totals only"
+        return
+    ref = entry.outcomes
+    path = folder / ref.file
+    if not path.is_file():
+        out.per_example_note = (f"the entry's per-example file ({ref.file}) is not in its checkpoint: "
+                                "compared totals only")
+        return
+    claimed = read_outcomes(path, ref.sha256)  # present but altered or truncated: an error, never a silent comparison
+    ignore = {"n": None, "labels_sha256": None}
+    reasons = same_points({**claimed.points, **ignore}, {**measured.points, **ignore}, ("the entry", "this evaluation"))
+    m = min(len(claimed), len(measured))
+    if not reasons and not (np.array_equal(claimed.index[:m], measured.index[:m]) and np.array_equal(claimed.label[:m], measured.label[:m])):
+        reasons.append("the first points' indices or labels differ: the test split is not the one the entry was measured on")
+    if reasons:
+        raise VerificationError(f"entry {entry.id}: its per-example outcomes are not on the points verified here:\n  " + "\n  ".join(reasons))
+    measured_by_label = {threat_label(*parse_threat_label(t)): t for t in measured.threats}
+    for key in ["clean", *claimed.threats]:
+        if key == "clean":
+            mine = measured.clean
+        else:
+            canonical = threat_label(*parse_threat_label(key))
+            if canonical not in measured_by_label:
+                continue
+            mine = measured.outcome(measured_by_label[canonical])
+        theirs = claimed.outcome(key)[:m]
+        a, b = np.asarray(theirs, dtype=np.float64), np.asarray(mine[:m], dtype=np.float64)
+        differ = np.abs(a - b) > 1e-6
+        name = "clean_acc" if key == "clean" else threat_label(*parse_threat_label(key))
+        out.agreement[name] = float(1.0 - np.abs(a - b).mean()) if m else 1.0
+        out.flipped_count[name] = int(differ.sum())
+        out.flipped[name] = [int(i) for i in claimed.index[:m][differ][:MAX_FLIPPED]]
 
 
 def allowed_difference(claimed: float, n: int, total: int | None, tolerance: float) -> float:
@@ -211,10 +276,14 @@ def verify_entry(
     model = load(folder) if load is not None else default_loader()(folder, device=device, manager=manager)
     data = data if data is not None else default_test_data(entry, manager)
     n = min(n, len(data))
-    result = evaluate(model, data, suite, batch_size=batch_size, n_examples=n, device=device,
-                      seed=int(entry.config.get("seed", 0) or 0), manager=manager, progress=False)
+    with tempfile.TemporaryDirectory(prefix="rftbench-verify-") as tmp:
+        result = evaluate(model, data, suite, batch_size=batch_size, n_examples=n, device=device,
+                          seed=int(entry.config.get("seed", 0) or 0), manager=manager, progress=False,
+                          output_dir=tmp, points=points_for(entry.setup.dataset, manager))
+        measured_outcomes = read_outcomes(Path(tmp) / result["outcomes"]["file"], result["outcomes"]["sha256"])
     total = entry.metrics.n_eval
     out = VerifyResult(entry, n, tolerance=tolerance)
+    compare_outcomes(out, folder, measured_outcomes)
     out.comparisons.append(Comparison("clean_acc", entry.metrics.clean_acc, float(result["clean_acc"]),
                                       allowed_difference(entry.metrics.clean_acc, n, total, tolerance)))
     measured = {}

@@ -3,7 +3,10 @@
 One row per record: ``id``, ``status``, ``created``, the config flattened (``loss`` is the loss's
 name, ``loss.beta`` its parameter, ``optimizer.lr_head`` a nested field), the metrics flattened
 (``clean_acc``, ``linf:4/255.acc``; prefixed ``metrics.`` only if a name clashes with a config
-column) and the timings (``timings.total_s``). Parquet is written with pyarrow
+column), the Wilson 95% interval of each accuracy (``clean_acc.ci_low``/``clean_acc.ci_high``,
+``linf:4/255.acc.ci_low``…, from the number of points evaluated) and the timings
+(``timings.total_s``). :func:`group_rows` aggregates rows over seeds (mean, standard deviation and
+a 95% interval per accuracy). Parquet is written with pyarrow
 (``pip install 'rftbench[parquet]'``); ``pandas.read_parquet`` or ``pandas.read_csv`` reads either.
 """
 
@@ -13,6 +16,7 @@ import csv
 import fnmatch
 import io
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -62,10 +66,103 @@ def flatten_record(record: ResultRecord) -> dict[str, Any]:
         else:
             row[key] = value
     for key, value in _flat(record.metrics).items():
+        if key.startswith("outcomes."):
+            continue  # the per-example file's reference: not a number to tabulate
         row[f"metrics.{key}" if key in row else key] = value
+    _add_intervals(row, record.metrics)
     for key, value in record.timings.items():
         row[f"timings.{key}"] = value
     return row
+
+
+def _add_intervals(row: dict[str, Any], metrics: Mapping[str, Any]) -> None:
+    from ..stats import accuracy_interval
+
+    n = metrics.get("n_examples")
+    found = [("clean_acc", metrics.get("clean_acc"), n)]
+    for label, result in dict(metrics.get("threats") or {}).items():
+        if isinstance(result, Mapping):
+            found.append((f"threats.{label}.acc", result.get("acc"), result.get("n", n)))
+    for column, acc, size in found:
+        key = column if column in row else f"metrics.{column}"
+        ci = accuracy_interval(acc, size) if isinstance(acc, (int, float)) and isinstance(size, int) else None
+        if key in row and ci is not None:
+            row[f"{key}.ci_low"], row[f"{key}.ci_high"] = ci
+
+
+def is_accuracy(column: str) -> bool:
+    """Whether a row column is an accuracy (``clean_acc``, ``<threat>.acc``)."""
+    return column.split(".")[-1] in ("clean_acc", "acc")
+
+
+def group_rows(rows: Iterable[dict[str, Any]], keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Aggregate rows sharing the values of ``keys`` (e.g. everything but the seed).
+
+    Per group: the keys, ``runs`` (how many), ``seeds`` (their seeds), ``pooled`` (other config
+    columns whose values differ inside the group, so a pooling is never silent) and, for every
+    accuracy column, ``<col>.mean``, ``<col>.std`` (sample, over the runs), ``<col>.ci_low`` and
+    ``<col>.ci_high``: a 95% interval of the configuration's accuracy. With k ≥ 2 runs its
+    half-width adds in quadrature the seed-to-seed part (t quantile, k − 1 degrees of freedom,
+    times s/√k) and the test-set part (1.96·√(p(1 − p)/n): the runs share the same n points, so
+    averaging seeds does not shrink it), clipped to [0, 1]; with one run it is that run's Wilson
+    interval. Other numeric metric columns get ``.mean`` and ``.std``.
+    """
+    from ..config import RunConfig
+    from ..stats import Z95, mean_interval
+
+    rows = list(rows)
+    keys = list(keys)
+    columns = set().union(*(r.keys() for r in rows)) if rows else set()
+    unknown = [k for k in keys if k not in columns]
+    if rows and unknown:
+        from ..errors import close_matches
+
+        hint = close_matches(unknown[0], columns)
+        raise RftbenchError(f"--group-by: unknown column {unknown[0]!r}." + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+                            + f"\nColumns: {', '.join(sorted(columns))}")
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(json.dumps(row.get(k), sort_keys=True, default=str) for k in keys), []).append(row)
+    config_cols = {c for c in columns if c.split(".")[0] in RunConfig.model_fields}
+    skip = {"id", "status", "created", "seed", "n_examples", *keys}
+    out = []
+    for members in groups.values():
+        first = members[0]
+        agg: dict[str, Any] = {k: first.get(k) for k in keys}
+        agg["runs"] = len(members)
+        agg["seeds"] = ",".join(str(m.get("seed")) for m in members)
+        agg["pooled"] = ",".join(sorted(c for c in config_cols - skip
+                                        if len({json.dumps(m.get(c), default=str) for m in members}) > 1))
+        for col in sorted(columns - skip - config_cols):
+            if col.startswith("timings.") or col.endswith((".ci_low", ".ci_high", ".seconds", ".n")):
+                continue
+            values = [_number(m.get(col)) for m in members]
+            if not any(v is not None for v in values) or any(isinstance(m.get(col), bool) for m in members):
+                continue
+            single = None
+            if len(members) == 1 and is_accuracy(col):
+                low, high = first.get(f"{col}.ci_low"), first.get(f"{col}.ci_high")
+                single = (low, high) if low is not None else None
+            stats = mean_interval([v for v in values if v is not None], single)
+            agg[f"{col}.mean"], agg[f"{col}.std"] = stats["mean"], stats["std"]
+            if is_accuracy(col):
+                low, high = stats["ci_low"], stats["ci_high"]
+                n = _points(first, col)
+                if stats["k"] >= 2 and n:
+                    p = stats["mean"]
+                    half = math.hypot(stats["ci_high"] - p, Z95 * math.sqrt(max(p * (1 - p), 0.0) / n))
+                    low, high = p - half, p + half
+                agg[f"{col}.ci_low"] = None if low is None else max(0.0, low)
+                agg[f"{col}.ci_high"] = None if high is None else min(1.0, high)
+        out.append(agg)
+    return out
+
+
+def _points(row: Mapping[str, Any], column: str) -> int | None:
+    """How many test points an accuracy column was measured on."""
+    n = row.get(column[: -len(".acc")] + ".n") if column.endswith(".acc") else None
+    n = n if n is not None else row.get("n_examples", row.get("metrics.n_examples"))
+    return int(n) if isinstance(n, (int, float)) and not isinstance(n, bool) and n > 0 else None
 
 
 def filter_rows(rows: Iterable[dict[str, Any]], conditions: Iterable[str]) -> list[dict[str, Any]]:
