@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .cards import format_validation_error
 from .errors import ConfigError, UnknownNameError, close_matches
 from .plugins import PluginManager, get_manager
-from .yamlfile import read_mapping
+from .yamlfile import loads, read_mapping
 
 
 class Component(BaseModel):
@@ -156,7 +155,7 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set epochs=5 or --set loss.beta=6")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    value = loads(raw, f"--set {assignment!r}", ConfigError) if raw.strip() else ""
     parts = key.strip().split(".")
     if parts[0] not in RunConfig.model_fields:
         hint = close_matches(parts[0], RunConfig.model_fields)

@@ -260,6 +260,23 @@ def run(
     return record
 
 
+def read_model_info(path: str | Path) -> dict[str, Any]:
+    """A run folder's ``model.json``, checked: ``representation`` (str), ``num_classes`` (int ≥ 1), ``sha256``."""
+    path = Path(path)
+    fix = "the run folder is damaged: run the config again with --rerun"
+    try:
+        info = json.loads(path.read_bytes())
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
+        raise RftbenchError(f"{path}: unreadable ({err}); {fix}") from None
+    if not isinstance(info, dict):
+        raise RftbenchError(f"{path}: expected a JSON object, got {type(info).__name__}; {fix}")
+    rep, classes, sha = info.get("representation"), info.get("num_classes"), info.get("sha256")
+    if not isinstance(rep, str) or not isinstance(classes, int) or isinstance(classes, bool) or classes < 1 \
+            or not (sha is None or isinstance(sha, str)):
+        raise RftbenchError(f"{path}: needs representation (a string), num_classes (an integer ≥ 1) and sha256; {fix}")
+    return info
+
+
 def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manager: PluginManager | None = None) -> Classifier:
     """The trained classifier of a run (an ``nn.Module`` in eval mode taking [0, 1] images).
 
@@ -271,10 +288,10 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     info_path = path / MODEL_INFO
     if not info_path.is_file():
         raise RftbenchError(f"{path}: not a finished run folder (no {MODEL_INFO}); pass runs/<hash> or runs/<hash>.json")
-    info = json.loads(info_path.read_text())
-    model = build_classifier(info["representation"], int(info["num_classes"]), pretrained=False, manager=manager)
+    info = read_model_info(info_path)
+    model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
     load_weights(model, path / MODEL_FILE, sha256=info.get("sha256"))
     return model.to(device).eval()
 
 
-__all__ = ["Setup", "build_components", "load_model", "prepare", "run", "run_paths"]
+__all__ = ["Setup", "build_components", "load_model", "prepare", "read_model_info", "run", "run_paths"]

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..results import ResultRecord
-from ._app import app, console, err_console, print_json
+from ._app import app, console, err_console, print_json, styled
 from .config import SET_OPTION_HELP
 
 
@@ -35,9 +35,9 @@ def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
     table.add_row("protocol · loss", f"{name(cfg.get('protocol'))} · {name(cfg.get('loss'))}")
     table.add_row("training threat", name(cfg.get("threat")))
     table.add_row("epochs · batch", f"{cfg.get('epochs')} · {cfg.get('batch_size')}")
-    table.add_row("clean accuracy", f"[green]{_pct(metrics.get('clean_acc'))}[/]")
+    table.add_row("clean accuracy", styled("[green]{}[/]", _pct(metrics.get("clean_acc"))))
     for label, result in (metrics.get("threats") or {}).items():
-        table.add_row(f"robust accuracy {label}", f"[yellow]{_pct(result.get('acc'))}[/]")
+        table.add_row(f"robust accuracy {label}", styled("[yellow]{}[/]", _pct(result.get("acc"))))
     for label, result in (metrics.get("metrics") or {}).items():
         value = result.get("value") if isinstance(result, dict) else result
         if isinstance(value, (int, float)):
@@ -84,7 +84,7 @@ def run_command(
     record_path, _ = run_paths(resolved)
     existed = record_path.is_file()
     if existed and not rerun and not as_json:
-        err_console.print(f"[dim]{record_path} exists: showing it (pass --rerun to run again)[/]")
+        err_console.print(styled("[dim]{} exists: showing it (pass --rerun to run again)[/]", record_path))
     record = run(resolved, resume=not restart, rerun=rerun, progress=progress and not as_json, console=err_console)
     if as_json:
         print_json(record.model_dump(mode="json"))

@@ -28,12 +28,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from ..cards import format_validation_error
 from ..results import atomic_write_text
 from ..specs import format_number, parse_number
+from ..paths import check_relative
 from .errors import EntryError, TamperedEntryError
+from .urls import check_http_url
 
 ENTRY_SCHEMA_VERSION = 1
 
@@ -41,6 +43,10 @@ Accuracy = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 RepoId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=96)]
+#: A link shown on the site: http(s) only (checked again when rendered).
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+#: A folder inside a repo: relative, no '..'.
+RepoSubfolder = Annotated[str, StringConstraints(max_length=255), AfterValidator(check_relative)]
 Norm = Literal["linf", "l2", "l1", "corruption", "other"]
 
 #: The order threat models are listed in (the reference study's column order).
@@ -207,7 +213,7 @@ class Source(_Strict):
 
     kind: Literal["run", "imported"]
     reference: str | None = Field(None, description="for imported entries: the publication")
-    url: str | None = None
+    url: HttpUrl | None = Field(None, description="an http(s) link to the publication or run")
     file: str | None = Field(None, description="for imported entries: the file the numbers come from")
     row: int | None = Field(None, ge=0, description="for imported entries: the row in that file")
     published: str | None = Field(None, description="for imported entries: publication month, YYYY-MM")
@@ -235,7 +241,7 @@ class Checkpoint(_Strict):
     repo: RepoId
     revision: CommitSha = Field(description="the commit sha (40 hex digits): branches move, commits do not")
     repo_type: Literal["model", "dataset"] = "model"
-    subfolder: str | None = None
+    subfolder: RepoSubfolder | None = None
 
 
 class Verification(_Strict):

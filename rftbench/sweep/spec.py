@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..cards import format_validation_error
@@ -212,7 +211,7 @@ def _base_config(spec: SweepSpec, base_dir: Path, manager: PluginManager, where:
             load_config(path, manager=manager)
         except ConfigError as err:
             raise SweepError(f"{where}base: {err}") from None
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_mapping(path, SweepError, "a run config", empty_ok=True)
     else:
         data = dict(spec.base)
     if "output_dir" in data:
