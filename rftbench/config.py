@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .cards import format_validation_error
 from .errors import ConfigError, UnknownNameError, close_matches
 from .plugins import PluginManager, get_manager
+from .specs import NoBoolCoercion
 from .yamlfile import loads, read_mapping
 
 
@@ -49,13 +50,13 @@ class Component(BaseModel):
         return {"name": self.name, **self.params}
 
 
-class OptimizerConfig(BaseModel):
+class OptimizerConfig(NoBoolCoercion):
     """Optimiser with separate learning rate and weight decay for backbone and head.
 
     Biases and normalisation parameters never get weight decay.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     name: Literal["adamw", "sgd"] = "adamw"
     # Defaults tuned for the offline mini backbones (the default run); large pretrained
     # backbones want far less (the reference study searched 1e-6…1e-1 per configuration).
@@ -68,10 +69,10 @@ class OptimizerConfig(BaseModel):
     nesterov: bool = False
 
 
-class RunConfig(BaseModel):
-    """Everything that defines one run; its hash names the run's result."""
+class RunConfig(NoBoolCoercion):
+    """Everything that defines one run; its hash names the run's result (``epochs: true`` is refused, not read as 1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     representation: str = Field("mini_resnet.shapes_standard", description="a zoo representation card id")
     dataset: str = Field("digits", description="a zoo dataset card id")
