@@ -146,7 +146,7 @@ def leaderboard_build(
         print_json({"index": str(index), "entries": len(rows), **counts, "problems": collected.problems})
         return
     for problem in collected.problems:
-        console.print(styled("[yellow]skipped:[/] {}", problem))
+        console.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
     console.print(f"built {index} with {len(rows)} entries ({', '.join(f'{v} {k}' for k, v in counts.items())})")
 
 
@@ -200,9 +200,9 @@ def leaderboard_check(
         for path in report.accepted:
             console.print(styled("[green]ok[/]      {}", path))
         for problem in report.problems:
-            console.print(styled("[red]problem[/] {}", problem))
+            console.print(styled("[red]problem[/] {}", problem), soft_wrap=True)
         for warning in report.warnings:
-            console.print(styled("[yellow]warning[/] {}", warning))
+            console.print(styled("[yellow]warning[/] {}", warning), soft_wrap=True)
         verdict = "[green]passed[/]" if report.ok else "[red]failed[/]"
         console.print(styled(f"check {verdict}: {{}} of {{}} entries accepted", len(report.accepted), len(report.checked)))
     if not report.ok:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..sweep.worker import DEFAULT_RUN
 from ..zoo import parse_filters
-from ._app import app, console, err_console, print_json
+from ._app import app, console, err_console, print_json, styled
 
 
 def _params(pairs: list[str] | None) -> dict[str, object]:
@@ -118,7 +118,10 @@ def results_command(
     if failures:
         _print_failures(results_dir)
         return
-    rows = sort_rows(filter_rows(load_rows(results_dir, recursive=recursive), filters or []), _split(sort))
+    problems: list[str] = []
+    rows = sort_rows(filter_rows(load_rows(results_dir, recursive=recursive, problems=problems), filters or []), _split(sort))
+    for problem in problems:
+        err_console.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
     chosen = _split(columns)
     if fmt == "table":
         cols = select_columns(rows, chosen) if chosen else _default_columns(rows)

@@ -19,7 +19,7 @@ from .worker import resolve_run_function, task_from_json
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise SystemExit("usage: python -m rftbench.sweep.launch TASK.json MODULE:FUNCTION")
-    task, token = task_from_json(Path(argv[0]).read_text(), argv[1])
+    task, token = task_from_json(Path(argv[0]).read_bytes(), argv[1])
     store = Store(task.root, claim_timeout=task.claim_timeout)
     claim = Claim(store.claim_path(task.hash), token, heartbeat_every=60.0)  # the parent heartbeats
     from ..results import guard_record_writes

@@ -13,7 +13,7 @@ A sweep file is YAML validated by :class:`SweepSpec`::
     zip:                             # ... times each zipped group (equal-length lists, varied together)
       - {protocol: [lp, fft], epochs: [50, 5]}
     retries: 1                       # a failed run is tried again up to this many times
-    claim_timeout: 3600              # seconds without a heartbeat after which a claim is stale
+    claim_timeout: 120               # seconds without a heartbeat after which a claim is stale
     executor: {name: ray, address: auto, gpus_per_run: 1}
 
 Axis keys are run-config fields, dotted to reach parameters (``loss.beta``) or nested fields
@@ -64,7 +64,9 @@ class SweepSpec(BaseModel):
     results_dir: str = Field("runs/sweep", description="where result records, claims and failure records live")
     retries: int = Field(1, ge=0, le=100, description="extra attempts for a run that raised, across invocations")
     claim_timeout: float = Field(
-        3600.0, gt=0, description="seconds without a heartbeat after which another worker may take a run over"
+        120.0, gt=0, le=7 * 24 * 3600,
+        description="seconds without a heartbeat (sent every timeout/4, at most every 60 s) after which another worker "
+                    "may take a run over; a killed worker's run is taken over after this long",
     )
     executor: Component = Field(Component(name="local"), description="the executor plugin and its parameters")
 

@@ -144,7 +144,7 @@ def task_to_json(task: RunTask, claim_token: str) -> str:
     })
 
 
-def task_from_json(text: str, run: RunFunction | str) -> tuple[RunTask, str]:
+def task_from_json(text: str | bytes, run: RunFunction | str) -> tuple[RunTask, str]:
     """``(task, claim token)`` from :func:`task_to_json`'s text, validated: the config must hash to the task's hash."""
     from pydantic import ValidationError
 
