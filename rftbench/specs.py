@@ -170,8 +170,26 @@ class Spec(BaseModel):
     plugin: str | None = None
 
     def validate_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
-        """Validate user values against the parameter model (raises pydantic.ValidationError)."""
-        return self.params.model_validate(dict(values or {}))
+        """Validate user values against the parameter model (raises pydantic.ValidationError).
+
+        A plugin validator that trips over a value of an unexpected type (``TypeError``,
+        ``KeyError``…, which pydantic passes through) becomes a :class:`ConfigError` naming the spec.
+        """
+        from pydantic import ValidationError
+
+        from .errors import ConfigError
+
+        try:
+            return self.params.model_validate(dict(values or {}))
+        except ValidationError:
+            raise
+        except (TypeError, LookupError, AttributeError, ArithmeticError) as err:
+            shown = repr(dict(values or {}))
+            shown = shown if len(shown) <= 300 else shown[:300] + "…"
+            raise ConfigError(
+                f"{self.name!r}{f' (plugin {self.plugin})' if self.plugin else ''}: invalid parameters {shown}: "
+                f"{type(err).__name__}: {err}"
+            ) from None
 
     def build(self, *args: Any, **values: Any) -> Any:
         """Validate ``values`` and call the factory with them (and ``args``, the kind's context)."""
