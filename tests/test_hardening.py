@@ -251,8 +251,9 @@ def test_7_a_stale_heartbeat_never_touches_the_new_owners_claim(tmp_path):
 # ------------------------------------------------------------------ 8. Ctrl-C and SIGTERM in a sweep
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_8_a_signal_stops_the_sweep_without_counting_an_attempt(tmp_path, sig):
+@pytest.mark.parametrize("in_training", [True, False], ids=["in-training", "outside-training"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_8_a_signal_stops_the_sweep_without_counting_an_attempt(tmp_path, sig, in_training):
     from rftbench.engine import RunInterrupted
     from rftbench.sweep import Store, load_sweep, run_sweep
     from sweep_helpers import write_sweep
@@ -261,9 +262,19 @@ def test_8_a_signal_stops_the_sweep_without_counting_an_attempt(tmp_path, sig):
 
     def run_fn(config):
         started.append(config.seed)
-        os.kill(os.getpid(), sig)  # the real signal; the trainer's handler turns it into RunInterrupted
-        time.sleep(0.2)
-        raise RunInterrupted("interrupted at epoch 1, step 3; checkpoint saved")
+        if not in_training:  # e.g. during evaluation: the signal's own default behaviour
+            os.kill(os.getpid(), sig)
+            time.sleep(0.5)
+            return None
+        asked = []
+        previous = signal.signal(sig, lambda *a: asked.append(a))  # as the trainer does: finish the step, save
+        try:
+            os.kill(os.getpid(), sig)
+            time.sleep(0.1)
+        finally:
+            signal.signal(sig, previous)
+        assert asked
+        raise RunInterrupted("interrupted at epoch 1, step 3; checkpoint saved. Run the same command again to resume.")
 
     sweep = load_sweep(write_sweep(tmp_path, 3))
     summary = run_sweep(sweep, run=run_fn, progress="none")
@@ -492,11 +503,11 @@ def test_13_run_of_a_number_is_a_config_error():
 
 
 def test_13_markup_in_a_leaderboard_problem_prints_verbatim(tmp_path, capsys):
-    data = json.loads(make_entry().to_json())
-    data["submitter"] = "[/x] [bold]mallory"
-    (tmp_path / "e.json").write_text(json.dumps(data))
-    code, out, err = run_cli(capsys, "leaderboard", "check", str(tmp_path / "e.json"))
-    assert code == 1 and "MarkupError" not in out + err and "problem" in out
+    folder = tmp_path / "a["
+    folder.mkdir()
+    (folder / "x].json").write_text("{not json")  # the problem names the file: ".../a[/x].json"
+    code, out, err = run_cli(capsys, "leaderboard", "check", str(folder / "x].json"))
+    assert code == 1 and "MarkupError" not in out + err and f"{folder}/x].json" in out.replace("\n", "")
 
 
 # ------------------------------------------------------------------ 14. silent acceptance and silent skipping
