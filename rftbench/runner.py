@@ -126,20 +126,19 @@ def run_lock(run_dir: Path, console: Console | None = None) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
-def check_data_settings(config: RunConfig, data: RunData) -> None:
+def check_data_settings(config: RunConfig, data: RunData, manager: PluginManager) -> None:
     """Settings that depend on the data, checked before training (each error names the field and the fix)."""
-    problems = []
+    from .evaluation.evaluate import check_data, resolve_suite
+
     n_test = _length(data.test)
     if config.n_eval is not None and n_test is not None and config.n_eval > n_test:
-        problems.append(f"  n_eval: {config.n_eval} is more than the {n_test} images of {config.dataset!r}'s test split; "
-                        f"use n_eval ≤ {n_test} (or leave it unset for all)")
-    if n_test == 0:
-        problems.append(f"  dataset: {config.dataset!r} has an empty test split")
-    n_train = _length(getattr(data, "train", None))
-    if n_train == 0:
-        problems.append(f"  dataset: {config.dataset!r} has an empty training split")
-    if problems:
-        raise ConfigError("invalid run config for this data (nothing was trained):\n" + "\n".join(problems))
+        raise ConfigError(f"invalid run config for this data (nothing was trained):\n  n_eval: {config.n_eval} is more than "
+                          f"the {n_test} images of {config.dataset!r}'s test split; use n_eval ≤ {n_test} (or leave it unset)")
+    try:
+        threats, _ = resolve_suite(config.evaluation, manager)
+        check_data(data.test, config.n_eval, threats)  # the evaluation's own checks of the data, before training
+    except RftbenchError as err:
+        raise ConfigError(f"dataset {config.dataset!r}: {err} (nothing was trained)") from None
 
 
 def _length(dataset: Any) -> int | None:
@@ -315,7 +314,7 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
     setup = prepare(config, manager)
     rep, data_card, model, data = setup.representation, setup.dataset, setup.model, setup.data
     device, precision, channels_last = setup.device, setup.precision, setup.channels_last
-    check_data_settings(config, data)
+    check_data_settings(config, data, manager)
     t_setup = time.perf_counter() - t0
 
     run_dir.mkdir(parents=True, exist_ok=True)

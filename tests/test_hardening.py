@@ -537,3 +537,36 @@ def test_14_yaml_duplicates_and_alias_bombs_are_refused_quickly():
     with pytest.raises(YamlError, match="recursive"):
         loads("&a [*a]")
     assert loads("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n") == {"base": {"x": 1}, "other": {"x": 1, "y": 2}}
+
+
+@pytest.mark.parametrize(("shape", "scale", "suite", "match"), [
+    ((1, 5, 5), 1.0, ["corruptions"], "5×5 pixels; common corruptions need at least 8×8"),
+    ((1, 8, 8), 255.0, [{"name": "linf", "eps": "4/255", "attack": "fgsm"}], r"floats in \[0, 1\]"),
+    ((2, 8, 8), 1.0, [{"name": "linf", "eps": "4/255", "attack": "fgsm"}], "1 or 3 channels"),
+])
+def test_14_evaluate_refuses_images_it_cannot_measure(builtins, shape, scale, suite, match):
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from rftbench.evaluation import evaluate
+    from rftbench.evaluation.evaluate import EvaluationError
+
+    data = TensorDataset(torch.rand(4, *shape) * scale, torch.zeros(4, dtype=torch.long))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(torch.tensor(shape).prod()), 2))
+    with pytest.raises(EvaluationError, match=match):
+        evaluate(model, data, suite, manager=builtins, progress=False)
+
+
+def test_13_a_full_disk_while_plotting_leaves_no_empty_image(tmp_path, monkeypatch):
+    import errno
+
+    from rftbench.evaluation import plots
+
+    class Figure:
+        def savefig(self, path, **kwargs):
+            Path(path).write_bytes(b"")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        plots._save(Figure(), tmp_path / "bars.png")
+    assert list(tmp_path.iterdir()) == []
