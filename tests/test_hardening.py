@@ -442,6 +442,8 @@ CLI_CASES = {
     "suite-bad-yaml": (lambda p: (p / "s.yaml").write_text("- {"), ["eval", "{d}/x.safetensors", "--suite", "{d}/s.yaml"]),
     "threat-item-garbage": (None, ["eval", "{d}/x.safetensors", "-t", "linf:eps={"]),
     "results-not-a-folder": (None, ["results", "{d}/nothing"]),
+    "output-under-a-file": (lambda p: (p / "f").write_text(""), ["run", "--no-progress", "--set", "output_dir={d}/f/x"]),
+    "output-under-proc": (None, ["run", "--no-progress", "--set", "output_dir=/proc/rftbench-x"]),
     "sweep-non-utf8": (lambda p: (p / "s.yaml").write_bytes(b"\xff"), ["sweep", "{d}/s.yaml", "--dry-run"]),
 }
 ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" \

@@ -34,7 +34,6 @@ _OS_HINTS = {
     errno.EROFS: "the file system is read-only: choose another folder",
     errno.ENOTDIR: "a path component is a file, not a folder: choose another path",
     errno.EISDIR: "expected a file but found a folder",
-    errno.ENOENT: "no such file or folder",
     errno.ENAMETOOLONG: "the path is too long",
 }
 
