@@ -572,3 +572,15 @@ def test_13_a_full_disk_while_plotting_leaves_no_empty_image(tmp_path, monkeypat
     with pytest.raises(OSError):
         plots._save(Figure(), tmp_path / "bars.png")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", ['"/etc/passwd"', '"."', "[]", "7"])
+def test_4_an_entry_file_holding_a_json_string_is_not_read_as_a_path(tmp_path, content):
+    (tmp_path / "e.json").write_text(content)
+    (tmp_path / "e.jsonl").write_text(content + "\n")
+    report = check_files([tmp_path / "e.json"])
+    assert not report.ok and "JSON object" in report.problems[0] and "passwd" not in report.problems[0].split(":", 1)[1]
+    from rftbench.leaderboard.entry import read_entries_jsonl
+
+    with pytest.raises(EntryError, match="JSON object"):
+        read_entries_jsonl(tmp_path / "e.jsonl")

@@ -159,6 +159,10 @@ def test_any_entry_for_leaderboard_check(entry):
     report = outcome("leaderboard check", check_new_entries, {"entries/x.json": entry}, [], in_repo=False)
     if not isinstance(report, RftbenchError):
         assert report.checked == ["entries/x.json"] and (report.accepted or report.problems)
+        if report.problems:  # the check's report names each problem: count it as a named error
+            assert all(p.strip() for p in report.problems)
+            COUNTS["leaderboard check"]["valid result"] -= 1
+            COUNTS["leaderboard check"]["named error"] += 1
         if report.accepted:  # anything accepted must also render safely
             from rftbench.leaderboard.build import render_site
             from rftbench.leaderboard.entry import load_entry

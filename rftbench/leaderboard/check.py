@@ -49,6 +49,9 @@ def check_new_entries(new: dict[str, Any], existing: list[Entry], report: CheckR
     accepted: list[Entry] = []
     for path, data in sorted(new.items()):
         report.checked.append(path)
+        if not isinstance(data, dict):  # a JSON string would be read as a file name by load_entry
+            report.problems.append(f"{path}: an entry is a JSON object, not {type(data).__name__}")
+            continue
         try:
             entry = load_entry(data, where=path)
             check_submittable(entry)

@@ -344,6 +344,8 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
             raise EntryError(f"{path}: no entry file there") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise EntryError(f"{path}: not valid JSON ({err})") from None
+        except OSError as err:
+            raise EntryError(f"{path}: cannot read the entry file ({err.strerror or err})") from None
     where = where or "entry"
     if not isinstance(data, Mapping):
         raise EntryError(f"{where}: an entry must be a JSON object, got {type(data).__name__}")
@@ -387,6 +389,8 @@ def read_entries_jsonl(path: str | Path, *, check_hash: bool = True) -> list[Ent
                     data = json.loads(line)
                 except json.JSONDecodeError as err:
                     raise EntryError(f"{path}:{lineno}: not valid JSON ({err})") from None
+                if not isinstance(data, dict):  # a JSON string must not be taken for a file name
+                    raise EntryError(f"{path}:{lineno}: an entry is a JSON object, not {type(data).__name__}")
                 entries.append(load_entry(data, where=f"{path}:{lineno}", check_hash=check_hash))
     return entries
 
