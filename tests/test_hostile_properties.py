@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import resource
 import string
@@ -80,6 +81,22 @@ def test_any_set_strings(builtins, assignments):
     assert isinstance(result, (RunConfig, RftbenchError))
     if isinstance(result, RunConfig):  # a valid result is really valid: finite numbers, no bool for numbers
         assert type(result.epochs) is int and type(result.batch_size) is int
+
+
+@PROPERTY
+@given(st.builds(lambda k, v: f"{k}={v}", keys, st.one_of(yaml_scalars, st.integers(-5, 10**6).map(str),
+                                                         st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                                                         st.sampled_from(["trades", "classic_at", "lp", "fft", "cosine"]))))
+def test_any_single_set_assignment(builtins, assignment):
+    from rftbench.config import RunConfig, load_config
+
+    result = outcome("--set (one)", load_config, None, [assignment], manager=builtins)
+    if isinstance(result, RunConfig):
+        key, _, value = assignment.partition("=")
+        assert not (key == "epochs" and value.strip().lower() in ("true", "false", "yes", "no", "on", "off"))
+        from rftbench.specs import parse_number
+
+        assert math.isfinite(result.optimizer.lr_head) and math.isfinite(parse_number(result.threat.params.get("eps", 0)))
 
 
 yaml_documents = st.one_of(

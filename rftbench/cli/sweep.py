@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import yaml
 from rich.table import Table
 
 from ..sweep.worker import DEFAULT_RUN
@@ -15,7 +14,9 @@ from ._app import app, console, err_console, print_json, styled
 
 def _params(pairs: list[str] | None) -> dict[str, object]:
     """``["address=auto", "gpus_per_run=1"]`` → a dict with YAML-parsed values."""
-    return {k: yaml.safe_load(v) for k, v in parse_filters(pairs).items()}
+    from ..yamlfile import loads
+
+    return {k: loads(v, f"--param {k}={v}") for k, v in parse_filters(pairs).items()}
 
 
 @app.command("sweep")
