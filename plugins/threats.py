@@ -45,7 +45,7 @@ class ThreatParams(Params):
             return data
         data = dict(data)
         name = data.get("attack") or default_attack(cls.norm)
-        attack = ATTACKS.get(name) if name else None
+        attack = ATTACKS.get(name) if isinstance(name, str) else None  # another type: the field validator says so
         if attack is not None and cls.norm in attack.norms:
             data["attack"] = name
             if data.get("steps") is None:

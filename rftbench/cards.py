@@ -10,14 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .errors import CardError
+from .paths import check_relative
 from .yamlfile import read_mapping
 
 CardId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-+]*)?$", max_length=120)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Revision = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+#: A file name inside a folder: relative, no '..' (a card cannot write or read outside the cache).
+RelativeFile = Annotated[str, StringConstraints(max_length=255), AfterValidator(check_relative)]
 
 Family = Literal["convolutional", "attention", "hybrid"]
 SizeClass = Literal["tiny", "small", "medium", "large"]
@@ -47,7 +50,7 @@ class Weights(_Strict):
     revision: Revision | None = Field(None, description="pinned Hub commit sha (40 hex digits)")
     url: str | None = Field(None, description="plain download URL (checkpoints not on the Hub)")
     sha256: Sha256 | None = Field(None, description="sha256 of the downloaded file")
-    filename: str | None = Field(None, description="file within the repo, or the name to save a URL download as")
+    filename: RelativeFile | None = Field(None, description="file within the repo, or the name to save a URL download as")
     tag: str | None = Field(None, description="source-specific pretrained tag (open_clip's `pretrained=`)")
     recipe: str | None = Field(None, description="local recipe that builds the weights (offline backbones)")
 

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .cards import format_validation_error
 from .errors import ConfigError, UnknownNameError, close_matches
 from .plugins import PluginManager, get_manager
-from .yamlfile import read_mapping
+from .specs import NoBoolCoercion
+from .yamlfile import loads, read_mapping
 
 
 class Component(BaseModel):
@@ -50,13 +50,13 @@ class Component(BaseModel):
         return {"name": self.name, **self.params}
 
 
-class OptimizerConfig(BaseModel):
+class OptimizerConfig(NoBoolCoercion):
     """Optimiser with separate learning rate and weight decay for backbone and head.
 
     Biases and normalisation parameters never get weight decay.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     name: Literal["adamw", "sgd"] = "adamw"
     # Defaults tuned for the offline mini backbones (the default run); large pretrained
     # backbones want far less (the reference study searched 1e-6…1e-1 per configuration).
@@ -69,10 +69,10 @@ class OptimizerConfig(BaseModel):
     nesterov: bool = False
 
 
-class RunConfig(BaseModel):
-    """Everything that defines one run; its hash names the run's result."""
+class RunConfig(NoBoolCoercion):
+    """Everything that defines one run; its hash names the run's result (``epochs: true`` is refused, not read as 1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     representation: str = Field("mini_resnet.shapes_standard", description="a zoo representation card id")
     dataset: str = Field("digits", description="a zoo dataset card id")
@@ -156,7 +156,7 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set epochs=5 or --set loss.beta=6")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    value = loads(raw, f"--set {assignment!r}", ConfigError) if raw.strip() else ""
     parts = key.strip().split(".")
     if parts[0] not in RunConfig.model_fields:
         hint = close_matches(parts[0], RunConfig.model_fields)

@@ -23,12 +23,12 @@ import json
 import os
 import re
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .cards import RepresentationCard
 from .errors import RftbenchError
-from .paths import cache_dir
+from .paths import PathEscapeError, cache_dir, check_relative, confined
 
 LOCK_NAME = "zoo-lock.json"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -188,7 +188,10 @@ def url_file(url: str, *, filename: str, sha256: str | None, folder: str | Path 
     downloaded: a missing file is an error saying how to fetch it.
     """
     folder = Path(folder) if folder is not None else weights_dir()
-    target = folder / filename
+    try:
+        target = confined(folder, filename, "weights.filename")
+    except PathEscapeError as err:
+        raise FetchError(f"{card_id or url}: {err}; a card's weights.filename must stay inside the cache") from None
     fix = f"run `rftbench zoo fetch {card_id or filename}` on a machine with internet (same RFTBENCH_CACHE)"
     if target.is_file():
         if sha256:
@@ -242,6 +245,11 @@ def weights_file(card: RepresentationCard, *, default_filename: str | None = Non
     pin = pin_of(card)
     if weights.hub_id:
         filename = weights.filename or default_filename
+        if filename:
+            try:
+                filename = str(PurePosixPath(check_relative(filename, "weights.filename")))
+            except PathEscapeError as err:
+                raise FetchError(f"representation {card.id!r}: {err}") from None
         if not filename:
             raise FetchError(f"representation {card.id!r}: weights.filename is needed for hub_id {weights.hub_id!r}")
         path = hub_file(weights.hub_id, filename, revision=pin["revision"], card_id=card.id)
@@ -253,7 +261,9 @@ def weights_file(card: RepresentationCard, *, default_filename: str | None = Non
             record_pin(card.id, revision=revision, sha256=sha, file=str(path))
         return path
     if weights.url:
-        filename = weights.filename or Path(weights.url.split("?")[0]).name or f"{card.id}.bin"
+        filename = weights.filename or PurePosixPath(weights.url.split("?")[0].split("#")[0]).name or f"{card.id}.bin"
+        if filename in (".", ".."):
+            filename = f"{card.id}.bin"
         path = url_file(weights.url, filename=filename, sha256=pin["sha256"], folder=weights_dir() / card.id, card_id=card.id)
         if record or not pin["sha256"]:
             record_pin(card.id, sha256=pin["sha256"] or sha256_file(path), url=weights.url, file=str(path))

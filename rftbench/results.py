@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,10 +80,32 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+#: Checked before every record is written (a sweep worker sets it: only a claim's owner writes).
+_write_guard: ContextVar[Callable[[Path], None] | None] = ContextVar("rftbench_record_guard", default=None)
+
+
+@contextmanager
+def guard_record_writes(check: Callable[[Path], None]) -> Iterator[None]:
+    """Within the block, ``check(path)`` runs before each :func:`write_record` (it raises to refuse)."""
+    token = _write_guard.set(check)
+    try:
+        yield
+    finally:
+        _write_guard.reset(token)
+
+
 def write_record(record: ResultRecord, path: str | Path) -> Path:
     """Write a record atomically as indented JSON; returns the path."""
+    check = _write_guard.get()
+    if check is not None:
+        check(Path(path))
     atomic_write_text(path, record.model_dump_json(indent=2))
     return Path(path)
+
+
+def file_mode() -> int:
+    """The mode new files get here (0666 less the umask), for files written through a temporary name."""
+    return 0o666 & ~_umask()
 
 
 def read_record(path: str | Path) -> ResultRecord:

@@ -13,11 +13,16 @@ Layout under ``config.output_dir``::
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import json
 import logging
+import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +51,7 @@ from .engine import (
 from .errors import ConfigError, RftbenchError
 from .model import Classifier, build_classifier
 from .plugins import PluginManager, get_manager
-from .results import ResultRecord, read_record, write_record
+from .results import ResultRecord, atomic_write_text, read_record, write_record
 
 log = logging.getLogger("rftbench")
 
@@ -70,7 +75,95 @@ def _as_config(config: RunConfig | dict | str | Path | None, overrides: list[str
         except ValidationError as err:
             raise ConfigError(f"invalid run config:\n{format_validation_error(err)}") from None
         return resolve_config(validated, manager)
+    if config is not None and not isinstance(config, (str, Path)):
+        raise ConfigError(f"run(config): expected a RunConfig, a dict, a YAML path or None, got {type(config).__name__}")
     return load_config(config, overrides, manager=manager)
+
+
+class RunLocked(RftbenchError):
+    """Another process is running the same configuration into the same folder."""
+
+
+_wait_for_lock: ContextVar[bool] = ContextVar("rftbench_wait_for_run_lock", default=True)
+
+
+@contextmanager
+def wait_for_run_lock(wait: bool) -> Iterator[None]:
+    """Within the block, :func:`run` waits for a run lock held elsewhere (``True``) or raises :class:`RunLocked`."""
+    token = _wait_for_lock.set(wait)
+    try:
+        yield
+    finally:
+        _wait_for_lock.reset(token)
+
+
+@contextmanager
+def run_lock(run_dir: Path, console: Console | None = None) -> Iterator[None]:
+    """Hold ``<run_dir>/run.lock`` (an OS file lock, released even if the process is killed).
+
+    A second run of the same config waits, saying who holds the lock, or (in a sweep worker)
+    raises :class:`RunLocked`.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "run.lock"
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            message = f"{run_dir}: this configuration is being run by {holder}"
+            if not _wait_for_lock.get():
+                raise RunLocked(message) from None
+            log.warning("%s; waiting for it to finish (Ctrl-C to stop waiting)", message)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        handle.write(f"host {platform.node()} pid {os.getpid()} since {started}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def check_data_settings(config: RunConfig, data: RunData, manager: PluginManager) -> None:
+    """Settings that depend on the data, checked before training (each error names the field and the fix)."""
+    from .evaluation.evaluate import check_data, resolve_suite
+
+    n_test = _length(data.test)
+    if config.n_eval is not None and n_test is not None and config.n_eval > n_test:
+        raise ConfigError(f"invalid run config for this data (nothing was trained):\n  n_eval: {config.n_eval} is more than "
+                          f"the {n_test} images of {config.dataset!r}'s test split; use n_eval ≤ {n_test} (or leave it unset)")
+    try:
+        threats, _ = resolve_suite(config.evaluation, manager)
+        check_data(data.test, config.n_eval, threats)  # the evaluation's own checks of the data, before training
+    except RftbenchError as err:
+        raise ConfigError(f"dataset {config.dataset!r}: {err} (nothing was trained)") from None
+
+
+def _length(dataset: Any) -> int | None:
+    try:
+        return len(dataset)
+    except TypeError:
+        return None
+
+
+def _existing_record(record_path: Path) -> ResultRecord | None:
+    """The record at ``record_path``; an unreadable one is moved aside (kept, with a warning) and ``None`` returned."""
+    if not record_path.is_file():
+        return None
+    try:
+        return read_record(record_path)
+    except RftbenchError as err:
+        aside = record_path.with_name(f"{record_path.name}.corrupt-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}")
+        try:
+            os.replace(record_path, aside)
+        except FileNotFoundError:
+            return None
+        log.warning("%s; moved to %s, the run is done again", str(err).splitlines()[0], aside)
+        return None
 
 
 def build_components(config: RunConfig, manager: PluginManager) -> Components:
@@ -232,21 +325,28 @@ def run(
     manager = manager or get_manager()
     config = _as_config(config, overrides, manager)
     record_path, run_dir = run_paths(config)
-    if record_path.is_file() and not rerun:
-        record = read_record(record_path)
-        if record.status == "complete":
+    with run_lock(run_dir, console):
+        existing = _existing_record(record_path)
+        if existing is not None and not rerun and existing.status == "complete":
             log.info("%s: already complete (pass rerun=True / --rerun to run again)", record_path)
-            return record
+            return existing
+        return _run_locked(config, manager, record_path, run_dir, resume=resume, progress=progress, console=console,
+                           callback=callback)
+
+
+def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, run_dir: Path, *, resume: bool,
+                progress: bool, console: Console | None, callback: Any) -> ResultRecord:
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
 
     setup = prepare(config, manager)
     rep, data_card, model, data = setup.representation, setup.dataset, setup.model, setup.data
     device, precision, channels_last = setup.device, setup.precision, setup.channels_last
+    check_data_settings(config, data, manager)
     t_setup = time.perf_counter() - t0
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     trainer = Trainer(config, model, data, setup.parts, device=device, precision=precision, channels_last=channels_last,
                       run_dir=run_dir, progress=progress, console=console, callback=callback)
     if resume:
@@ -259,7 +359,7 @@ def run(
     weights_sha = save_weights(model, run_dir / MODEL_FILE, metadata={"config_hash": config.config_hash()})
     info = {"representation": rep.id, "num_classes": data_card.num_classes, "config_hash": config.config_hash(),
             "sha256": weights_sha}
-    (run_dir / MODEL_INFO).write_text(json.dumps(info, indent=2))
+    atomic_write_text(run_dir / MODEL_INFO, json.dumps(info, indent=2))
 
     t_eval = time.perf_counter()
     metrics = _evaluate(model, data, config, device, manager, run_dir, progress)
@@ -289,6 +389,23 @@ def run(
     return record
 
 
+def read_model_info(path: str | Path) -> dict[str, Any]:
+    """A run folder's ``model.json``, checked: ``representation`` (str), ``num_classes`` (int ≥ 1), ``sha256``."""
+    path = Path(path)
+    fix = "the run folder is damaged: run the config again with --rerun"
+    try:
+        info = json.loads(path.read_bytes())
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
+        raise RftbenchError(f"{path}: unreadable ({err}); {fix}") from None
+    if not isinstance(info, dict):
+        raise RftbenchError(f"{path}: expected a JSON object, got {type(info).__name__}; {fix}")
+    rep, classes, sha = info.get("representation"), info.get("num_classes"), info.get("sha256")
+    if not isinstance(rep, str) or not isinstance(classes, int) or isinstance(classes, bool) or classes < 1 \
+            or not (sha is None or isinstance(sha, str)):
+        raise RftbenchError(f"{path}: needs representation (a string), num_classes (an integer ≥ 1) and sha256; {fix}")
+    return info
+
+
 def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manager: PluginManager | None = None) -> Classifier:
     """The trained classifier of a run (an ``nn.Module`` in eval mode taking [0, 1] images).
 
@@ -300,10 +417,11 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     info_path = path / MODEL_INFO
     if not info_path.is_file():
         raise RftbenchError(f"{path}: not a finished run folder (no {MODEL_INFO}); pass runs/<hash> or runs/<hash>.json")
-    info = json.loads(info_path.read_text())
-    model = build_classifier(info["representation"], int(info["num_classes"]), pretrained=False, manager=manager)
+    info = read_model_info(info_path)
+    model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
     load_weights(model, path / MODEL_FILE, sha256=info.get("sha256"))
     return model.to(device).eval()
 
 
-__all__ = ["Setup", "build_components", "load_model", "prepare", "run", "run_paths"]
+__all__ = ["RunLocked", "Setup", "build_components", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
+           "run_lock", "run_paths", "wait_for_run_lock"]

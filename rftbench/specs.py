@@ -7,9 +7,10 @@ factory that builds it. The plugin manager validates every spec when plugins are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from fractions import Fraction
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -18,26 +19,75 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
 )
 
 # --------------------------------------------------------------------------- value types
 
 
 def parse_number(value: Any) -> Any:
-    """Accept ``4/255``-style fractions (the literature's way of writing ε) besides plain numbers."""
+    """Accept ``4/255``-style fractions (the literature's way of writing ε) besides plain numbers.
+
+    Only finite numbers pass: ``4/inf``, ``nan``, ``1e999`` and ``true`` are refused, not read as 0, NaN or 1.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not a number (write e.g. 4/255 or 0.5)")
     if isinstance(value, str):
         text = value.strip()
-        if "/" in text:
-            num, _, den = text.partition("/")
-            try:
-                return float(num) / float(den)
-            except (ValueError, ZeroDivisionError):
-                raise ValueError(f"{value!r} is not a number or a fraction like '4/255'") from None
         try:
-            return float(text)
-        except ValueError:
+            if "/" in text:
+                num, _, den = text.partition("/")
+                result = float(num) / float(den)
+                parts_finite = math.isfinite(float(num)) and math.isfinite(float(den))
+            else:
+                result = float(text)
+                parts_finite = True
+        except (ValueError, ZeroDivisionError):
             raise ValueError(f"{value!r} is not a number or a fraction like '4/255'") from None
+        if not (parts_finite and math.isfinite(result)):
+            raise ValueError(f"{value!r} is not a finite number (write e.g. 4/255 or 0.5)")
+        return result
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
     return value
+
+
+def admits_bool(annotation: Any) -> bool:
+    """Whether a field's type accepts ``True``/``False`` as themselves (bool, Any, a union or Literal with bool)."""
+    if annotation is bool or annotation is Any:
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return admits_bool(get_args(annotation)[0])
+    if origin is Literal:
+        return any(isinstance(a, bool) for a in get_args(annotation))
+    if origin is not None:
+        return any(admits_bool(a) for a in get_args(annotation))
+    return False
+
+
+class NoBoolCoercion(BaseModel):
+    """A model whose number and string fields refuse ``true``/``false`` (pydantic would read ``true`` as 1).
+
+    Floats must also be finite: ``inf`` and ``nan`` are refused.
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_bool(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and not admits_bool(field.annotation):
+                raise ValueError(f"got {str(value).lower()}, a boolean; this field takes a {_kind(field.annotation)}")
+        return value
+
+
+def _kind(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    return {"int": "whole number", "float": "number", "str": "string"}.get(text, f"value of type {text}")
 
 
 def format_number(value: float) -> float | str:
@@ -61,10 +111,10 @@ Epsilon = Annotated[
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]*$", max_length=80)]
 
 
-class Params(BaseModel):
-    """Base class for a contribution's parameters: unknown keys are refused."""
+class Params(NoBoolCoercion):
+    """Base class for a contribution's parameters: unknown keys, booleans for numbers and non-finite floats are refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NoParams(Params):
@@ -120,8 +170,26 @@ class Spec(BaseModel):
     plugin: str | None = None
 
     def validate_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
-        """Validate user values against the parameter model (raises pydantic.ValidationError)."""
-        return self.params.model_validate(dict(values or {}))
+        """Validate user values against the parameter model (raises pydantic.ValidationError).
+
+        A plugin validator that trips over a value of an unexpected type (``TypeError``,
+        ``KeyError``…, which pydantic passes through) becomes a :class:`ConfigError` naming the spec.
+        """
+        from pydantic import ValidationError
+
+        from .errors import ConfigError
+
+        try:
+            return self.params.model_validate(dict(values or {}))
+        except ValidationError:
+            raise
+        except (TypeError, LookupError, AttributeError, ArithmeticError) as err:
+            shown = repr(dict(values or {}))
+            shown = shown if len(shown) <= 300 else shown[:300] + "…"
+            raise ConfigError(
+                f"{self.name!r}{f' (plugin {self.plugin})' if self.plugin else ''}: invalid parameters {shown}: "
+                f"{type(err).__name__}: {err}"
+            ) from None
 
     def build(self, *args: Any, **values: Any) -> Any:
         """Validate ``values`` and call the factory with them (and ``args``, the kind's context)."""

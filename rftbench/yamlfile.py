@@ -1,4 +1,12 @@
-"""Reading the YAML files users write (configs, cards, sweeps), with errors that name the file."""
+"""Reading the YAML users write (configs, cards, sweeps, suites, ``--set`` values), with errors that name the file.
+
+Every YAML read goes through :func:`loads`, which is ``yaml.safe_load`` made strict:
+
+- a key repeated in one mapping is an error (plain YAML silently keeps the last one);
+- aliases may not expand a document past :data:`MAX_NODES` nodes (a few hundred bytes of nested
+  aliases, a "billion laughs", would otherwise take gigabytes), and may not refer to themselves;
+- a file must be UTF-8 text; error messages are cut to a readable length.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,110 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import RftbenchError
+
+#: The most nodes a document may hold once its aliases are expanded.
+MAX_NODES = 100_000
+#: The longest YAML error message shown (the rest is summarised).
+MAX_ERROR = 600
+
+
+class YamlError(RftbenchError):
+    """A YAML document is not valid, repeats a key, or expands past the size limit."""
+
+
+class _Recursive(Exception):
+    """An alias inside the node it refers to."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``SafeLoader`` that refuses duplicate keys and bounds alias expansion."""
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    if key in seen:
+                        mark = key_node.start_mark
+                        raise yaml.constructor.ConstructorError(
+                            None, None,
+                            f"key {key!r} appears twice in the same mapping (line {seen[key].line + 1} and line {mark.line + 1}); keep one",
+                            mark,
+                        )
+                    seen[key] = key_node.start_mark
+                except TypeError:  # an unhashable key: the base class reports it
+                    pass
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(root: Node, limit: int) -> int:
+    """Nodes in the document with every alias expanded (stops counting past ``limit``)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _Recursive
+        active.add(key)
+        total = 1
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        active.discard(key)
+        sizes[key] = min(total, limit + 1)
+        return sizes[key]
+
+    return size(root)
+
+
+def _shorten(text: str) -> str:
+    text = "\n".join(line if len(line) <= 200 else f"{line[:200]}…" for line in text.splitlines())
+    return text if len(text) <= MAX_ERROR else f"{text[:MAX_ERROR]}… ({len(text) - MAX_ERROR} more characters)"
+
+
+def loads(text: str | bytes, where: str = "YAML", error: type[RftbenchError] = YamlError) -> Any:
+    """Parse one YAML document strictly (see the module docstring); ``error`` names ``where``."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise error(f"{where}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from None
+    too_big = False
+    try:
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            too_big = _expanded_size(node, MAX_NODES) > MAX_NODES
+            if not too_big:
+                return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except _Recursive:
+        raise error(f"{where}: an alias (*name) is used inside the value it names (a recursive document); write the value out") from None
+    except yaml.YAMLError as err:
+        raise error(f"{where}: not valid YAML:\n  {_shorten(str(err))}") from None
+    except RecursionError:
+        raise error(f"{where}: the YAML is nested too deeply") from None
+    raise error(
+        f"{where}: the document expands to more than {MAX_NODES:,} values through its aliases (&/*); "
+        "write it out without nested aliases"
+    )
 
 
 def read_mapping(path: Path, error: type[RftbenchError], what: str, *, empty_ok: bool = False) -> dict[str, Any]:
@@ -17,9 +127,10 @@ def read_mapping(path: Path, error: type[RftbenchError], what: str, *, empty_ok:
     file is ``{}`` when ``empty_ok``.
     """
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise error(f"{path}: not valid YAML:\n  {err}") from None
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise error(f"{path}: cannot read it ({err.strerror or err})") from None
+    data = loads(raw, str(path), error)
     if data is None and empty_ok:
         return {}
     if not isinstance(data, dict):

@@ -35,12 +35,23 @@ class Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     prs: list[dict[str, Any]] = field(default_factory=list)
+    parents: dict[str, str | None] = field(default_factory=dict)
 
     def commit(self, files: dict[str, bytes], parent: str | None, message: str) -> str:
         seed = json.dumps([parent, message, sorted((p, blob_oid(c)) for p, c in files.items()), len(self.commits)])
         sha = hashlib.sha1(seed.encode()).hexdigest()
         self.commits[sha] = dict(files)
+        self.parents[sha] = parent
         return sha
+
+    def history(self, sha: str) -> list[str]:
+        """``sha`` and its ancestors, newest first (each commit has one parent here)."""
+        out: list[str] = []
+        current: str | None = sha
+        while current is not None:
+            out.append(current)
+            current = self.parents.get(current)
+        return out
 
     def resolve(self, revision: str) -> str | None:
         if revision in self.branches:
@@ -191,6 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
             rest = parts[4:]
             if not rest or rest[0] == "revision":
                 return self._info(repo, rest[1] if len(rest) > 1 else "main")
+            if rest[0] == "commits" and len(rest) >= 2:
+                return self._commits(repo, "/".join(rest[1:]))
             if rest[0] == "tree" and len(rest) >= 2:
                 return self._tree(repo, rest[1], "/".join(rest[2:]))
             if rest[0] == "preupload" and self.command == "POST":
@@ -234,6 +247,15 @@ class _Handler(BaseHTTPRequestHandler):
             "lastModified": "2025-09-01T00:00:00.000Z", "tags": [],
             "siblings": [{"rfilename": p} for p in sorted(files)],
         })
+
+    def _commits(self, repo: Repo, revision: str) -> None:
+        sha = self._sha(repo, revision)
+        if sha is None:
+            return
+        self._json(200, [
+            {"id": c, "authors": [{"user": "someone"}], "date": "2025-09-01T00:00:00.000Z", "title": "commit", "message": ""}
+            for c in repo.history(sha)
+        ])
 
     def _tree(self, repo: Repo, revision: str, path: str) -> None:
         sha = self._sha(repo, revision)

@@ -158,3 +158,35 @@ def test_site_in_a_headless_browser(site, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "leaderboard-site.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_hostile_entries_leave_the_page_working_and_their_links_inert(tmp_path, browser):
+    """Issue 12: a threat label that would comment out the script, links that would run script."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from test_hardening import labelled_entry
+
+    hostile_label = labelled_entry("<!--<script>:1")
+    base = make_entry("f" * 16, clean=0.7)
+    # a link that skipped the schema (the site must not trust the schema alone)
+    js_link = base.model_copy(update={"source": base.source.model_copy(update={"url": "javascript:window.__pwned=1"})})
+    entries = [("local", hostile_label), ("submitted", js_link)] + [("local", make_entry(f"{i:016x}", clean=0.5 + i / 20)) for i in range(3)]
+    index = build_site(entries, tmp_path / "site")
+    browser.get(index.as_uri())
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert len(visible_rows(browser)) == len(entries)
+    labels = browser.execute_script("return JSON.parse(document.getElementById('board-config').textContent).threats.map(t => t.label)")
+    assert "<!--<script>:1" in labels  # the label arrives intact as data
+    hrefs = browser.execute_script("return Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href') || '')")
+    assert not [h for h in hrefs if not h.startswith(("https://", "http://", "entries.jsonl", "#"))], hrefs
+    for cell in browser.find_elements(By.CSS_SELECTOR, "td[data-v=submitted], td[data-v=local]"):
+        cell.click()
+        for link in cell.find_elements(By.TAG_NAME, "a"):
+            link.click()
+    assert browser.execute_script("return window.__pwned === undefined")
+    header = browser.find_element(By.CSS_SELECTOR, "th[data-key=clean]")  # the script still sorts
+    header.click()
+    cleans = [float(r["clean"]) for r in visible_rows(browser)]
+    assert cleans == sorted(cleans, reverse=True)

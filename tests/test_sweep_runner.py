@@ -91,7 +91,7 @@ def wait_for(predicate, timeout=60.0):
 
 @pytest.mark.parametrize("params", [None, pytest.param({"processes": 2}, marks=pytest.mark.slow)], ids=["in-process", "pool"])
 def test_kill_9_mid_sweep_then_rerun_loses_and_duplicates_nothing(manager, tmp_path, params):
-    sweep_file = write_sweep(tmp_path, 6)
+    sweep_file = write_sweep(tmp_path, 6, "claim_timeout: 1\n")  # the killed run's claim is taken over after 1 s
     log = tmp_path / "log"
     proc = child(sweep_file, 0.4, log, params)
     results = tmp_path / "results"

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 
+import typer
 from rich.logging import RichHandler
+from rich.text import Text
 
 from ._app import app, err_console
-from ..errors import RftbenchError
+from ._errors import report, shorten
+
+try:  # recent typer vendors click; older ones use the click package
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - depends on the typer version
+    from click import exceptions as _click_errors
 
 # Importing a command module registers its commands on `app`.
 from . import plugins as _plugins  # noqa: E402,F401
@@ -28,11 +37,47 @@ def main(argv: list[str] | None = None) -> None:
     if not any(isinstance(h, RichHandler) for h in logger.handlers):
         logger.addHandler(RichHandler(console=err_console, show_time=False, show_path=False, markup=False))
         logger.propagate = False
+    previous = _stop_on_sigterm()
     try:
-        app(args=argv, prog_name="rftbench")
-    except RftbenchError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
-        sys.exit(2)
+        status = app(args=argv, prog_name="rftbench", standalone_mode=False)
+    except SystemExit:
+        raise
+    except _click_errors.ClickException as err:  # bad usage: click's message, printed as plain text
+        status = _usage_error(err)
+    except typer.Abort:
+        status = report(KeyboardInterrupt(), err_console)
+    except BaseException as err:  # noqa: BLE001 - the one error path: a message and an exit status
+        status = report(err, err_console)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _usage_error(err: Exception) -> int:
+    ctx = getattr(err, "ctx", None)
+    if isinstance(err, getattr(_click_errors, "NoArgsIsHelpError", ())):
+        err.show()
+        return err.exit_code
+    if ctx is not None:
+        err_console.print(ctx.get_usage(), soft_wrap=True)
+        err_console.print(f"Try '{ctx.command_path} -h' for help.", soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", shorten(err.format_message())), soft_wrap=True)
+    return err.exit_code
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> object | None:
+    """SIGTERM (what SLURM, Kubernetes and ``kill`` send) stops a command like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:
+        return None
 
 
 __all__ = ["app", "main"]

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 
 app = typer.Typer(
@@ -23,8 +25,18 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+#: Markup is off: no string from a user, a file or a plugin is ever parsed as Rich markup (a name
+#: holding ``[/x]`` prints as itself). Styled output goes through :func:`styled`.
+console = Console(highlight=False, markup=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+
+
+def styled(template: str, *values: Any) -> Text:
+    """Rich text from a markup ``template`` whose ``{}`` fields are filled with escaped ``values``.
+
+    ``styled("[green]ok[/] {}", path)`` colours "ok" and prints ``path`` verbatim, whatever it holds.
+    """
+    return Text.from_markup(template.format(*(escape(str(v)) for v in values)), emoji=False)
 
 
 def print_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ._app import app, console, err_console, print_json
+from ._app import app, console, err_console, print_json, styled
 
 
 def _pp(value: float) -> str:
@@ -67,6 +67,7 @@ def compare_command(
         console.print(table)
     tests = {d.test for c in comparisons for d in c.differences}
     note = "p: exact McNemar test" + (" (sign test for averaged outcomes)" if "sign-test" in tests else "")
-    err_console.print(f"[dim]{note}; * significant at α = {alpha:g} after Holm over {sum(len(c.differences) for c in comparisons)} tests[/]")
+    err_console.print(styled("[dim]{}; * significant at α = {} after Holm over {} tests[/]",
+                             note, f"{alpha:g}", sum(len(c.differences) for c in comparisons)))
     if written:
         err_console.print(f"plot: {written}")

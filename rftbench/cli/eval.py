@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ConfigError
 from ._app import app, console, print_json
@@ -30,14 +31,15 @@ def result_table(result: dict[str, Any], title: str) -> Table:
     for label, record in result["threats"].items():
         notes = [f"{record['seconds']:.1f} s"]
         if not record.get("reliable", True):
-            notes.append("[red]unreliable: see flags[/]")
-        table.add_row(f"accuracy {label}", format_accuracy(record["acc"], record.get("n", n)), ", ".join(notes))
+            notes.append("unreliable: see flags")
+        table.add_row(f"accuracy {label}", format_accuracy(record["acc"], record.get("n", n)),
+                      Text(", ".join(notes), style="" if record.get("reliable", True) else "red"))
     for label, record in result["metrics"].items():
         value = record.get("value", record.get("kendall_tau", record.get("sum")))
         table.add_row(label, f"{value:.4g}" if isinstance(value, (int, float)) else "-", f"{record['seconds']:.1f} s")
     for flag in result["flags"]:
         colour = "red" if flag["severity"] == "warning" else "dim"
-        table.add_row(f"[{colour}]flag {flag['check']}[/]", flag.get("threat") or "all", f"[{colour}]{flag['message']}[/]")
+        table.add_row(Text(f"flag {flag['check']}", style=colour), str(flag.get("threat") or "all"), Text(str(flag["message"]), style=colour))
     return table
 
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from ..cards import format_validation_error
 
-from ._app import app, console, print_json
+from ._app import app, console, print_json, styled
 
 leaderboard_app = typer.Typer(
     help="The leaderboard: import published results, build the static site, check submitted entries.",
@@ -146,7 +146,7 @@ def leaderboard_build(
         print_json({"index": str(index), "entries": len(rows), **counts, "problems": collected.problems})
         return
     for problem in collected.problems:
-        console.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+        console.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
     console.print(f"built {index} with {len(rows)} entries ({', '.join(f'{v} {k}' for k, v in counts.items())})")
 
 
@@ -198,13 +198,13 @@ def leaderboard_check(
         print_json(report.as_dict())
     else:
         for path in report.accepted:
-            console.print(f"[green]ok[/]      {path}", highlight=False)
+            console.print(styled("[green]ok[/]      {}", path))
         for problem in report.problems:
-            console.print(f"[red]problem[/] {problem}", highlight=False)
+            console.print(styled("[red]problem[/] {}", problem), soft_wrap=True)
         for warning in report.warnings:
-            console.print(f"[yellow]warning[/] {warning}", highlight=False)
+            console.print(styled("[yellow]warning[/] {}", warning), soft_wrap=True)
         verdict = "[green]passed[/]" if report.ok else "[red]failed[/]"
-        console.print(f"check {verdict}: {len(report.accepted)} of {len(report.checked)} entries accepted")
+        console.print(styled(f"check {verdict}: {{}} of {{}} entries accepted", len(report.accepted), len(report.checked)))
     if not report.ok:
         raise typer.Exit(1)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..plugins import DISABLE_ENV, LOAD_ENV, get_manager
-from ._app import app, console, print_json
+from ._app import app, console, print_json, styled
 
 
 def _names(kind: str, names: list[str]) -> str:
@@ -46,8 +47,8 @@ def plugins_command(
     table.add_column("contributions")
     for info in infos:
         contributions = {k: v for k, v in info.contributions.items() if not kind or k == kind}
-        text = "\n".join(f"[cyan]{k}[/]: {_names(k, v)}" for k, v in contributions.items()) or "-"
-        status = {"ok": "[green]ok[/]", "disabled": "[dim]disabled[/]"}.get(info.status, f"[red]{info.status}[/]")
+        text = Text("\n").join(styled("[cyan]{}[/]: {}", k, _names(k, v)) for k, v in contributions.items()) or "-"
+        status = {"ok": styled("[green]ok[/]"), "disabled": styled("[dim]disabled[/]")}.get(info.status) or styled("[red]{}[/]", info.status)
         dist = f"{info.distribution or '-'} {info.version or ''}".strip()
         table.add_row(info.name, dist, status, text)
     console.print(table)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..results import ResultRecord
 from ..stats import format_accuracy
-from ._app import app, console, err_console, print_json
+from ._app import app, console, err_console, print_json, styled
 from .config import SET_OPTION_HELP
 
 
@@ -33,9 +33,10 @@ def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
     table.add_row("training threat", name(cfg.get("threat")))
     table.add_row("epochs · batch", f"{cfg.get('epochs')} · {cfg.get('batch_size')}")
     n = metrics.get("n_examples")
-    table.add_row("clean accuracy", f"[green]{format_accuracy(metrics.get('clean_acc'), n)}[/]" + (f" [dim]95% CI, n={n}[/]" if n else ""))
+    clean = styled("[green]{}[/]", format_accuracy(metrics.get("clean_acc"), n))
+    table.add_row("clean accuracy", clean + styled(" [dim]95% CI, n={}[/]", n) if n else clean)
     for label, result in (metrics.get("threats") or {}).items():
-        table.add_row(f"robust accuracy {label}", f"[yellow]{format_accuracy(result.get('acc'), result.get('n', n))}[/]")
+        table.add_row(f"robust accuracy {label}", styled("[yellow]{}[/]", format_accuracy(result.get("acc"), result.get("n", n))))
     for label, result in (metrics.get("metrics") or {}).items():
         value = result.get("value") if isinstance(result, dict) else result
         if isinstance(value, (int, float)):
@@ -84,7 +85,7 @@ def run_command(
     record_path, _ = run_paths(resolved)
     existed = record_path.is_file()
     if existed and not rerun and not as_json:
-        err_console.print(f"[dim]{record_path} exists: showing it (pass --rerun to run again)[/]")
+        err_console.print(styled("[dim]{} exists: showing it (pass --rerun to run again)[/]", record_path))
     record = run(resolved, resume=not restart, rerun=rerun, progress=progress and not as_json, console=err_console)
     if as_json:
         print_json(record.model_dump(mode="json"))

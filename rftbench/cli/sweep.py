@@ -5,17 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import yaml
 from rich.table import Table
 
 from ..sweep.worker import DEFAULT_RUN
 from ..zoo import parse_filters
-from ._app import app, console, err_console, print_json
+from ._app import app, console, err_console, print_json, styled
 
 
 def _params(pairs: list[str] | None) -> dict[str, object]:
     """``["address=auto", "gpus_per_run=1"]`` → a dict with YAML-parsed values."""
-    return {k: yaml.safe_load(v) for k, v in parse_filters(pairs).items()}
+    from ..yamlfile import loads
+
+    return {k: loads(v, f"--param {k}={v}") for k, v in parse_filters(pairs).items()}
 
 
 @app.command("sweep")
@@ -131,7 +132,10 @@ def results_command(
     if failures:
         _print_failures(results_dir)
         return
-    rows = filter_rows(load_rows(results_dir, recursive=recursive), filters or [])
+    problems: list[str] = []
+    rows = filter_rows(load_rows(results_dir, recursive=recursive, problems=problems), filters or [])
+    for problem in problems:
+        err_console.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
     keys = _split(group_by)
     if keys:
         rows = group_rows(rows, keys)

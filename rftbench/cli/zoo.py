@@ -8,7 +8,7 @@ from rich.table import Table
 from ..errors import RftbenchError
 from ..plugins import get_manager
 from ..zoo import list_cards, parse_filters
-from ._app import app, console, print_json
+from ._app import app, console, print_json, styled
 
 zoo_app = typer.Typer(
     help="Browse the model zoo: representation cards (backbone + pinned weights) and dataset cards.",
@@ -150,7 +150,7 @@ def zoo_fetch(
             row = {"id": card.id, **{name: len(split) for name, split in splits.items()}}
         rows.append(row)
         if not as_json:
-            console.print(f"[green]fetched[/] {card.id}", highlight=False)
+            console.print(styled("[green]fetched[/] {}", card.id))
     if as_json:
         print_json(rows)
         return
@@ -193,11 +193,11 @@ def zoo_probe(
     if as_json:
         print_json(record)
         return
-    console.print(
-        f"[bold]{record['representation']}[/] on [bold]{record['dataset']}[/] ({record['split']}, n={record.get('n')}): "
-        f"AS {record['metric'].split(':', 1)[1]} = {record['value']:.4g} ± {record.get('as_std', 0):.3g}  "
-        f"[dim]{record['seconds']:.1f} s → {record.get('path')}[/]"
-    )
+    console.print(styled(
+        "[bold]{}[/] on [bold]{}[/] ({}, n={}): AS {} = {} ± {}  [dim]{} s → {}[/]",
+        record["representation"], record["dataset"], record["split"], record.get("n"), record["metric"].split(":", 1)[1],
+        f"{record['value']:.4g}", f"{record.get('as_std', 0):.3g}", f"{record['seconds']:.1f}", record.get("path"),
+    ))
 
 
 @zoo_app.command("build")
@@ -239,10 +239,10 @@ def zoo_build(
     for o in outcomes:
         verdict = ("reproduces the shipped weights bit for bit" if o["reproduces"]
                    else "differs from the shipped weights" if o.get("shipped_sha256") else "has no shipped weights to compare")
-        console.print(f"[bold]{o['card']}[/bold] (recipe {o['recipe']}): {verdict}")
-        console.print(f"  built   {o['sha256']}  {o['file']}", markup=False)
+        console.print(styled("[bold]{}[/] (recipe {}): {}", o["card"], o["recipe"], verdict))
+        console.print(f"  built   {o['sha256']}  {o['file']}")
         if o.get("shipped_sha256"):
-            console.print(f"  shipped {o['shipped_sha256']}", markup=False)
+            console.print(f"  shipped {o['shipped_sha256']}")
         if "max_abs_diff" in o:
             console.print(f"  largest weight difference {o['max_abs_diff']:.3g} (relative {o['max_rel_diff']:.3g})")
         robust = ", ".join(f"{k} {v:.3f}" for k, v in (o.get("robust_acc") or {}).items() if v is not None)

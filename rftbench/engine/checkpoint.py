@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import RftbenchError
-from ..results import atomic_write_text
+from ..results import atomic_write_text, file_mode
 
 FORMAT = 1
 
@@ -55,8 +56,13 @@ def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | 
     """Write the model's weights as safetensors (via a temporary file); returns their sha256."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(model_tensors(model), str(tmp), metadata=metadata)
-    tmp.replace(path)
+    try:
+        save_file(model_tensors(model), str(tmp), metadata=metadata)
+        os.chmod(tmp, file_mode())  # safetensors creates 0600: give weights the permissions records get
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return sha256_file(path)
 
 
@@ -116,6 +122,7 @@ class CheckpointStore:
         weights = save_weights(model, folder / "model.safetensors", metadata={"config_hash": self.config_hash})
         tmp = folder / ".state.pt.tmp"
         torch.save(state, tmp)
+        os.chmod(tmp, file_mode())
         tmp.replace(folder / "state.pt")
         manifest = {
             "format": FORMAT,
@@ -138,15 +145,18 @@ class CheckpointStore:
         name = self.latest_pointer.read_text().strip()
         folder = self.root / name
         fix = f"delete {self.root} (or run with --restart) to train from scratch"
+        if not name or "/" in name or name in (".", ".."):
+            raise CheckpointError(f"{self.latest_pointer}: names no checkpoint folder ({name!r}); {fix}")
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
-        except (OSError, json.JSONDecodeError) as err:
+            manifest = json.loads((folder / "manifest.json").read_bytes())
+        except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
             raise CheckpointError(f"{folder}: the checkpoint manifest is missing or unreadable ({err}); {fix}") from None
-        if manifest.get("config_hash") != self.config_hash:
+        manifest = _checked_manifest(manifest, folder, fix)
+        if manifest["config_hash"] != self.config_hash:
             raise CheckpointError(
                 f"{folder}: this checkpoint belongs to config {manifest.get('config_hash')!r}, not {self.config_hash!r}; {fix}"
             )
-        for fname, expected in manifest.get("files", {}).items():
+        for fname, expected in manifest["files"].items():
             path = folder / fname
             if not path.is_file():
                 raise CheckpointError(f"{path}: missing from the checkpoint; {fix}")
@@ -163,3 +173,24 @@ class CheckpointStore:
     def clear(self) -> None:
         """Remove every checkpoint of the run."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+#: The files every manifest must list with their sha256 (nothing is loaded unchecked).
+REQUIRED_FILES = ("model.safetensors", "state.pt")
+
+
+def _checked_manifest(manifest: Any, folder: Path, fix: str) -> dict[str, Any]:
+    """The manifest if it has the expected shape: epoch and step (ints ≥ 0), config_hash, a sha256 per required file."""
+    bad = f"{folder}/manifest.json: not a checkpoint manifest"
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{bad} (a JSON object is expected, got {type(manifest).__name__}); {fix}")
+    for key in ("epoch", "step"):
+        value = manifest.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise CheckpointError(f"{bad} ({key} must be a whole number ≥ 0, got {value!r}); {fix}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or any(not isinstance(files.get(f), str) for f in REQUIRED_FILES):
+        raise CheckpointError(f"{bad} (files must give the sha256 of {' and '.join(REQUIRED_FILES)}); {fix}")
+    if set(files) - set(REQUIRED_FILES):
+        raise CheckpointError(f"{bad} (unexpected files {sorted(set(files) - set(REQUIRED_FILES))}); {fix}")
+    return manifest

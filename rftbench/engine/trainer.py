@@ -37,7 +37,7 @@ log = logging.getLogger("rftbench")
 
 
 class RunInterrupted(RftbenchError):
-    """Training stopped on request (Ctrl-C) after saving a checkpoint."""
+    """Training stopped on request (Ctrl-C or SIGTERM) after saving a checkpoint."""
 
 
 @dataclass
@@ -234,19 +234,25 @@ class Trainer:
         if self._stop:
             raise KeyboardInterrupt
         self._stop = True
-        log.warning("Ctrl-C: finishing the current step and saving a checkpoint (press Ctrl-C again to abort)")
+        what = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+        log.warning("%s: finishing the current step and saving a checkpoint (press Ctrl-C again to abort)", what)
 
     def fit(self) -> TrainState:
-        """Train to the last epoch (resuming first if a checkpoint exists); returns the final state."""
-        previous = None
+        """Train to the last epoch (resuming first if a checkpoint exists); returns the final state.
+
+        Ctrl-C (SIGINT) and SIGTERM (what SLURM and Kubernetes send) both finish the current step,
+        save a checkpoint and raise :class:`RunInterrupted`; running again resumes.
+        """
+        previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, self._sigint)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self._sigint)
         try:
             with self._progress() as bar:
                 self._loop(bar)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)

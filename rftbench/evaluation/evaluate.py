@@ -86,13 +86,26 @@ def resolve_suite(suite: Iterable[Any], manager: PluginManager | None = None) ->
     return threats, metrics
 
 
-def _check_data(data: Dataset, n_examples: int | None) -> Dataset:
+#: The smallest image side common corruptions accept (the smallest a zoo card may declare).
+MIN_SIDE = 8
+
+
+def check_data(data: Dataset, n_examples: int | None, threats: Iterable[tuple[str, Any, Any]] = ()) -> Dataset:
+    """The evaluation's view of ``data`` (its first ``n_examples``), after checking what depends on the data.
+
+    Checked from the first example: an image tensor C×H×W with 1 or 3 channels and finite values
+    in [0, 1], with sides of at least :data:`MIN_SIDE` pixels when ``threats`` (from
+    :func:`resolve_suite`) include common corruptions; and ``n_examples`` at most the test set's
+    size. ``rftbench run`` calls this before training, so a bad setting costs no training time.
+    """
     try:
         size = len(data)  # type: ignore[arg-type]
     except TypeError:
         raise EvaluationError(f"the data ({type(data).__name__}) has no length; pass a map-style torch Dataset of (image, label)") from None
     if size == 0:
         raise EvaluationError("the test set is empty: nothing to evaluate")
+    corruptions = any(getattr(t, "norm", None) == "corruption" for _, t, _ in threats)
+    _check_image(data[0], MIN_SIDE if corruptions else 1)
     if n_examples is None:
         return data
     if n_examples < 1:
@@ -100,6 +113,26 @@ def _check_data(data: Dataset, n_examples: int | None) -> Dataset:
     if n_examples > size:
         raise ConfigError(f"n_examples={n_examples} is larger than the test set ({size} images); use at most {size}, or omit it to use all")
     return Subset(data, list(range(n_examples)))
+
+
+_check_data = check_data
+
+
+def _check_image(example: Any, min_side: int) -> None:
+    image = example[0] if isinstance(example, (tuple, list)) and example else None
+    if not isinstance(image, torch.Tensor):
+        raise EvaluationError(f"the test set's examples must be (image tensor, label) pairs, got {type(example).__name__} "
+                              f"of {type(image).__name__}")
+    shape = tuple(image.shape)
+    if image.dim() != 3 or shape[0] not in (1, 3):
+        raise EvaluationError(f"the test images have shape {shape}; expected C×H×W with 1 or 3 channels")
+    if min(shape[1:]) < min_side:
+        raise EvaluationError(f"the test images are {shape[1]}×{shape[2]} pixels; common corruptions need at least "
+                              f"{min_side}×{min_side} (resize them, e.g. with the representation's transform)")
+    if not image.is_floating_point() or not bool(torch.isfinite(image).all()) or float(image.min()) < -1e-6 \
+            or float(image.max()) > 1 + 1e-6:
+        raise EvaluationError(f"the test images must be floats in [0, 1] (models normalise inside); the first one has "
+                              f"dtype {image.dtype}, range [{float(image.min()):.3g}, {float(image.max()):.3g}]")
 
 
 def _check_model(model: Any) -> nn.Module:
@@ -305,10 +338,10 @@ def evaluate(
     """
     manager = manager or get_manager()
     model = _check_model(model)
-    subset = _check_data(data, n_examples)
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size}: must be at least 1")
     threats, metrics = resolve_suite(suite, manager)
+    subset = check_data(data, n_examples, threats)
     device = _check_device(model, device)
     ctx = EvalContext(model=model, data=subset, batch_size=batch_size, device=device, seed=seed, manager=manager,
                       output_dir=Path(output_dir) if output_dir is not None else None, progress=progress)

@@ -16,6 +16,20 @@ def _pyplot():
     return plt
 
 
+def _save(fig: Any, path: Path) -> None:
+    """Save a figure through a temporary file, so a full disk never leaves a truncated image behind."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def plot_threat_bars(result: dict[str, Any], path: Path) -> Path:
     """A bar per threat model (clean first): accuracy, unreliable ones hatched."""
     plt = _pyplot()
@@ -34,7 +48,7 @@ def plot_threat_bars(result: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("accuracy")
     ax.set_title(f"accuracy per threat model (n={result['n_examples']})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -67,7 +81,7 @@ def plot_expected_robustness(record: dict[str, Any], path: Path, title: str = "e
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -90,6 +104,6 @@ def plot_margins(input_margin: Sequence[float], logit_margin: Sequence[float], r
     ax.set_ylabel("logit margin (top-1 − top-2)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     plt.close(fig)
     return path

@@ -14,10 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config import Component
 from ..errors import ConfigError, UnknownNameError
+from ..yamlfile import loads
 
 LP_NORMS = ("linf", "l2", "l1")
 #: The attack an Lp threat model named on the command line uses when none is given.
@@ -55,8 +54,19 @@ SUITES: dict[str, list[dict[str, Any]]] = {
 
 
 def _value(text: str) -> Any:
-    loaded = yaml.safe_load(text)
+    loaded = loads(text, f"suite item value {text!r}", ConfigError)
     return text if loaded is None else loaded
+
+
+def _component(item: Any, where: str) -> Component:
+    from pydantic import ValidationError
+
+    from ..cards import format_validation_error
+
+    try:
+        return Component.model_validate(item)
+    except ValidationError as err:
+        raise ConfigError(f"{where}: not a suite item (e.g. {{name: linf, eps: 4/255}}):\n{format_validation_error(err)}") from None
 
 
 def parse_item(text: str) -> Component:
@@ -87,7 +97,7 @@ def parse_item(text: str) -> Component:
         if key in params and not (key == "attack" and params[key] == DEFAULT_EVAL_ATTACK and "attack=" not in text):
             raise ConfigError(f"suite item {text!r}: {key} given twice")
         params[key] = value if key == "eps" else _value(value)
-    return Component(name=name, params=params)
+    return _component({"name": name, "params": params}, f"suite item {text!r}")
 
 
 def named_suite(name: str) -> list[Component]:
@@ -98,10 +108,14 @@ def named_suite(name: str) -> list[Component]:
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise ConfigError(f"suite file {name!r} does not exist")
-        items = yaml.safe_load(path.read_text())
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read the suite file ({err.strerror or err})") from None
+        items = loads(raw, str(path), ConfigError)
         if isinstance(items, dict) and "evaluation" in items:
             items = items["evaluation"]
         if not isinstance(items, list):
             raise ConfigError(f"{path}: a suite file is a YAML list of items ({{name: linf, eps: 4/255}}, …) or a run config")
-        return [Component.model_validate(item) for item in items]
+        return [_component(item, f"{path}: item {i}") for i, item in enumerate(items)]
     raise UnknownNameError("suite", name, SUITES, hint="Or pass a YAML file listing suite items.")

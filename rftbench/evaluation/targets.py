@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, UnknownNameError, close_matches
 from ..plugins import PluginManager, get_manager
+from ..yamlfile import read_mapping
 from .evaluate import EvaluationError
 
 RUN_MODEL_INFO = "model.json"
@@ -40,13 +40,19 @@ def _test_split(representation: str, dataset: str, root: str | None, manager: Pl
     return Transformed(splits["test"], make_transform(rep, card, train=False))
 
 
+def _model_info(path: Path) -> dict[str, Any]:
+    from ..runner import read_model_info
+
+    return read_model_info(path)
+
+
 def _run_folder(path: Path, dataset: str | None, data_root: str | None, device: str, manager: PluginManager) -> Target:
     from ..runner import load_model
 
-    info = json.loads((path / RUN_MODEL_INFO).read_text())
+    info = _model_info(path / RUN_MODEL_INFO)
     config: dict[str, Any] = {}
     if (path / "config.yaml").is_file():
-        config = yaml.safe_load((path / "config.yaml").read_text()) or {}
+        config = read_mapping(path / "config.yaml", ConfigError, "a run config", empty_ok=True)
     dataset = dataset or config.get("dataset")
     if not dataset:
         raise ConfigError(f"{path}: the run's config.yaml names no dataset; pass --dataset")
@@ -113,10 +119,10 @@ def load_target(
             raise EvaluationError(f"{path}: not a classifier checkpoint (expected {', '.join(WEIGHT_SUFFIXES)}, a run folder, or a representation id)")
         beside = path.parent / RUN_MODEL_INFO
         if beside.is_file() and representation is None:
-            info = json.loads(beside.read_text())
+            info = _model_info(beside)
             representation = info["representation"]
             if dataset is None and (path.parent / "config.yaml").is_file():
-                dataset = (yaml.safe_load((path.parent / "config.yaml").read_text()) or {}).get("dataset")
+                dataset = read_mapping(path.parent / "config.yaml", ConfigError, "a run config", empty_ok=True).get("dataset")
         representation = _need(representation, "--representation", f"{path}: which representation do these weights belong to?")
         dataset = _need(dataset, "--dataset", f"{path}: which dataset is this classifier for?")
         model = _classifier(representation, dataset, manager, pretrained=False)

@@ -36,6 +36,7 @@ from ..results import atomic_write_text
 from ..stats import accuracy_interval
 from .collect import ORIGINS
 from .entry import Entry, threat_sort_key
+from .urls import safe_href
 
 #: The filters of the table, in order: (row attribute, label).
 FILTERS: tuple[tuple[str, str], ...] = (
@@ -162,8 +163,8 @@ def _row(origin: str, entry: Entry, columns: Sequence[Column]) -> dict[str, Any]
         "er": m.expected_robustness,
         "full_suite": all(m.acc(c.label) is not None for c in columns),
         "submitter": entry.submitter or (entry.source.reference.split(",")[0] if entry.source.reference else ""),
-        "source_url": entry.source.url or "",
-        "checkpoint": f"https://huggingface.co/{entry.checkpoint.repo}/tree/{entry.checkpoint.revision}" if entry.checkpoint else "",
+        "source_url": safe_href(entry.source.url),
+        "checkpoint": safe_href(f"https://huggingface.co/{entry.checkpoint.repo}/tree/{entry.checkpoint.revision}") if entry.checkpoint else "",
         "pair": f"{entry.setup.representation}|{entry.setup.dataset}|{protocol_label(entry)}",
     }
 
@@ -202,8 +203,20 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
 
 
 def _inline_script(text: str) -> str:
-    """Make text safe inside a <script> element (no premature ``</script>``)."""
+    """Make our own script safe inside a <script> element (no premature ``</script>``)."""
     return text.replace("</", "<\\/")
+
+
+def _inline_json(data: Any) -> str:
+    """JSON for a ``<script type="application/json">`` element that no string can end or comment out.
+
+    ``<``, ``>``, ``&`` and the JavaScript line separators become ``\\uXXXX`` escapes, which
+    ``JSON.parse`` reads back as the same characters; nothing HTML's script parser looks for remains.
+    """
+    text = json.dumps(data, ensure_ascii=False)
+    for char in ("<", ">", "&", "\u2028", "\u2029"):
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
 
 
 def render_site(entries: Sequence[tuple[str, Entry]], *, title: str = "rftbench leaderboard", generated: datetime | None = None,
@@ -225,12 +238,12 @@ def render_site(entries: Sequence[tuple[str, Entry]], *, title: str = "rftbench 
         columns=columns,
         filters=[(key, label, options[key]) for key, label in FILTERS],
         counts={o: sum(1 for r in rows if r["origin"] == o) for o in ORIGINS},
-        sources=sources,
+        sources=[(reference, safe_href(url)) for reference, url in sources],
         generated=(generated or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         css=(static / "style.css").read_text(),
         script=_inline_script((static / "app.js").read_text()),
-        config_json=_inline_script(json.dumps(config)),
+        config_json=_inline_json(config),
     )
 
 

@@ -49,6 +49,9 @@ def check_new_entries(new: dict[str, Any], existing: list[Entry], report: CheckR
     accepted: list[Entry] = []
     for path, data in sorted(new.items()):
         report.checked.append(path)
+        if not isinstance(data, dict):  # a JSON string would be read as a file name by load_entry
+            report.problems.append(f"{path}: an entry is a JSON object, not {type(data).__name__}")
+            continue
         try:
             entry = load_entry(data, where=path)
             check_submittable(entry)
@@ -97,24 +100,41 @@ def _tree(board: HubLeaderboard, revision: str, token: str | None) -> dict[str, 
         }
 
 
+def _base(board: HubLeaderboard, main_sha: str, pr_sha: str, token: str | None) -> str:
+    """The commit of main the pull request starts from: the newest commit of its history also on main.
+
+    When the Hub does not say (no common commit), main's head is used, which is stricter: every
+    file of main the pull request lacks then counts as deleted.
+    """
+    with board._errors(f"listing the commits of {board.repo}", token):
+        on_main = {c.commit_id for c in board.api.list_repo_commits(board.repo, repo_type=board.repo_type, revision=main_sha, token=token)}
+        for commit in board.api.list_repo_commits(board.repo, repo_type=board.repo_type, revision=pr_sha, token=token):
+            if commit.commit_id in on_main:
+                return commit.commit_id
+    return main_sha
+
+
 def check_pull_request(board: HubLeaderboard, pr: int, token: str | None = None) -> CheckReport:
-    """Check pull request ``pr`` of the leaderboard repo against its main branch."""
+    """Check pull request ``pr`` of the leaderboard repo against its main branch.
+
+    The pull request is compared with the commit of main it starts from: it may only add files,
+    and each added file must be ``entries/<id>.json``. Any deleted or changed file is a problem
+    (files added to main since the pull request was opened are not its doing and are ignored).
+    """
     if pr < 1:
         raise RftbenchError(f"--pr {pr}: pull request numbers start at 1")
     report = CheckReport()
     main_sha, existing = board.entries(token, problems=report.warnings)
     pr_sha = board.head(token, revision=f"refs/pr/{pr}")
-    main_files, pr_files = _tree(board, main_sha, token), _tree(board, pr_sha, token)
-    added = sorted(set(pr_files) - set(main_files))
-    modified = sorted(p for p in set(pr_files) & set(main_files) if pr_files[p] != main_files[p])
-    absent = sorted(set(main_files) - set(pr_files))
+    base_sha = _base(board, main_sha, pr_sha, token)
+    base_files, pr_files = _tree(board, base_sha, token), _tree(board, pr_sha, token)
+    added = sorted(set(pr_files) - set(base_files))
+    modified = sorted(p for p in set(pr_files) & set(base_files) if pr_files[p] != base_files[p])
+    deleted = sorted(set(base_files) - set(pr_files))
     for path in modified:
         report.problems.append(f"{path}: the pull request changes a file of the main branch; entries are immutable, add a new one instead")
-    if absent:
-        report.warnings.append(
-            f"{len(absent)} file(s) of main are not in the pull request (added to main after it was opened, or deleted by it): "
-            + ", ".join(absent[:5]) + (" …" if len(absent) > 5 else "")
-        )
+    for path in deleted:
+        report.problems.append(f"{path}: the pull request deletes a file of the main branch; a leaderboard pull request may only add entries")
     new: dict[str, Any] = {}
     for path in added:
         if PurePosixPath(path).parent != PurePosixPath(ENTRIES_DIR_IN_REPO) or not path.endswith(".json"):

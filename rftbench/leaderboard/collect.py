@@ -86,9 +86,12 @@ def entries_from_results(paths: Iterable[str | Path], *, problems: list[str] | N
     entries = []
     for path in files:
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # not a record (a run folder holds other JSON files too)
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
+            if problems is None:
+                raise EntryError(f"{path}: not readable JSON ({err})") from None
+            problems.append(f"{path}: not readable JSON ({err}); skipped")
+            continue
         if not isinstance(data, dict) or "metrics" not in data or "config" not in data:
             continue
         try:

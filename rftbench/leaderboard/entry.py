@@ -36,12 +36,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from ..cards import format_validation_error
 from ..results import atomic_write_text
 from ..specs import format_number, parse_number
+from ..paths import check_relative
 from .errors import EntryError, TamperedEntryError
+from .urls import check_http_url
 
 ENTRY_SCHEMA_VERSION = 2
 #: The versions :func:`load_entry` reads.
@@ -53,6 +55,10 @@ Accuracy = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 RepoId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=96)]
+#: A link shown on the site: http(s) only (checked again when rendered).
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+#: A folder inside a repo: relative, no '..'.
+RepoSubfolder = Annotated[str, StringConstraints(max_length=255), AfterValidator(check_relative)]
 Norm = Literal["linf", "l2", "l1", "corruption", "other"]
 
 #: The order threat models are listed in (the reference study's column order).
@@ -219,7 +225,7 @@ class Source(_Strict):
 
     kind: Literal["run", "imported"]
     reference: str | None = Field(None, description="for imported entries: the publication")
-    url: str | None = None
+    url: HttpUrl | None = Field(None, description="an http(s) link to the publication or run")
     file: str | None = Field(None, description="for imported entries: the file the numbers come from")
     row: int | None = Field(None, ge=0, description="for imported entries: the row in that file")
     published: str | None = Field(None, description="for imported entries: publication month, YYYY-MM")
@@ -247,7 +253,7 @@ class Checkpoint(_Strict):
     repo: RepoId
     revision: CommitSha = Field(description="the commit sha (40 hex digits): branches move, commits do not")
     repo_type: Literal["model", "dataset"] = "model"
-    subfolder: str | None = None
+    subfolder: RepoSubfolder | None = None
 
 
 class OutcomesRef(_Strict):
@@ -379,6 +385,8 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
             raise EntryError(f"{path}: no entry file there") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise EntryError(f"{path}: not valid JSON ({err})") from None
+        except OSError as err:
+            raise EntryError(f"{path}: cannot read the entry file ({err.strerror or err})") from None
     where = where or "entry"
     if not isinstance(data, Mapping):
         raise EntryError(f"{where}: an entry must be a JSON object, got {type(data).__name__}")
@@ -438,6 +446,8 @@ def read_entries_jsonl(path: str | Path, *, check_hash: bool = True) -> list[Ent
                     data = json.loads(line)
                 except json.JSONDecodeError as err:
                     raise EntryError(f"{path}:{lineno}: not valid JSON ({err})") from None
+                if not isinstance(data, dict):  # a JSON string must not be taken for a file name
+                    raise EntryError(f"{path}:{lineno}: an entry is a JSON object, not {type(data).__name__}")
                 entries.append(load_entry(data, where=f"{path}:{lineno}", check_hash=check_hash))
     return entries
 

@@ -37,6 +37,7 @@ from huggingface_hub import snapshot_download
 from .. import __version__
 from ..errors import RftbenchError
 from ..outcomes import Outcomes, points_for, read_outcomes, same_points
+from ..paths import PathEscapeError, confined
 from .entry import Entry, Verification, parse_threat_label, threat_label
 from .errors import VerificationError
 from .hub import hub_errors
@@ -179,7 +180,10 @@ def download_checkpoint(entry: Entry, *, endpoint: str | None = None, cache_dir:
             cache_dir=cache_dir,
             token=token,
         )
-    path = Path(folder) / ckpt.subfolder if ckpt.subfolder else Path(folder)
+    try:  # the schema refuses '..' and absolute folders; a symbolic link in the repo is caught here
+        path = confined(folder, ckpt.subfolder, "checkpoint.subfolder") if ckpt.subfolder else Path(folder).resolve()
+    except PathEscapeError as err:
+        raise VerificationError(f"checkpoint {ckpt.repo}@{ckpt.revision}: {err}") from None
     if not path.is_dir():
         raise VerificationError(f"checkpoint {ckpt.repo}@{ckpt.revision}: no folder {ckpt.subfolder!r} in the repo")
     return path
@@ -212,7 +216,8 @@ def default_test_data(entry: Entry, manager: Any = None) -> Any:
         card = manager.get("dataset", entry.setup.dataset)
     except RftbenchError as err:
         raise VerificationError(f"entry {entry.id}: cannot rebuild its test data: {err}") from None
-    splits = load_splits(card, root=entry.config.get("data_root"), manager=manager)
+    # never the entry's own config.data_root: a stranger's entry does not choose where files go here
+    splits = load_splits(card, root=None, manager=manager)
     return Transformed(splits["test"], make_transform(rep, card, train=False))
 
 

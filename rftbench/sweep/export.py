@@ -35,17 +35,19 @@ def find_records(root: str | Path, *, recursive: bool = False) -> list[Path]:
     if not root.is_dir():
         raise RftbenchError(f"results directory {str(root)!r} does not exist (a sweep's results_dir, or a run's output_dir)")
     pattern = "**/*.json" if recursive else "*.json"
-    skip = {"failures", "claims", "slurm"}
+    skip = {"failures", "claims", "slurm", "corrupt"}
     return sorted(p for p in root.glob(pattern) if not skip & set(p.relative_to(root).parts[:-1]))
 
 
-def load_rows(root: str | Path, *, recursive: bool = False) -> list[dict[str, Any]]:
-    """Every readable record under ``root`` as a flat row (unreadable JSON files are skipped)."""
+def load_rows(root: str | Path, *, recursive: bool = False, problems: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every readable record under ``root`` as a flat row; each unreadable file is named in ``problems``."""
     rows = []
     for path in find_records(root, recursive=recursive):
         try:
             record = read_record(path)
-        except RftbenchError:
+        except RftbenchError as err:
+            if problems is not None:
+                problems.append(str(err).splitlines()[0])
             continue
         rows.append(flatten_record(record))
     return rows

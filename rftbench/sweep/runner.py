@@ -7,6 +7,8 @@ claims, failure records), so killing the runner at any moment and starting it ag
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -163,8 +165,11 @@ def run_sweep(
         elif outcome.status == "skipped":
             p.state = "done"
             summary.done_elsewhere += 1
-        elif outcome.status == "busy":
+        elif outcome.status in ("busy", "lost"):
             p.state, p.not_before = "elsewhere", time.monotonic() + recheck
+        elif outcome.status == "interrupted":  # Ctrl-C / SIGTERM reached the run: stop, count no attempt
+            p.state, p.error = "queued", outcome.error
+            summary.interrupted = True
         else:
             p.attempts = max(p.attempts + 1, outcome.attempts)
             p.error = outcome.error
@@ -179,10 +184,13 @@ def run_sweep(
     display = Live(board, console=console, refresh_per_second=4, transient=False) if progress == "live" else None
     board.lines = console if progress == "lines" else None
     start = time.monotonic()
+    previous = _stop_on_sigterm()
     try:
         if display is not None:
             display.start()
-        while True:
+        while not summary.interrupted or in_flight:
+            if summary.interrupted:
+                queue.clear()  # let the runs in flight save their checkpoints, start nothing new
             now = time.monotonic()
             for p in board.runs:  # runs another worker holds: done yet, or abandoned?
                 if p.state == "elsewhere" and p.not_before <= now:
@@ -198,11 +206,13 @@ def run_sweep(
                     p.state = "queued"
                     queue.append(p)
             if not queue and not in_flight:
-                if not any(p.state == "elsewhere" for p in board.runs):
+                if summary.interrupted or not any(p.state == "elsewhere" for p in board.runs):
                     break
                 time.sleep(poll)
                 continue
             free = len(queue) if executor.slots is None else max(0, executor.slots - len(in_flight))
+            if summary.interrupted:
+                free = 0
             batch = [queue.popleft() for _ in range(min(free, len(queue)))]
             if batch:
                 for p in batch:
@@ -223,6 +233,8 @@ def run_sweep(
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         summary.elapsed = time.monotonic() - start
         executor.shutdown()
         if display is not None:
@@ -302,6 +314,20 @@ class _Board:
             style = "green" if p.state == "done" else "red" if p.state == "failed" else "cyan"
             table.add_row(Text(p.state, style), p.run.hash, p.run.label, _duration(p.seconds or 0.0))
         return Group(head, table)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM stops the sweep like Ctrl-C (what SLURM and Kubernetes send before killing a job)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGTERM)
+    if handler not in (signal.SIG_DFL, None):
+        return None  # someone (the CLI) already turns SIGTERM into an interrupt
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _last_error(store: Store, digest: str) -> str | None:

@@ -13,7 +13,7 @@ A sweep file is YAML validated by :class:`SweepSpec`::
     zip:                             # ... times each zipped group (equal-length lists, varied together)
       - {protocol: [lp, fft], epochs: [50, 5]}
     retries: 1                       # a failed run is tried again up to this many times
-    claim_timeout: 3600              # seconds without a heartbeat after which a claim is stale
+    claim_timeout: 120               # seconds without a heartbeat after which a claim is stale
     executor: {name: ray, address: auto, gpus_per_run: 1}
 
 Axis keys are run-config fields, dotted to reach parameters (``loss.beta``) or nested fields
@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..cards import format_validation_error
@@ -65,7 +64,9 @@ class SweepSpec(BaseModel):
     results_dir: str = Field("runs/sweep", description="where result records, claims and failure records live")
     retries: int = Field(1, ge=0, le=100, description="extra attempts for a run that raised, across invocations")
     claim_timeout: float = Field(
-        3600.0, gt=0, description="seconds without a heartbeat after which another worker may take a run over"
+        120.0, gt=0, le=7 * 24 * 3600,
+        description="seconds without a heartbeat (sent every timeout/4, at most every 60 s) after which another worker "
+                    "may take a run over; a killed worker's run is taken over after this long",
     )
     executor: Component = Field(Component(name="local"), description="the executor plugin and its parameters")
 
@@ -212,7 +213,7 @@ def _base_config(spec: SweepSpec, base_dir: Path, manager: PluginManager, where:
             load_config(path, manager=manager)
         except ConfigError as err:
             raise SweepError(f"{where}base: {err}") from None
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_mapping(path, SweepError, "a run config", empty_ok=True)
     else:
         data = dict(spec.base)
     if "output_dir" in data:

@@ -9,9 +9,15 @@ Layout (on any filesystem all workers see, e.g. a cluster's shared disk)::
 - A run whose record exists is done and skipped.
 - A worker claims a run by creating its claim file with ``O_CREAT | O_EXCL``, which exactly one
   worker can win. While it runs, a heartbeat thread touches the file; a claim whose heartbeat is
-  older than ``claim_timeout`` (or whose process is gone, on the same host) is *stale*, and another
-  worker may take it over. Take-overs are serialised by a second exclusive file, so a fresh claim
-  is never mistaken for a stale one.
+  older than ``claim_timeout`` is *stale*, and another worker may take it over. Only the heartbeat's
+  age counts, never whether a PID looks alive: PIDs mean nothing across containers or hosts.
+  Take-overs are serialised by a second exclusive file, so a fresh claim is never mistaken for a
+  stale one.
+- Only the claim's owner writes the run's record: ownership (the token in the claim file) is
+  checked again just before the write, so a worker that was paused past ``claim_timeout`` and
+  resumes does not record the run a second time.
+- A record or failure record that cannot be read is moved aside to ``corrupt/`` with a warning,
+  and the run is treated as not done (it runs again).
 - A run that raises gets a failure record (appended, never overwritten); it is tried again until
   it has failed ``max_attempts`` times, and the other runs go on.
 
@@ -21,6 +27,7 @@ No database server and no lock daemon: only atomic ``open(O_EXCL)``, ``rename`` 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -32,10 +39,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..errors import RftbenchError
 from ..results import ResultRecord, atomic_write_text, read_record, write_record
 from .errors import SweepError
 
 HOST = socket.gethostname()
+log = logging.getLogger("rftbench")
+
+
+class ClaimLost(RftbenchError):
+    """This worker's claim went stale and another worker took the run over: it must not write the record."""
 
 
 def _now() -> str:
@@ -51,18 +64,29 @@ class Claim:
         self._thread: threading.Thread | None = None
 
     def heartbeat(self) -> None:
-        """Mark the claim alive now (touch its file)."""
+        """Mark the claim alive now (touch its file), only while the file is still this claim."""
+        if not self.still_mine():
+            return
         try:
             os.utime(self.path)
         except FileNotFoundError:
             pass
 
+    def check(self, path: Path | None = None) -> None:
+        """Raise :class:`ClaimLost` unless this worker still owns the claim (called before writing a record)."""
+        if not self.still_mine():
+            raise ClaimLost(
+                f"{self.path}: the claim on this run went stale (no heartbeat for the claim timeout) and another "
+                "worker took it over; this worker's result is not written"
+            )
+
     def still_mine(self) -> bool:
         """Whether the claim file is still this claim (it is not if it went stale and was taken over)."""
         try:
-            return json.loads(self.path.read_text()).get("token") == self.token
-        except (FileNotFoundError, json.JSONDecodeError):
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
             return False
+        return isinstance(data, dict) and data.get("token") == self.token
 
     def release(self) -> None:
         """Stop the heartbeat and remove the claim file, if it is still this claim."""
@@ -128,21 +152,39 @@ class Store:
         return self.root / f"{digest}.json"
 
     def is_done(self, digest: str) -> bool:
-        """Whether a complete result record exists for this config hash."""
+        """Whether a complete result record exists for this config hash (an unreadable one is not)."""
+        return self.record_state(digest) == "done"
+
+    def record_state(self, digest: str) -> str:
+        """``done``, ``missing``, ``failed`` (a record with another status) or ``unreadable``."""
         path = self.result_path(digest)
         if not path.is_file():
-            return False
+            return "missing"
         try:
-            return read_record(path).status == "complete"
-        except Exception:  # noqa: BLE001 - an unreadable record is not a result
-            return False
+            return "done" if read_record(path).status == "complete" else "failed"
+        except RftbenchError:
+            return "unreadable"
+
+    def quarantine(self, path: Path, why: str) -> Path | None:
+        """Move an unreadable file aside to ``corrupt/`` (kept for inspection, never deleted); warn."""
+        folder = self.root / "corrupt"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{path.name}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            os.replace(path, target)
+        except FileNotFoundError:
+            return None  # another worker moved it first
+        log.warning("%s: %s; moved to %s and the run will be done again", path, why, target)
+        return target
 
     def done(self) -> set[str]:
         """Hashes of every complete record in the directory."""
         return {p.stem for p in self.root.glob("*.json") if self.is_done(p.stem)}
 
-    def write_result(self, record: ResultRecord) -> Path:
-        """Write a record atomically under its id (the config hash)."""
+    def write_result(self, record: ResultRecord, claim: Claim | None = None) -> Path:
+        """Write a record atomically under its id (the config hash); with ``claim``, only while it is still owned."""
+        if claim is not None:
+            claim.check()
         return write_record(record, self.result_path(record.id))
 
     # ------------------------------------------------------------------ claims
@@ -172,15 +214,20 @@ class Store:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, OSError):
-            data, stat = {}, path.stat()  # being written right now: treat as live
-        return ClaimInfo(data.get("host", "?"), int(data.get("pid", -1)), data.get("token", ""), data.get("started", ""), time.time() - stat.st_mtime)
+        except (ValueError, OSError):
+            try:
+                data, stat = {}, path.stat()  # being written right now: judged by its age alone
+            except FileNotFoundError:
+                return None
+        if not isinstance(data, dict):
+            data = {}
+        pid = data.get("pid")
+        return ClaimInfo(str(data.get("host", "?")), pid if isinstance(pid, int) and not isinstance(pid, bool) else -1,
+                         str(data.get("token", "")), str(data.get("started", "")), time.time() - stat.st_mtime)
 
     def is_stale(self, info: ClaimInfo) -> bool:
-        """Stale: no heartbeat for ``claim_timeout`` seconds, or its process is gone (same host)."""
-        if info.age > self.claim_timeout:
-            return True
-        return info.host == HOST and info.pid > 0 and not _pid_alive(info.pid)
+        """Stale: no heartbeat for ``claim_timeout`` seconds (the holder's PID is never consulted)."""
+        return info.age > self.claim_timeout
 
     def _take_over_if_stale(self, digest: str) -> bool:
         """Remove a stale claim under the take-over lock; ``True`` if the run may be claimed again."""
@@ -229,12 +276,19 @@ class Store:
 
     def failure_record(self, digest: str) -> dict[str, Any] | None:
         """The failure record of a run (``id``, ``config``, ``attempts``), or ``None``."""
+        path = self.failure_path(digest)
         try:
-            return json.loads(self.failure_path(digest).read_text())
+            data = json.loads(path.read_bytes())
         except FileNotFoundError:
             return None
-        except json.JSONDecodeError as err:
-            raise SweepError(f"{self.failure_path(digest)}: broken failure record ({err}); delete it to retry the run") from None
+        except (OSError, ValueError) as err:
+            self.quarantine(path, f"unreadable failure record ({err})")
+            return None
+        if not (isinstance(data, dict) and isinstance(data.get("attempts"), list)
+                and all(isinstance(a, dict) for a in data["attempts"])):
+            self.quarantine(path, "not a failure record (needs a list of attempts)")
+            return None
+        return data
 
     def attempts(self, digest: str) -> int:
         """How many attempts of this run failed so far."""
@@ -272,17 +326,3 @@ def _create_exclusive(path: Path, content: dict[str, Any]) -> bool:
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps(content))
     return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped by its parent) is not alive
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
