@@ -159,18 +159,20 @@ class LpThreat:
         eps: float | None = None,
         objective: Objective | None = None,
         early_stop: bool = False,
+        x_init: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Adversarial copies of ``x`` within the budget (``eps`` overrides it, e.g. under an ε schedule).
 
         ``objective`` replaces the attack's cross-entropy (TRADES' KL); ``early_stop`` drops
-        points once broken (evaluation). The model is put in eval mode with frozen parameters.
+        points once broken (evaluation); ``x_init`` is where the first start begins (TRADES' KL
+        attack: x + 0.001·N(0, 1)). The model is put in eval mode with frozen parameters.
         """
         budget = self.eps if eps is None else float(eps)
         with attack_mode(model):
             return self.attack(
                 model, x, y, norm=self.norm, eps=budget, steps=self.steps, step_size=self.step_size,
                 restarts=self.restarts, random_start=self.random_start, generator=self.generator(x.device),
-                early_stop=early_stop, objective=objective,
+                early_stop=early_stop, objective=objective, x_init=x_init,
             )
 
 

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ._ball import random_delta
+from .pgd import start_point
 from ._core import Objective, cross_entropy, loss_and_grad
 
 MOMENTUM = 0.75
@@ -98,12 +99,16 @@ def _apgd_once(
     generator: torch.Generator | None,
     early_stop: bool,
     objective: Objective,
+    x_init: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One APGD run; returns (adversarial points, their loss, fooled mask)."""
     n = len(x)
     shape = (n,) + (1,) * (x.dim() - 1)
 
-    x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
+    if x_init is not None:
+        x_adv = start_point(x, x_init, norm, eps)
+    else:
+        x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
     logits, loss, grad = loss_and_grad(model, x_adv, y, objective, index)
     fooled = logits.argmax(1) != y
     x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()
@@ -186,6 +191,7 @@ def apgd_ce(
     generator: torch.Generator | None = None,
     early_stop: bool = False,
     objective: Objective | None = None,
+    x_init: torch.Tensor | None = None,
     **_: object,
 ) -> torch.Tensor:
     """APGD maximising ``objective`` (default CE) within the ``norm`` ball of radius ``eps``.
@@ -193,6 +199,8 @@ def apgd_ce(
     Returns, per example, the highest-loss point found (training semantics); with
     ``early_stop`` a point stops being attacked once misclassified and its first misclassified
     point is returned (evaluation semantics). ``step_size`` overrides the initial ``2·eps``.
+    ``x_init``: where the first start begins (moved into the ball and the box; the reference's
+    ``x_init``), instead of ``x`` or a random point (``random_start``).
     Restarts after the first start at random points and attack only the points not yet broken.
     """
     objective = objective or cross_entropy
@@ -201,7 +209,7 @@ def apgd_ce(
         return x.clone()
     kwargs = dict(norm=norm, eps=eps, steps=steps, step_size=step_size, generator=generator, early_stop=early_stop, objective=objective)
     todo = torch.arange(len(x), device=x.device)
-    best, best_loss, _ = _apgd_once(model, x, y, todo, random_start=random_start, **kwargs)
+    best, best_loss, _ = _apgd_once(model, x, y, todo, random_start=random_start, x_init=x_init, **kwargs)
     for _r in range(1, restarts):
         if early_stop:
             with torch.no_grad():
