@@ -101,8 +101,10 @@ class L1Params(ThreatParams):
     eps: Annotated[Epsilon, Field(le=1_000_000, description="L1 budget on the [0, 1] pixel scale (the study: 75 at 224 px)")] = 75.0
 
 
-def format_eps(value: float) -> str:
-    """``4/255`` for whole 255ths in (0, 1], else the shortest float (``2``, ``0.5``, ``75``)."""
+def format_eps(value: float, norm: str = "linf") -> str:
+    """``4/255`` for an L∞ budget of whole 255ths in (0, 1], else the shortest float (``2``, ``0.4``, ``75``)."""
+    if norm != "linf":
+        return f"{value:g}"
     text = format_number(value)
     return text if isinstance(text, str) else f"{value:g}"
 
@@ -128,7 +130,7 @@ class LpThreat:
         self._generator: torch.Generator | None = None
 
     def label(self) -> str:
-        return f"{self.norm}:{format_eps(self.eps)}"
+        return f"{self.norm}:{format_eps(self.eps, self.norm)}"
 
     def __repr__(self) -> str:
         return f"LpThreat({self.label()}, attack={self.attack.name}, steps={self.steps}, random_start={self.random_start})"
