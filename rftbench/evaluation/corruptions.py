@@ -375,17 +375,29 @@ def elastic_transform(x: torch.Tensor, severity: int, draws: Sequence[Draws]) ->
 
 
 @lru_cache(maxsize=64)
-def _box_matrix(n: int, m: int) -> torch.Tensor:
-    """``[n, m]`` weights of Pillow's BOX resampling from ``n`` to ``m`` pixels: each input pixel to the bin holding its centre."""
+def _box_bins(n: int, m: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pillow's BOX resampling from ``n`` to ``m`` pixels: the input pixels used, the bin of each
+    (the one holding its centre), and the bin sizes. As in Pillow's double arithmetic, a pixel
+    whose centre falls exactly on a bin edge can miss both bins (e.g. pixel 22 of 45 → 22)."""
     scale = n / m
     support = 0.5 * scale
-    weights = torch.zeros(n, m, dtype=torch.float64)
+    bins = torch.full((n,), -1, dtype=torch.long)
     for i in range(m):
         center = (i + 0.5) * scale
         for j in range(max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n)):
             if -0.5 < (j - center + 0.5) / scale <= 0.5:
-                weights[j, i] = 1.0
-    return (weights / weights.sum(0, keepdim=True)).float()
+                bins[j] = i
+    used = torch.nonzero(bins >= 0).flatten()
+    return used, bins[used], torch.bincount(bins[used], minlength=m).float()
+
+
+def _box_last(x: torch.Tensor, m: int) -> torch.Tensor:
+    """Box means of the last dimension into ``m`` bins."""
+    used, bins, counts = _box_bins(x.shape[-1], m)
+    if len(used) < x.shape[-1]:
+        x = x.index_select(-1, used.to(x.device))
+    sums = torch.zeros(*x.shape[:-1], m, dtype=x.dtype, device=x.device).index_add_(-1, bins.to(x.device), x)
+    return sums / counts.to(x)
 
 
 @lru_cache(maxsize=64)
@@ -404,8 +416,8 @@ def pixelate(x: torch.Tensor, severity: int, draws: Sequence[Draws], *, quantize
     h, w = x.shape[-2:]
     sh, sw = max(1, int(h * c)), max(1, int(w * c))
     finish = _round8 if quantize else (lambda t: t)
-    small = finish(x @ _box_matrix(w, sw).to(x))  # horizontal pass first, as Pillow
-    small = finish((small.transpose(-1, -2) @ _box_matrix(h, sh).to(x)).transpose(-1, -2))
+    small = finish(_box_last(x, sw))  # horizontal pass first, as Pillow
+    small = finish(_box_last(small.transpose(-1, -2), sh).transpose(-1, -2))
     rows, cols = _nearest_index(h, sh).to(x.device), _nearest_index(w, sw).to(x.device)
     return small.index_select(-2, rows).index_select(-1, cols)
 
