@@ -103,7 +103,13 @@ def test_margin_consistency_matches_closed_form_margins(builtins, linear_case, t
     tau, _ = kendalltau(margin.numpy(), (logits[:, 0] - logits[:, 1]).numpy())
     assert record["kendall_tau"] == pytest.approx(tau, abs=0.02)
     assert record["non_robust_share"] == pytest.approx(0.5) and record["n_unbroken"] == 0
-    assert 0 <= record["auroc"] <= 1
+    # detection of the non-robust points (closed-form input margin ≤ ε) by −logit margin, as sklearn scores it
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    non_robust = (margin <= 0.02).numpy()
+    score = -(logits[:, 0] - logits[:, 1]).numpy()
+    assert record["auroc"] == pytest.approx(roc_auc_score(non_robust, score))
+    assert record["aupr"] == pytest.approx(average_precision_score(non_robust, score)) and record["fpr_at_95_tpr"] == 0.0
     assert (tmp_path / "margin_consistency_linf_0.02.png").exists()
 
 
@@ -115,7 +121,14 @@ def test_subset_estimate_metric_uses_the_suite_measurement(builtins, linear_case
     record = result["metrics"]["subset_estimate:linf:0.02"]
     assert result["threats"]["linf:0.02"]["acc"] == pytest.approx(0.5)
     assert record["measured_acc"] == pytest.approx(0.5) and record["n_subset"] == 6 and record["n_total"] == 12
-    assert abs(record["error"]) <= 0.25
+    # the linear model is margin-consistent: the threshold fitted on 6 points classifies the other 6 exactly
+    assert record["value"] == pytest.approx(0.5) and record["error"] == pytest.approx(0.0)
+    correct = np.ones(12, dtype=bool)
+    lm = model(data.tensors[0]).detach().topk(2, 1).values
+    lm = (lm[:, 0] - lm[:, 1]).numpy()
+    subset = np.sort(torch.randperm(12, generator=torch.Generator().manual_seed(0))[:6].numpy())
+    by_hand = subset_estimate(lm, correct, subset, (margin > 0.02).numpy()[subset], n_boot=20)
+    assert record["threshold"] == pytest.approx(by_hand["threshold"])
 
 
 def test_aggregates(builtins):
