@@ -15,8 +15,8 @@ which torchattacks' ``apgd.py`` copies — rather than the paper's recursion whe
   reference reads a not-yet-written row of its loss history), so it counts as a rise whenever
   its loss is positive;
 - projections and the L2 normalisation are written with the reference's arithmetic, so that the
-  iterates agree to the last bit on CPU (``tests/test_golden.py`` checks the best points against
-  ``pyautoattack`` at N = 5, 7, 10, 20 and 100).
+  iterates agree to the last bit on CPU (``tests/test_attacks.py`` and ``tests/test_golden.py``
+  check iterates and best points against ``pyautoattack`` at N = 5, 7, 10, 20 and 100).
 
 Where rftbench departs, on purpose: with ``early_stop`` (evaluation), a point stops being attacked
 once misclassified and its *first* misclassified iterate is returned, where the reference keeps
@@ -36,8 +36,8 @@ import torch
 from torch import nn
 
 from ._ball import random_delta
-from .pgd import start_point
 from ._core import Objective, cross_entropy, loss_and_grad
+from .pgd import start_point
 
 MOMENTUM = 0.75
 RHO = 0.75
