@@ -201,6 +201,19 @@ def test_margin_consistency_and_subset_estimate_use_the_pseudo_margin_on_an_inco
     assert logit["margin"] == "logit" and auto["margin"] == "pseudo" and auto["kendall_tau_logit_subset"] < 0.5
     assert abs(auto["error"]) < abs(logit["error"])
 
+
+def test_pseudo_margin_errors_are_named(builtins):
+    model, x, y = rescaled_case(20)
+    data = TensorDataset(x, y)
+    corruption = {"name": "subset_estimate", "threat": {"name": "corruptions", "severity": 1}, "margin": "pseudo"}
+    with pytest.raises(ConfigError, match=r"evaluation.0 \(subset_estimate\): margin='pseudo' needs an Lp threat model"):
+        evaluate(model, data, [corruption], progress=False)
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))  # no features/head
+    suite = [{"name": "subset_estimate", "threat": {"name": "linf", "eps": 0.05, "attack": "apgd-ce"}, "n": 10,
+              "n_boot": 10, "margin": "pseudo", "fab_steps": 5}]
+    with pytest.raises(EvaluationError, match="no pseudo-margin possible: the model exposes no features/head"):
+        evaluate(plain, data, suite, progress=False)
+
     model, data = fx.linear_problem(n=10, shape=SHAPE)
     suite = [{"name": "linf", "eps": 0.001, "attack": "apgd-ce"}, "aggregates"]
     result = evaluate(model, data, suite, progress=False)

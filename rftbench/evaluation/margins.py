@@ -280,6 +280,11 @@ class SubsetEstimate:
         params = {k: v for k, v in self.threat.items() if k != "name"}
         # built now, so that a bad threat fails when the suite is resolved, before any work
         self._threat = (manager or get_manager()).get("threat_model", self.threat["name"]).build(**params)
+        if margin != "logit" and getattr(self._threat, "norm", None) not in ("linf", "l2", "l1"):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"margin={margin!r} needs an Lp threat model (a pseudo-margin regresses FAB's input margin); "
+                              f"{self._threat.label()!r} is not one: use margin: logit")
 
     def label(self) -> str:
         kind = "" if self.margin == "logit" else f"[{self.margin}]"
@@ -313,9 +318,7 @@ class SubsetEstimate:
         """The margin to threshold: a pseudo-margin fitted on the subset's FAB margins, or the logit margin ("auto")."""
         from .evaluate import EvaluationError
 
-        norm = getattr(self._threat, "norm", None)
-        if norm not in ("linf", "l2", "l1"):
-            raise EvaluationError(f"subset_estimate: margin={self.margin!r} needs an Lp threat model (FAB's input margin), not {norm!r}")
+        norm = self._threat.norm
         im = input_margins(ctx, subset, norm=norm, fab_steps=self.fab_steps, restarts=1, seed=self.seed)
         ok = torch.isfinite(im)
         tau = _tau(im[ok], logit[subset][ok])
