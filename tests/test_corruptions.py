@@ -132,7 +132,13 @@ def test_round_robin_assigns_one_type_per_image_in_study_order(manager):
     assert record["mode"] == "round_robin" and record["severity"] == 3
     assert list(record["per_type"]) == list(STUDY_TYPES)
     assert [record["per_type_n"][t] for t in STUDY_TYPES] == [3] + [2] * 10
+    assert record["quantize"] is True  # 8-bit images, as the reference
     threat = plugin.Corruptions(3, "round_robin", STUDY_TYPES, 0)
+    x8 = torch.floor(smooth_images(4) * 255) / 255
+    out = threat.perturb(ConstantModel(), x8, torch.zeros(4, dtype=torch.long))
+    assert torch.equal(out, torch.round(out * 255) / 255)
+    floats = plugin.Corruptions(3, "round_robin", STUDY_TYPES, 0, quantize=False).perturb(ConstantModel(), x8, torch.zeros(4, dtype=torch.long))
+    assert not torch.equal(floats, out) and (floats - out).abs().max() <= 1 / 255 + 1e-6
     assert threat.assignment(torch.tensor([0, 10, 11, 12])) == ["shot_noise", "jpeg_compression", "shot_noise", "impulse_noise"]
 
 
