@@ -7,7 +7,8 @@ types (``gaussian_noise`` may be added through ``types``), in one of two modes:
 - ``average``: every image under every type; the accuracy is the mean over types.
 
 Both report the accuracy per type. Deterministic given ``seed``: an image's corruption depends
-only on the seed, its index in the test set, the type and the severity.
+only on the seed, its index in the test set, the type and the severity. Corrupted images are
+8-bit (``quantize``, the default), as imagecorruptions and ImageNet-C's files are.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class CorruptionParams(Params):
     mode: Literal["round_robin", "average"] = Field("round_robin", description="one type per image (the study's) or every type on every image")
     types: tuple[str, ...] = Field(STUDY_TYPES, min_length=1, description="corruption types, in round-robin order")
     seed: int = Field(0, ge=0, description="seeds the random corruptions")
+    quantize: bool = Field(True, description="8-bit corrupted images, as the reference imagecorruptions (np.uint8 truncation); false keeps floats")
 
     @field_validator("types", mode="before")
     @classmethod
@@ -51,8 +53,9 @@ class Corruptions:
 
     norm = "corruption"
 
-    def __init__(self, severity: int, mode: str, types: tuple[str, ...], seed: int):
+    def __init__(self, severity: int, mode: str, types: tuple[str, ...], seed: int, quantize: bool = True):
         self.severity, self.mode, self.types, self.seed = severity, mode, tuple(types), seed
+        self.quantize = quantize
         self.eps = float(severity)
         self._correct: dict[str, float] = {t: 0.0 for t in self.types}
         self._count: dict[str, int] = {t: 0 for t in self.types}
@@ -78,7 +81,7 @@ class Corruptions:
         types = self.assignment(index)
         for name in dict.fromkeys(types):
             rows = torch.tensor([t == name for t in types], device=x.device)
-            out[rows] = corrupt(x[rows], name, severity, seed=self.seed, index=index[rows.cpu()]).to(x.dtype)
+            out[rows] = corrupt(x[rows], name, severity, seed=self.seed, index=index[rows.cpu()], quantize=self.quantize).to(x.dtype)
         return out
 
     @torch.no_grad()
@@ -93,7 +96,7 @@ class Corruptions:
             return {"correct": correct}
         share = torch.zeros(len(y), device=x.device)
         for name in self.types:
-            ok = model(corrupt(x, name, self.severity, seed=self.seed, index=index).to(x.dtype)).argmax(1) == y
+            ok = model(corrupt(x, name, self.severity, seed=self.seed, index=index, quantize=self.quantize).to(x.dtype)).argmax(1) == y
             share += ok.float()
             self._correct[name] += float(ok.sum())
             self._count[name] += len(y)
@@ -104,7 +107,7 @@ class Corruptions:
         counts = dict(self._count)
         self._correct = {t: 0.0 for t in self.types}
         self._count = {t: 0 for t in self.types}
-        return {"severity": self.severity, "mode": self.mode, "seed": self.seed, "per_type": per_type, "per_type_n": counts}
+        return {"severity": self.severity, "mode": self.mode, "seed": self.seed, "quantize": self.quantize, "per_type": per_type, "per_type_n": counts}
 
 
 @hookimpl

@@ -48,11 +48,17 @@ def _kl_clean_adv(clean: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
     return F.kl_div(F.log_softmax(adv.float(), 1), F.softmax(clean.float(), 1), reduction="none").sum(1)
 
 
+#: Standard deviation of the original TRADES code's start around x for the KL attack.
+START_NOISE = 0.001
+
+
 class Trades(CrossEntropy):
     """TRADES (Zhang et al. 2019): CE(clean) + β·KL(p_clean ‖ p_adv), the KL averaged over the batch.
 
     ``inner="ce"`` crafts x_adv by maximising CE (the reference study); ``inner="kl"`` by
-    maximising KL(p_clean ‖ p_adv) with p_clean from the eval-mode model, as in the original.
+    maximising KL(p_clean ‖ p_adv) with p_clean from the eval-mode model, as in the original,
+    starting from x + 0.001·N(0, 1) as the original code (``trades.py``) does: at x itself the
+    KL and its gradient are zero, so the first step would follow floating-point noise.
     Gradients flow through both p_clean and p_adv in the outer loss, as in the original code.
     """
 
@@ -74,6 +80,12 @@ class Trades(CrossEntropy):
             return F.kl_div(F.log_softmax(logits.float(), 1), target, reduction="none").sum(1)
 
         return kl
+
+    def attack_start(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Where the attack starts: x + 0.001·N(0, 1) for the KL attack (original TRADES), else ``None``."""
+        if self.inner != "kl":
+            return None
+        return x.detach().float() + START_NOISE * torch.randn(x.shape, device=x.device)
 
     def __call__(self, y: torch.Tensor, *, clean: torch.Tensor | None = None, adv: torch.Tensor | None = None) -> torch.Tensor:
         return F.cross_entropy(clean.float(), y) + self.beta * _kl_clean_adv(clean, adv).mean()

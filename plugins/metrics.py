@@ -6,7 +6,9 @@ these add the diagnostics of the literature:
 - ``expected_robustness``: mean accuracy over ε uniform on [0, ε_g] (trapezoid, 1/255 grid), with its curve;
 - ``adversarial_sensitivity``: AS of the representation and Nern et al.'s bound quantities;
 - ``margin_consistency``: Kendall τ between FAB input margins and logit margins; AUROC/AUPR/FPR@95 at ε;
-- ``subset_estimate``: robust accuracy estimated from ``n`` attacked points by a logit-margin threshold;
+  with a pseudo-margin (MLP on penultimate features) and its τ for models that are not margin-consistent;
+- ``subset_estimate``: robust accuracy estimated from ``n`` attacked points by a logit-margin (or
+  pseudo-margin) threshold;
 - ``aggregates``: the reference study's ``sum`` and ``geom`` (product) of the accuracies.
 """
 
@@ -64,6 +66,10 @@ class MarginParams(Params):
     fab_steps: int = Field(100, ge=1, le=10_000, description="FAB iterations")
     restarts: int = Field(1, ge=1, le=100, description="FAB restarts")
     seed: int = Field(0, ge=0)
+    pseudo_margin: Literal["auto", "on", "off"] = Field(
+        "auto", description="fit a pseudo-margin (MLP on penultimate features → input margin) on half the points and report its "
+        "Kendall τ on the other half; 'auto' uses it for detection when the logit margin's τ is below min_tau, 'on' always")
+    min_tau: float = Field(0.5, ge=-1.0, le=1.0, description="Kendall τ below which a model counts as not margin-consistent")
 
     @model_validator(mode="after")
     def _check(self) -> MarginParams:
@@ -79,6 +85,11 @@ class SubsetParams(Params):
     n: int = Field(500, ge=2, description="points attacked")
     seed: int = Field(0, ge=0, description="draws the subset and the bootstrap")
     n_boot: int = Field(200, ge=10, le=100_000, description="bootstrap resamples for the error bar")
+    margin: Literal["logit", "pseudo", "auto"] = Field(
+        "logit", description="margin to threshold: the logit margin, a pseudo-margin fitted on the subset's FAB input margins, "
+        "or 'auto' (the pseudo-margin when the logit margin's Kendall τ on the subset is below min_tau); the last two run FAB on the subset")
+    fab_steps: int = Field(100, ge=1, le=10_000, description="FAB iterations (margin: pseudo or auto)")
+    min_tau: float = Field(0.5, ge=-1.0, le=1.0, description="Kendall τ below which the logit margin is replaced (margin: auto)")
 
     @field_validator("threat", mode="before")
     @classmethod

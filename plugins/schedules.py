@@ -12,6 +12,8 @@ Shapes (α is the multiplier):
 - ``epsilon-scheduling`` (Ngnawé et al. 2025): α = 0 for t < T1, (t − T1)/(T2 − T1) for
   T1 ≤ t < T2, 1 for t ≥ T2; ``granularity="epoch"`` evaluates it at the integer epoch, as in
   the paper; ``"step"`` at every optimiser step. T1 = 0 is a linear warm-up, T1 = T2 = 0 fixed ε.
+  A share of training (the default T1 = ``"25%"``, T2 = ``"75%"``) is rounded *down* to whole
+  epochs, as the paper's default over 50 epochs: T1 = 12, T2 = 37 (not 12.5 and 37.5).
 - ``cosine``: α = m + (1 − m)·(1 + cos(π t / total))/2, m = ``min_factor``.
 - ``warmup-cosine``: linear from ``start`` to 1 over ``[0, warmup]``, then cosine from 1 to
   ``min_factor`` over the rest.
@@ -91,14 +93,25 @@ class LinearWarmup:
 
 
 class EpsilonScheduling:
-    """The two-hinge schedule of Epsilon-Scheduling (arXiv 2509.23325)."""
+    """The two-hinge schedule of Epsilon-Scheduling (arXiv 2509.23325).
+
+    A time point given as a share of training becomes whole epochs, rounded down (the paper's
+    T1 = 12, T2 = 37 of 50 epochs for 25% and 75%); one given in epochs is used as written.
+    """
 
     def __init__(self, t1: float | str, t2: float | str, granularity: str):
         self.t1, self.t2, self.granularity = t1, t2, granularity
 
+    def hinges(self, total: float) -> tuple[float, float]:
+        """(T1, T2) in epochs for a run of ``total`` epochs."""
+        return tuple(  # type: ignore[return-value]
+            float(math.floor(epochs_at(p, total) + 1e-9)) if isinstance(p, str) else float(p)
+            for p in (self.t1, self.t2)
+        )
+
     def validate(self, total: float) -> None:
         """Raise a :class:`ConfigError` when T1 > T2 for a run of ``total`` epochs."""
-        t1, t2 = epochs_at(self.t1, total), epochs_at(self.t2, total)
+        t1, t2 = self.hinges(total)
         if t1 > t2:
             raise ConfigError(
                 f"eps_schedule.t1 ({self.t1!r} = {t1:g} epochs) must not come after eps_schedule.t2 "
@@ -109,7 +122,7 @@ class EpsilonScheduling:
         self.validate(total)
         if self.granularity == "epoch":
             t = math.floor(t + 1e-9)
-        t1, t2 = epochs_at(self.t1, total), epochs_at(self.t2, total)
+        t1, t2 = self.hinges(total)
         if t >= t2:
             return 1.0
         if t < t1:

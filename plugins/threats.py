@@ -101,8 +101,10 @@ class L1Params(ThreatParams):
     eps: Annotated[Epsilon, Field(le=1_000_000, description="L1 budget on the [0, 1] pixel scale (the study: 75 at 224 px)")] = 75.0
 
 
-def format_eps(value: float) -> str:
-    """``4/255`` for whole 255ths in (0, 1], else the shortest float (``2``, ``0.5``, ``75``)."""
+def format_eps(value: float, norm: str = "linf") -> str:
+    """``4/255`` for an L∞ budget of whole 255ths in (0, 1], else the shortest float (``2``, ``0.4``, ``75``)."""
+    if norm != "linf":
+        return f"{value:g}"
     text = format_number(value)
     return text if isinstance(text, str) else f"{value:g}"
 
@@ -128,7 +130,7 @@ class LpThreat:
         self._generator: torch.Generator | None = None
 
     def label(self) -> str:
-        return f"{self.norm}:{format_eps(self.eps)}"
+        return f"{self.norm}:{format_eps(self.eps, self.norm)}"
 
     def __repr__(self) -> str:
         return f"LpThreat({self.label()}, attack={self.attack.name}, steps={self.steps}, random_start={self.random_start})"
@@ -159,18 +161,20 @@ class LpThreat:
         eps: float | None = None,
         objective: Objective | None = None,
         early_stop: bool = False,
+        x_init: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Adversarial copies of ``x`` within the budget (``eps`` overrides it, e.g. under an ε schedule).
 
         ``objective`` replaces the attack's cross-entropy (TRADES' KL); ``early_stop`` drops
-        points once broken (evaluation). The model is put in eval mode with frozen parameters.
+        points once broken (evaluation); ``x_init`` is where the first start begins (TRADES' KL
+        attack: x + 0.001·N(0, 1)). The model is put in eval mode with frozen parameters.
         """
         budget = self.eps if eps is None else float(eps)
         with attack_mode(model):
             return self.attack(
                 model, x, y, norm=self.norm, eps=budget, steps=self.steps, step_size=self.step_size,
                 restarts=self.restarts, random_start=self.random_start, generator=self.generator(x.device),
-                early_stop=early_stop, objective=objective,
+                early_stop=early_stop, objective=objective, x_init=x_init,
             )
 
 

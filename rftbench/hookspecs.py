@@ -139,6 +139,8 @@ def rftbench_add_losses() -> list[LossSpec]:
       in eval mode, parameters frozen, under the attack's autocast) before crafting ``x_adv``;
       returns the per-example objective ``(logits, y, index) -> Tensor[B]`` the attack
       maximises (see :mod:`rftbench.attacks`), or ``None`` for cross-entropy;
+    - optionally ``attack_start(x) -> Tensor | None``: where the attack's first start begins
+      (TRADES' KL attack: x + 0.001·N(0, 1)); ``None`` or absent: the attack's own start;
     - ``__call__(y, *, clean=None, adv=None) -> Tensor``: the scalar training loss (batch
       mean) from the logits of the clean and adversarial batches (those it uses; each
       ``[B, num_classes]``, possibly low precision: compute in fp32).

@@ -156,9 +156,63 @@ def test_l1_projection():
     assert torch.all(out.abs() <= delta.abs() + 1e-7)
 
 
-def test_apgd_checkpoints_follow_the_paper():
-    # p = 0, .22, .41, .57, .7, .8, .87, .93, .99, 1.05 → ceil(p·100)
-    assert sorted(_checkpoints(100)) == [22, 41, 57, 70, 80, 87, 93, 99]
+#: Step-size checkpoints of the reference code (pyautoattack ``autopgd_base.py``): windows of
+#: max(int(.22N), 1) steps, shrinking by max(int(.03N), 1) to max(int(.06N), 1).
+REFERENCE_CHECKPOINTS = {
+    5: [1, 2, 3, 4, 5],
+    7: [1, 2, 3, 4, 5, 6, 7],
+    10: [2, 3, 4, 5, 6, 7, 8, 9, 10],
+    20: [4, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
+    100: [22, 41, 57, 70, 80, 87, 93, 99],
+}
+
+
+@pytest.mark.parametrize("steps", sorted(REFERENCE_CHECKPOINTS))
+def test_apgd_checkpoints_follow_the_reference_code(steps):
+    from pyautoattack.autopgd_base import APGDAttack
+
+    ref = APGDAttack(nn.Identity(), n_iter=steps, eps=0.1, device="cpu")
+    first, shrink, shortest = ref.n_iter_2, ref.size_decr, ref.n_iter_min
+    expected = REFERENCE_CHECKPOINTS[steps]
+    assert expected[0] == first and all(b - a >= shortest for a, b in zip(expected, expected[1:]))
+    assert expected[1] - expected[0] == max(first - shrink, shortest)
+    assert sorted(_checkpoints(steps)) == expected
+
+
+class _Sin(nn.Module):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sin(z)
+
+
+@pytest.fixture(scope="module")
+def wiggly():
+    """A model whose loss oscillates along the attack path, so that step halving happens often."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 16), _Sin(), nn.Linear(16, 4)).eval()
+    with torch.no_grad():
+        model[1].weight.mul_(8.0)
+    x = torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
+
+
+@pytest.mark.parametrize("steps", sorted(REFERENCE_CHECKPOINTS))
+@pytest.mark.parametrize("norm,eps", [("linf", 8 / 255), ("l2", 1.0)])
+def test_apgd_best_points_are_those_of_pyautoattack(wiggly, steps, norm, eps):
+    """The highest-loss point of each example, bit for bit, against the reference run from x."""
+    from pyautoattack.autopgd_base import APGDAttack
+
+    model, x, y = wiggly
+    ref = APGDAttack(model, n_iter=steps, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, device="cpu", seed=0)
+    ref.init_hyperparam(x)
+    best, robust, best_loss, _ = ref.attack_single_run(x, y, x_init=x.clone())
+    ours = apgd_ce(model, x, y, norm=norm, eps=eps, steps=steps)
+    assert torch.equal(ours, best)
+    # with early stopping, the same points are broken
+    broken = apgd_ce(model, x, y, norm=norm, eps=eps, steps=steps, early_stop=True)
+    with torch.no_grad():
+        assert torch.equal(model(broken).argmax(1) == y, robust)
 
 
 def test_registry():

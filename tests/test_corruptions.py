@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import colorsys
 
+import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
@@ -11,7 +12,7 @@ from torch.utils.data import TensorDataset
 
 from rftbench.errors import UnknownNameError
 from rftbench.evaluation import evaluate
-from rftbench.evaluation.corruptions import ALL_TYPES, STUDY_TYPES, corrupt
+from rftbench.evaluation.corruptions import ALL_TYPES, STUDY_TYPES, NumpyDraws, corrupt
 from rftbench_plugins import corruptions as plugin
 from tests.plugins import evaluation as fx
 from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
@@ -58,10 +59,12 @@ def test_severity_5_changes_more_than_severity_1(name):
 def test_contrast_and_brightness_by_hand():
     x = torch.tensor([0.2, 0.4, 0.9, 0.5]).view(1, 1, 2, 2).expand(1, 3, 2, 2).clone()
     x[0, 1] *= 0.5
-    out = corrupt(x, "contrast", 3)  # c = 0.2: (x - mean) * 0.2 + mean per channel
+    out = corrupt(x, "contrast", 3, quantize=False)  # c = 0.2: (x - mean) * 0.2 + mean per channel
     mean = x.mean(dim=(-2, -1), keepdim=True)
     assert torch.allclose(out, (x - mean) * 0.2 + mean)
-    out = corrupt(x, "brightness", 2)  # +0.2 on the HSV value
+    # 8-bit by default, truncating as the reference's np.uint8(255·value)
+    assert torch.equal(corrupt(x, "contrast", 3), torch.floor(((x - mean) * 0.2 + mean) * 255) / 255)
+    out = corrupt(x, "brightness", 2, quantize=False)  # +0.2 on the HSV value
     for i in range(2):
         for j in range(2):
             h, s, v = colorsys.rgb_to_hsv(*x[0, :, i, j].tolist())
@@ -76,6 +79,35 @@ def test_unknown_corruption_names_close_matches():
         plugin.CorruptionParams(types=["jpeg"])
     with pytest.raises(ValidationError, match="less than or equal to 5"):
         plugin.CorruptionParams(severity=6)
+    for bad in (0, 6):
+        with pytest.raises(ValueError, match=f"severity={bad}: must be an integer from 1 to 5"):
+            corrupt(smooth_images(1), "contrast", bad)
+    with pytest.raises(ValueError, match="draws: one source per image"):
+        corrupt(smooth_images(2), "snow", 3, draws=[NumpyDraws(0)])
+
+
+@pytest.mark.parametrize("name", ALL_TYPES)
+def test_outputs_are_8bit_by_default_and_floats_on_request(name):
+    x = torch.floor(smooth_images(2) * 255) / 255  # images on the 8-bit grid, as decoded files
+    out = corrupt(x, name, 2, seed=3)
+    assert torch.equal(out, torch.round(out * 255) / 255)
+    floats = corrupt(x, name, 2, seed=3, quantize=False)
+    if name not in ("jpeg_compression", "impulse_noise"):  # these keep 8-bit inputs on the 8-bit grid
+        assert not torch.equal(floats, torch.round(floats * 255) / 255)
+    assert (floats - out).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_pixelate_is_pillows_box_then_nearest():
+    """Against Pillow itself (the reference's resampling), at sizes whose factors do not divide them."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (1, 3, 37, 45), generator=g).float() / 255
+    for severity, c in enumerate([0.6, 0.5, 0.4, 0.3, 0.25], start=1):
+        image = Image.fromarray((x[0] * 255).round().byte().permute(1, 2, 0).numpy())
+        small = image.resize((int(45 * c), int(37 * c)), Image.BOX)
+        expected = torch.from_numpy(np.asarray(small.resize((45, 37), Image.NEAREST)).copy()).permute(2, 0, 1).float()
+        assert torch.equal(corrupt(x, "pixelate", severity)[0] * 255, expected), severity
 
 
 @pytest.fixture
@@ -100,7 +132,13 @@ def test_round_robin_assigns_one_type_per_image_in_study_order(manager):
     assert record["mode"] == "round_robin" and record["severity"] == 3
     assert list(record["per_type"]) == list(STUDY_TYPES)
     assert [record["per_type_n"][t] for t in STUDY_TYPES] == [3] + [2] * 10
+    assert record["quantize"] is True  # 8-bit images, as the reference
     threat = plugin.Corruptions(3, "round_robin", STUDY_TYPES, 0)
+    x8 = torch.floor(smooth_images(4) * 255) / 255
+    out = threat.perturb(ConstantModel(), x8, torch.zeros(4, dtype=torch.long))
+    assert torch.equal(out, torch.round(out * 255) / 255)
+    floats = plugin.Corruptions(3, "round_robin", STUDY_TYPES, 0, quantize=False).perturb(ConstantModel(), x8, torch.zeros(4, dtype=torch.long))
+    assert not torch.equal(floats, out) and (floats - out).abs().max() <= 1 / 255 + 1e-6
     assert threat.assignment(torch.tensor([0, 10, 11, 12])) == ["shot_noise", "jpeg_compression", "shot_noise", "impulse_noise"]
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
+from rftbench.attacks import apgd_ce
 from rftbench.engine import FusedStep, NonFiniteLossError, Precision, has_training_batchnorm
 from rftbench_plugins.losses import ClassicAT, CrossEntropy, Trades
 from rftbench_plugins.threats import LinfParams, LpThreat
@@ -110,19 +113,56 @@ def test_update_steps_and_clears_gradients(batch):
     x, y = batch
     model = mlp()
     before = [p.clone() for p in model.parameters()]
+    with torch.no_grad():  # the adversarial points of the step (PGD from x: deterministic), before the update
+        expected_correct = int((model(threat().perturb(model, x, y)).argmax(1) == y).sum())
     step = FusedStep(model, ClassicAT(), threat(), torch.optim.SGD(model.parameters(), lr=0.1), FP32)
     out = step(x, y, 8 / 255)
     assert all(p.grad is None for p in model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert out.n == 16 and 0 <= int(out.correct) <= 16
+    assert out.n == 16 and int(out.correct) == expected_correct and 0 < expected_correct < 16
 
 
-def test_bf16_step_trains_and_keeps_fp32_weights(batch):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_step_trains_and_keeps_fp32_weights(batch, precision):
+    """Ten TRADES steps on one batch: every weight moves, stays fp32, and the loss falls."""
     x, y = batch
     model = mlp()
-    step = FusedStep(model, Trades(1.0, "ce"), threat(), torch.optim.SGD(model.parameters(), lr=0.1), Precision("bf16", "cpu"))
-    out = step(x, y, 8 / 255)
-    assert torch.isfinite(out.loss) and all(p.dtype == torch.float32 for p in model.parameters())
+    before = [p.detach().clone() for p in model.parameters()]
+    step = FusedStep(model, Trades(1.0, "ce"), threat(), torch.optim.SGD(model.parameters(), lr=0.5), Precision(precision, "cpu"))
+    losses = [float(step(x, y, 8 / 255).loss) for _ in range(10)]
+    assert all(map(math.isfinite, losses)) and all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_trades_kl_attack_starts_at_x_plus_small_gaussian_noise(batch):
+    """The default threat (APGD-CE, no random start) with TRADES' KL inner attack, as the original code."""
+    x, y = batch
+    model = mlp().eval()
+    seen = {}
+
+    class Spy(LpThreat):
+        def perturb(self, model, x, y, **kw):
+            seen.update(kw)
+            return super().perturb(model, x, y, **kw)
+
+    params = LinfParams(eps="8/255").model_dump()
+    assert params["attack"] == "apgd-ce" and params["random_start"] is False
+    loss = Trades(1.0, "kl")
+    step = FusedStep(model, loss, Spy("linf", **params), torch.optim.SGD(model.parameters(), lr=0.0), FP32)
+    torch.manual_seed(5)
+    x_adv = step.attack(x, y, 8 / 255)
+    noise = seen["x_init"] - x
+    assert 0.0008 < float(noise.std()) < 0.0012 and abs(float(noise.mean())) < 2e-4
+    torch.manual_seed(5)
+    start = x + 0.001 * torch.randn(x.shape)
+    expected = apgd_ce(model, x, y, norm="linf", eps=8 / 255, steps=params["steps"], x_init=start,
+                       objective=loss.attack_objective(model, x, y))
+    assert torch.equal(x_adv, expected)
+    objective = loss.attack_objective(model, x, y)
+    with torch.no_grad():
+        assert float(objective(model(x_adv), y, None).mean()) > 1e-4
+    assert Trades(1.0, "ce").attack_start(x) is None
 
 
 def test_channels_last_inputs(batch):

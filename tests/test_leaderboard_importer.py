@@ -38,6 +38,22 @@ def test_means_reproduce_the_paper(entries):
     assert [round(m, 3) for m in means] == [0.658, 0.324, 0.343, 0.234, 0.547]
 
 
+def test_evaluation_configs_validate_and_labels_are_plain_numbers_off_linf(entries, builtins):
+    """The entries' evaluation suite resolves against the built-in threat models (no made-up names)."""
+    from rftbench.config import RunConfig, resolve_config
+    from rftbench.leaderboard.entry import threat_label
+
+    suites = {repr(e.config["evaluation"]) for e in entries}
+    assert len(suites) == 1
+    config = dict(entries[0].config, representation="convnext_base.fb_in22k", dataset="caltech101")  # cards in the zoo
+    resolved = resolve_config(RunConfig.model_validate(config), builtins)
+    by_name = {c.name: c.params for c in resolved.evaluation}
+    assert {n: by_name[n]["attack"] for n in ("linf", "l2", "l1")} == dict.fromkeys(("linf", "l2", "l1"), "autoattack")
+    assert by_name["corruptions"]["mode"] == "round_robin" and by_name["corruptions"]["severity"] == 3
+    assert threat_label("l2", 0.4) == "l2:0.4" and threat_label("l1", 1.0) == "l1:1"
+    assert threat_label("linf", 4 / 255) == "linf:4/255" and threat_label("linf", 0.5) == "linf:0.5"
+
+
 def test_shipped_jsonl_is_the_import_of_the_csv(entries):
     shipped = read_entries_jsonl(ENTRIES_DIR / "guide2025.jsonl")
     assert {e.content_hash for e in shipped} == {e.content_hash for e in entries}

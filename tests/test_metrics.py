@@ -14,7 +14,7 @@ from torch.utils.data import TensorDataset
 from rftbench.errors import ConfigError
 from rftbench.evaluation import EvaluationError, evaluate
 from rftbench.evaluation.expected import eps_grid, expected_robustness
-from rftbench.evaluation.margins import fit_threshold, subset_estimate
+from rftbench.evaluation.margins import PseudoMargin, fit_threshold, subset_estimate
 from rftbench_plugins import metrics as plugin
 from tests.plugins import evaluation as fx
 from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
@@ -103,7 +103,13 @@ def test_margin_consistency_matches_closed_form_margins(builtins, linear_case, t
     tau, _ = kendalltau(margin.numpy(), (logits[:, 0] - logits[:, 1]).numpy())
     assert record["kendall_tau"] == pytest.approx(tau, abs=0.02)
     assert record["non_robust_share"] == pytest.approx(0.5) and record["n_unbroken"] == 0
-    assert 0 <= record["auroc"] <= 1
+    # detection of the non-robust points (closed-form input margin ≤ ε) by −logit margin, as sklearn scores it
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    non_robust = (margin <= 0.02).numpy()
+    score = -(logits[:, 0] - logits[:, 1]).numpy()
+    assert record["auroc"] == pytest.approx(roc_auc_score(non_robust, score))
+    assert record["aupr"] == pytest.approx(average_precision_score(non_robust, score)) and record["fpr_at_95_tpr"] == 0.0
     assert (tmp_path / "margin_consistency_linf_0.02.png").exists()
 
 
@@ -115,10 +121,99 @@ def test_subset_estimate_metric_uses_the_suite_measurement(builtins, linear_case
     record = result["metrics"]["subset_estimate:linf:0.02"]
     assert result["threats"]["linf:0.02"]["acc"] == pytest.approx(0.5)
     assert record["measured_acc"] == pytest.approx(0.5) and record["n_subset"] == 6 and record["n_total"] == 12
-    assert abs(record["error"]) <= 0.25
+    # the linear model is margin-consistent: the threshold fitted on 6 points classifies the other 6 exactly
+    assert record["value"] == pytest.approx(0.5) and record["error"] == pytest.approx(0.0)
+    correct = np.ones(12, dtype=bool)
+    lm = model(data.tensors[0]).detach().topk(2, 1).values
+    lm = (lm[:, 0] - lm[:, 1]).numpy()
+    subset = np.sort(torch.randperm(12, generator=torch.Generator().manual_seed(0))[:6].numpy())
+    by_hand = subset_estimate(lm, correct, subset, (margin > 0.02).numpy()[subset], n_boot=20)
+    assert record["threshold"] == pytest.approx(by_hand["threshold"])
 
 
-def test_aggregates(builtins):
+class RescaledModel(torch.nn.Module):
+    """Not margin-consistent by construction: a two-layer linear classifier whose logits are multiplied
+    by a positive per-example factor exp(8·(x₀ − ½)). Decisions and input margins are those of the
+    linear model; the logit margin is scrambled by the factor."""
+
+    def __init__(self, seed: int = 0, d: int = 48, width: int = 8, classes: int = 3):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.proj = torch.nn.Linear(d, width, bias=False)
+        self.head = torch.nn.Linear(width, classes)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.randn(width, d, generator=g) * 4 / d**0.5)
+            self.head.weight.copy_(torch.randn(classes, width, generator=g))
+            self.head.bias.copy_(torch.randn(classes, generator=g) * 0.1)
+
+    def features(self, x):
+        return self.proj(x.flatten(1))
+
+    def forward(self, x):
+        return self.head(self.features(x)) * torch.exp(8 * (x.flatten(1)[:, :1] - 0.5))
+
+    def linear(self) -> fx.LinearModel:
+        return fx.LinearModel(self.head.weight.detach() @ self.proj.weight.detach(), self.head.bias.detach())
+
+
+def rescaled_case(n: int, seed: int = 3):
+    model = RescaledModel()
+    x = torch.rand(n, 3, 4, 4, generator=torch.Generator().manual_seed(seed)) * 0.8 + 0.1
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
+
+
+def test_pseudo_margin_recovers_kendall_tau_where_the_logit_margin_fails():
+    model, x, y = rescaled_case(400)
+    margin = fx.exact_margins(model.linear(), x, y, "linf")
+    with torch.no_grad():
+        top = model(x).topk(2, 1).values
+        features = model.features(x)
+    logit = top[:, 0] - top[:, 1]
+    fit, test = slice(0, 200), slice(200, 400)
+    pseudo = PseudoMargin(seed=0).fit(features[fit], margin[fit])(features[test])
+    tau_logit = kendalltau(margin[test], logit[test])[0]
+    tau_pseudo = kendalltau(margin[test], pseudo)[0]
+    assert tau_logit < 0.5 and tau_pseudo > 0.8 and tau_pseudo > tau_logit + 0.3
+    again = PseudoMargin(seed=0).fit(features[fit], margin[fit])(features[test])
+    assert torch.equal(pseudo, again)  # deterministic given its seed
+
+
+def test_margin_consistency_and_subset_estimate_use_the_pseudo_margin_on_an_inconsistent_model(builtins):
+    model, x, y = rescaled_case(120)
+    data = TensorDataset(x, y)
+    threat = {"name": "linf", "eps": 0.05, "attack": "apgd-ce", "steps": 20}
+    suite = [
+        {"name": "margin_consistency", "eps": 0.05, "n": 120, "fab_steps": 30},
+        threat,
+        {"name": "subset_estimate", "threat": threat, "n": 60, "n_boot": 10, "margin": "logit"},
+        {"name": "subset_estimate", "threat": threat, "n": 60, "n_boot": 10, "margin": "auto", "fab_steps": 30},
+    ]
+    result = evaluate(model, data, suite, progress=False)
+    record = result["metrics"]["margin_consistency:linf:0.05"]
+    pseudo = record["pseudo_margin"]
+    assert record["kendall_tau"] < 0.5 and record["margin_used"] == "pseudo"
+    assert pseudo["n_fit"] + pseudo["n_test"] == 120 - record["n_unbroken"]
+    assert pseudo["kendall_tau"] > pseudo["kendall_tau_logit"] + 0.3
+    assert record["auroc"] == pseudo["auroc"] and record["auroc"] > 0.9
+    logit, auto = result["metrics"]["subset_estimate:linf:0.05"], result["metrics"]["subset_estimate[auto]:linf:0.05"]
+    assert logit["margin"] == "logit" and auto["margin"] == "pseudo" and auto["kendall_tau_logit_subset"] < 0.5
+    assert abs(auto["error"]) < abs(logit["error"])
+
+
+def test_pseudo_margin_errors_are_named(builtins):
+    model, x, y = rescaled_case(20)
+    data = TensorDataset(x, y)
+    corruption = {"name": "subset_estimate", "threat": {"name": "corruptions", "severity": 1}, "margin": "pseudo"}
+    with pytest.raises(ConfigError, match=r"evaluation.0 \(subset_estimate\): margin='pseudo' needs an Lp threat model"):
+        evaluate(model, data, [corruption], progress=False)
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))  # no features/head
+    suite = [{"name": "subset_estimate", "threat": {"name": "linf", "eps": 0.05, "attack": "apgd-ce"}, "n": 10,
+              "n_boot": 10, "margin": "pseudo", "fab_steps": 5}]
+    with pytest.raises(EvaluationError, match="no pseudo-margin possible: the model exposes no features/head"):
+        evaluate(plain, data, suite, progress=False)
+
     model, data = fx.linear_problem(n=10, shape=SHAPE)
     suite = [{"name": "linf", "eps": 0.001, "attack": "apgd-ce"}, "aggregates"]
     result = evaluate(model, data, suite, progress=False)

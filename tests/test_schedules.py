@@ -36,9 +36,20 @@ def test_epsilon_scheduling_matches_the_paper():
     smooth = EpsilonScheduling(t1=12, t2=37, granularity="step")
     assert smooth(24.5, 50) == pytest.approx(12.5 / 25)
     default = EpsilonScheduling(t1="25%", t2="75%", granularity="step")
-    assert default(12.5, 50) == 0 and default(25, 50) == pytest.approx(0.5) and default(37.5, 50) == 1
+    assert default(12.5, 50) == pytest.approx(0.5 / 25) and default(24.5, 50) == pytest.approx(0.5)
+    assert default(36.9, 50) < 1 and default(37, 50) == 1
     assert EpsilonScheduling(0, 0, "epoch")(0, 10) == 1  # fixed ε
     assert EpsilonScheduling(0, 10, "step")(5, 10) == pytest.approx(0.5)  # linear warm-up
+
+
+def test_epsilon_scheduling_default_hinges_are_whole_epochs_rounded_down(builtins):
+    """The paper's default over 50 epochs: T1 = 12, T2 = 37 (25% / 75%, rounded down)."""
+    params = builtins.get("schedule", "epsilon-scheduling").validate_params({})
+    s = EpsilonScheduling(**params.model_dump())
+    assert s.hinges(50) == (12.0, 37.0) and s.hinges(5) == (1.0, 3.0) and s.hinges(8) == (2.0, 6.0)
+    paper = EpsilonScheduling(t1=12, t2=37, granularity="epoch")
+    assert [s(t, 50) for t in range(50)] == [paper(t, 50) for t in range(50)]
+    assert s(13, 50) == pytest.approx(1 / 25) and s(36, 50) == pytest.approx(24 / 25) and s(37, 50) == 1
 
 
 def test_t1_after_t2_is_refused_naming_the_field(builtins):

@@ -66,6 +66,10 @@ def test_runtime_object_satisfies_the_protocol_and_attacks():
     threat = LpThreat("linf", **LinfParams(eps="2/255", attack="pgd", steps=3, seed=7).model_dump())
     assert isinstance(threat, ThreatModel)
     assert threat.label() == "linf:2/255"
+    from rftbench_plugins.threats import L2Params
+
+    # only L∞ budgets are written in 255ths: 0.4 = 102/255 is an L2 budget of 0.4
+    assert LpThreat("l2", **L2Params(eps=0.4).model_dump()).label() == "l2:0.4"
     model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3)).train()
     x, y = torch.rand(8, 3, 4, 4), torch.randint(0, 3, (8,))
     a = threat.perturb(model, x, y)

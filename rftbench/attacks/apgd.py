@@ -1,10 +1,27 @@
 """APGD-CE (Croce & Hein 2020, "Reliable evaluation of adversarial robustness…"), L∞ and L2.
 
-Follows Algorithm 1 of the paper and the reference implementation's constants: initial step
-``2·eps``, momentum 0.75 (none on the first step), checkpoints at ``p_0 = 0``, ``p_1 = 0.22``,
-``p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)`` of the iterations, where the step of a point
-is halved (and the point restarted from its best iterate) when fewer than 75% of the steps since
-the last checkpoint raised its loss, or when neither its step nor its best loss changed.
+Follows the reference *code* — pyautoattack's ``autopgd_base.py`` (``APGDAttack``, L∞ and L2),
+which torchattacks' ``apgd.py`` copies — rather than the paper's recursion where they differ:
+
+- initial step ``2·eps``; momentum 0.75, none on the first step (the reference's ``a = 1``);
+- step-size checkpoints in integer windows: the first window is ``max(int(0.22·N), 1)`` steps, each
+  next one ``max(int(0.03·N), 1)`` shorter, down to ``max(int(0.06·N), 1)``. The paper's
+  ``ceil(p_j·N)`` with ``p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)`` gives the same
+  checkpoints only at N = 100; at N = 10 the reference checks after every step from the 2nd on;
+- at a checkpoint the step of a point is halved (and the point sent back to its best iterate and
+  gradient) when at most ``0.75·window`` of the window's steps raised its loss (``<=``, as the
+  reference), or when its step was not halved at the last checkpoint and its best loss has not
+  risen since. As in the reference, the first step of the first window is compared with 0 (the
+  reference reads a not-yet-written row of its loss history), so it counts as a rise whenever
+  its loss is positive;
+- projections and the L2 normalisation are written with the reference's arithmetic, so that the
+  iterates agree to the last bit on CPU (``tests/test_attacks.py`` and ``tests/test_golden.py``
+  check iterates and best points against ``pyautoattack`` at N = 5, 7, 10, 20 and 100).
+
+Where rftbench departs, on purpose: with ``early_stop`` (evaluation), a point stops being attacked
+once misclassified and its *first* misclassified iterate is returned, where the reference keeps
+attacking it and returns its *last* one; which points are fooled is the same (each point's
+trajectory is independent of the others).
 
 Written here rather than wrapping ``torchattacks.APGD`` because that class always starts from a
 random point (the reference study trains with *no* random start), reseeds the global RNG on
@@ -15,25 +32,57 @@ input gradient on the last iteration, which only needs the loss.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from ._ball import ascent_direction, project, random_delta
+from ._ball import random_delta
 from ._core import Objective, cross_entropy, loss_and_grad
+from .pgd import start_point
 
 MOMENTUM = 0.75
 RHO = 0.75
 
 
 def _checkpoints(steps: int) -> set[int]:
-    """Iterations (1-based counts of steps taken) at which the step size may be halved."""
-    p = [0.0, 0.22]
-    while p[-1] < 1:
-        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    points = {math.ceil(q * steps - 1e-9) for q in p[1:]}
-    return {w for w in points if 0 < w <= steps}
+    """Iterations (1-based counts of steps taken) at which the step size may be halved.
+
+    The reference code's integer windows: first ``max(int(0.22·N), 1)``, then each window
+    ``max(int(0.03·N), 1)`` shorter, never below ``max(int(0.06·N), 1)``.
+    """
+    window = max(int(0.22 * steps), 1)
+    shrink, shortest = max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+    points, at = set(), window
+    while at <= steps:
+        points.add(at)
+        window = max(window - shrink, shortest)
+        at += window
+    return points
+
+
+def _normalize(t: torch.Tensor, norm: str) -> torch.Tensor:
+    """``t`` over its per-example norm (+1e-12), as the reference's ``normalize``."""
+    if norm == "linf":
+        size = t.abs().view(t.shape[0], -1).max(1)[0]
+    else:
+        size = (t**2).view(t.shape[0], -1).sum(-1).sqrt()
+    return t / (size.view(-1, *([1] * (t.dim() - 1))) + 1e-12)
+
+
+def _project(z: torch.Tensor, x0: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
+    """``z`` projected onto the ``norm`` ball around ``x0`` and the box, in the reference's arithmetic."""
+    if norm == "linf":
+        return torch.min(torch.max(z, x0 - eps), x0 + eps).clamp(0.0, 1.0)
+    d = z - x0
+    size = (d**2).view(d.shape[0], -1).sum(-1).sqrt().view(-1, *([1] * (d.dim() - 1)))
+    return (x0 + _normalize(d, norm) * torch.clamp(size, max=eps)).clamp(0.0, 1.0)
+
+
+def _ascent(g: torch.Tensor, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        return torch.sign(g)
+    if norm == "l2":
+        return _normalize(g, norm)
+    raise ValueError(f"APGD has no steepest-ascent step for norm {norm!r}")
 
 
 def _apgd_once(
@@ -50,22 +99,23 @@ def _apgd_once(
     generator: torch.Generator | None,
     early_stop: bool,
     objective: Objective,
+    x_init: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One APGD run; returns (adversarial points, their loss, fooled mask)."""
     n = len(x)
     shape = (n,) + (1,) * (x.dim() - 1)
 
-    def proj(z: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        return (x0 + project(z - x0, norm, eps)).clamp(0.0, 1.0)
-
-    x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
+    if x_init is not None:
+        x_adv = start_point(x, x_init, norm, eps)
+    else:
+        x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
     logits, loss, grad = loss_and_grad(model, x_adv, y, objective, index)
     fooled = logits.argmax(1) != y
     x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()
     x_fool = x_adv.clone()  # first point found that breaks each example
     step = torch.full(shape, 2.0 * eps if step_size is None else step_size, device=x.device)
     x_old = x_adv.clone()
-    prev_loss = loss.clone()
+    prev_loss = torch.zeros_like(loss)  # the reference compares the first step with 0
     n_up = torch.zeros(n, device=x.device)  # steps that raised the loss since the last checkpoint
     best_at_check = loss_best.clone()
     reduced_at_check = torch.ones(n, dtype=torch.bool, device=x.device)
@@ -81,9 +131,9 @@ def _apgd_once(
             break
         xa, xo, g, s = x_adv[a], x_old[a], grad[a], step[a]
         x0 = x[a]
-        z = proj(xa + s * ascent_direction(g, norm), x0)
-        if i > 0:
-            z = proj(xa + MOMENTUM * (z - xa) + (1 - MOMENTUM) * (xa - xo), x0)
+        a_mom = MOMENTUM if i > 0 else 1.0
+        z = _project(xa + s * _ascent(g, norm), x0, norm, eps)
+        z = _project(xa + (z - xa) * a_mom + (xa - xo) * (1 - a_mom), x0, norm, eps)
         x_old[a] = xa
         x_adv[a] = z
         last = i == steps - 1
@@ -141,6 +191,7 @@ def apgd_ce(
     generator: torch.Generator | None = None,
     early_stop: bool = False,
     objective: Objective | None = None,
+    x_init: torch.Tensor | None = None,
     **_: object,
 ) -> torch.Tensor:
     """APGD maximising ``objective`` (default CE) within the ``norm`` ball of radius ``eps``.
@@ -148,6 +199,8 @@ def apgd_ce(
     Returns, per example, the highest-loss point found (training semantics); with
     ``early_stop`` a point stops being attacked once misclassified and its first misclassified
     point is returned (evaluation semantics). ``step_size`` overrides the initial ``2·eps``.
+    ``x_init``: where the first start begins (moved into the ball and the box; the reference's
+    ``x_init``), instead of ``x`` or a random point (``random_start``).
     Restarts after the first start at random points and attack only the points not yet broken.
     """
     objective = objective or cross_entropy
@@ -156,7 +209,7 @@ def apgd_ce(
         return x.clone()
     kwargs = dict(norm=norm, eps=eps, steps=steps, step_size=step_size, generator=generator, early_stop=early_stop, objective=objective)
     todo = torch.arange(len(x), device=x.device)
-    best, best_loss, _ = _apgd_once(model, x, y, todo, random_start=random_start, **kwargs)
+    best, best_loss, _ = _apgd_once(model, x, y, todo, random_start=random_start, x_init=x_init, **kwargs)
     for _r in range(1, restarts):
         if early_stop:
             with torch.no_grad():

@@ -22,7 +22,15 @@ def _step(x: torch.Tensor, x_adv: torch.Tensor, grad: torch.Tensor, norm: str, e
     return (x + project(x_adv - x, norm, eps)).clamp(0.0, 1.0)
 
 
-def _init(x: torch.Tensor, norm: str, eps: float, random_start: bool, generator: torch.Generator | None) -> torch.Tensor:
+def start_point(x: torch.Tensor, x_init: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
+    """``x_init`` moved into the ``norm`` ball of radius ``eps`` around ``x`` and into the box [0, 1]."""
+    return (x + project(x_init.detach().float() - x, norm, eps)).clamp(0.0, 1.0)
+
+
+def _init(x: torch.Tensor, norm: str, eps: float, random_start: bool, generator: torch.Generator | None,
+          x_init: torch.Tensor | None = None) -> torch.Tensor:
+    if x_init is not None:
+        return start_point(x, x_init, norm, eps)
     if not random_start:
         return x.clone()
     return (x + random_delta(x, norm, eps, generator)).clamp(0.0, 1.0)
@@ -42,8 +50,9 @@ def _pgd_once(
     generator: torch.Generator | None,
     early_stop: bool,
     objective: Objective,
+    x_init: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    x_adv = _init(x, norm, eps, random_start, generator)
+    x_adv = _init(x, norm, eps, random_start, generator, x_init)
     if not early_stop:
         for _ in range(steps):
             _, _, grad = loss_and_grad(model, x_adv, y, objective, index)
@@ -77,11 +86,13 @@ def pgd(
     generator: torch.Generator | None = None,
     early_stop: bool = False,
     objective: Objective | None = None,
+    x_init: torch.Tensor | None = None,
     **_: object,
 ) -> torch.Tensor:
     """Projected gradient ascent on ``objective`` (default CE) within the ``norm`` ball of radius ``eps``.
 
-    ``step_size`` defaults to ``2.5·eps/steps``. Returns the last iterate; with ``restarts > 1``
+    ``x_init``: where the first start begins (moved into the ball and the box), instead of ``x``
+    or a random point; later restarts are random. ``step_size`` defaults to ``2.5·eps/steps``. Returns the last iterate; with ``restarts > 1``
     the restart with the highest final loss per example (with ``early_stop``, the first restart
     that breaks it). With ``early_stop`` a point stops being attacked once misclassified.
     """
@@ -92,13 +103,14 @@ def pgd(
     alpha = step_size if step_size is not None else 2.5 * eps / steps
     kwargs = dict(norm=norm, eps=eps, steps=steps, alpha=alpha, generator=generator, early_stop=early_stop, objective=objective)
     if restarts <= 1:
-        return _pgd_once(model, x, y, None, random_start=random_start, **kwargs)
+        return _pgd_once(model, x, y, None, random_start=random_start, x_init=x_init, **kwargs)
     best = x.clone()
     best_loss = torch.full((len(x),), -float("inf"), device=x.device)
     todo = torch.arange(len(x), device=x.device)
     for r in range(restarts):
         xr, yr = x[todo], y[todo]
-        x_adv = _pgd_once(model, xr, yr, todo, random_start=random_start or r > 0, **kwargs)
+        first = x_init if r == 0 else None
+        x_adv = _pgd_once(model, xr, yr, todo, random_start=random_start or r > 0, x_init=first, **kwargs)
         logits, loss, _ = loss_and_grad(model, x_adv, yr, objective, todo, need_grad=False)
         better = loss > best_loss[todo]
         if early_stop:
@@ -126,6 +138,7 @@ def fgsm(
     generator: torch.Generator | None = None,
     early_stop: bool = False,
     objective: Objective | None = None,
+    x_init: torch.Tensor | None = None,
     **_: object,
 ) -> torch.Tensor:
     """One signed (L∞) or normalised (L2) gradient step, from a random start by default.
@@ -135,5 +148,5 @@ def fgsm(
     alpha = step_size if step_size is not None else 1.25 * eps
     return pgd(
         model, x, y, norm=norm, eps=eps, steps=1, step_size=alpha, restarts=restarts,
-        random_start=random_start, generator=generator, early_stop=early_stop, objective=objective,
+        random_start=random_start, generator=generator, early_stop=early_stop, objective=objective, x_init=x_init,
     )

@@ -86,6 +86,10 @@ class FusedStep:
         with attack_mode(self.model), self.precision.autocast():
             objective = self.loss.attack_objective(self.forward_model, x, y)
             kwargs = {"objective": objective} if objective is not None else {}
+            start = getattr(self.loss, "attack_start", None)
+            x_init = start(x) if start is not None else None
+            if x_init is not None:
+                kwargs["x_init"] = x_init
             x_adv = self.threat.perturb(self.forward_model, x, y, eps=eps, **kwargs)
         return self._prepare(x_adv.detach())
 

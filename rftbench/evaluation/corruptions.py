@@ -1,17 +1,38 @@
 """Common corruptions (Hendrycks & Dietterich 2019), in torch, batched, deterministic given a seed.
 
-The severities' constants are those of ImageNet-C as packaged for images of any size by
-``imagecorruptions`` (Michaelis et al. 2019), the setting of the reference study (224 px).
-Why not that package: its 1.1.2 release (the latest) calls ``np.float_`` (gone in numpy 2),
-skimage's removed ``multichannel=`` and scipy's removed ``scipy.ndimage.interpolation``, needs
-OpenCV, and works one uint8 HWC image at a time. Here every corruption takes a float batch
-``[B, C, H, W]`` in [0, 1] and one ``torch.Generator`` per image, so the result of an image
-depends only on the seed, its index and the type, never on the batch it was in.
+The reference is PyPI ``imagecorruptions`` 1.1.2 (Michaelis et al. 2019: ImageNet-C's code for
+images of any size), the setting of the reference study (224 px). rftbench does not call it: its
+1.1.2 release (the latest) needs numpy < 2 (``np.float_``), scikit-image < 0.21
+(``multichannel=``), scipy < 1.12 (``scipy.ndimage.interpolation``) and OpenCV, and works one
+uint8 HWC image at a time. Here every corruption takes a float batch ``[B, C, H, W]`` in [0, 1]
+and one source of random draws per image, so an image's result depends only on the seed, its
+index and the type, never on the batch it was in.
 
-Known, small departures (documented, not hidden): pixelate's down-sampling averages over
-integer bins (``adaptive_avg_pool2d``) where PIL's BOX filter weights partial pixels;
-boundary handling uses torch's padding modes (reflect-101 for the blurs, as OpenCV's default;
-reflection for the elastic warp). JPEG goes through Pillow's encoder on the uint8 image, as ImageNet-C.
+What matches the reference, and how closely (golden fixtures from imagecorruptions 1.1.2 in
+``tests/golden/``, checked by ``tests/test_golden.py``; regenerate with
+``scripts/make_golden_fixtures.sh``): with the reference's random draws replayed
+(:class:`NumpyDraws`), every type at every severity, on RGB images of 32 and 64 px, is within one
+8-bit level of the reference on every pixel. The differences that remain are float32 against
+float64 arithmetic landing on the other side of an 8-bit truncation. In detail:
+
+- outputs are 8-bit by default (``quantize=True``), as the reference's ``np.uint8(…)``:
+  truncation of ``255·value`` (pixelate and JPEG round, as Pillow does); ``quantize=False``
+  keeps floats;
+- ``pixelate``: Pillow's BOX down-sampling (each input pixel, weight 1, to the one output bin
+  holding its centre; horizontal pass, then vertical, each rounded to 8 bits) and Pillow's
+  NEAREST up-sampling (its accumulated source coordinates, ties included);
+- ``snow``: the zoomed snow layer is motion-blurred before it is cropped to the image;
+- ``elastic_transform``: the displacement fields are smoothed as skimage's
+  ``gaussian(mode="reflect", truncate=3)`` (the edge pixel repeated) and the image sampled as
+  scipy's ``map_coordinates(order=1, mode="reflect")`` (reflection about the outer pixel edges);
+- the blurs pad as OpenCV's default (reflect-101); JPEG goes through Pillow's encoder.
+
+Random draws: by default each image gets its own ``torch.Generator`` (:class:`TorchDraws`), so
+the random fields are torch's, not numpy's — the same distributions, not the same samples.
+Passing :class:`NumpyDraws` replays the reference's own numpy draws (``np.random.seed(s)``
+before a call of ``imagecorruptions.corrupt``; skimage's ``random_noise(seed=s)`` for impulse
+noise). Inputs are used as they are: the reference takes uint8 images, so give images on the
+8-bit grid (as decoded files are) to compare with it.
 """
 
 from __future__ import annotations
@@ -19,6 +40,8 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -41,7 +64,80 @@ STUDY_TYPES = (
 #: Every type implemented here (the study's plus Gaussian noise).
 ALL_TYPES = ("gaussian_noise",) + STUDY_TYPES
 
-Generators = Sequence[torch.Generator]
+
+# ----------------------------------------------------------------------------- random draws
+
+
+class Draws(Protocol):
+    """One image's source of random draws; shapes are ``(C, H, W)`` or ``(H, W)``, results CPU tensors."""
+
+    def normal(self, shape: tuple[int, ...], loc: float, scale: float) -> torch.Tensor: ...
+
+    def uniform(self, low: float, high: float, shape: tuple[int, ...] | None = None) -> torch.Tensor | float: ...
+
+    def poisson(self, rates: torch.Tensor) -> torch.Tensor: ...
+
+    def bernoulli(self, p: float, shape: tuple[int, ...]) -> torch.Tensor: ...
+
+
+class TorchDraws:
+    """Draws from one ``torch.Generator`` (the default: one per image, seeded by seed, index and type)."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+
+    def normal(self, shape: tuple[int, ...], loc: float, scale: float) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator) * scale + loc
+
+    def uniform(self, low: float, high: float, shape: tuple[int, ...] | None = None) -> torch.Tensor | float:
+        out = torch.empty(() if shape is None else shape).uniform_(low, high, generator=self.generator)
+        return float(out) if shape is None else out
+
+    def poisson(self, rates: torch.Tensor) -> torch.Tensor:
+        return torch.poisson(rates.float(), generator=self.generator)
+
+    def bernoulli(self, p: float, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator) <= p
+
+
+def _hwc(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
+
+
+def _chw(array: np.ndarray) -> torch.Tensor:
+    out = torch.from_numpy(np.ascontiguousarray(array))
+    return out.permute(2, 0, 1) if out.dim() == 3 else out
+
+
+class NumpyDraws:
+    """The draws ``imagecorruptions`` 1.1.2 makes after ``np.random.seed(seed)``, in its order and layout.
+
+    Legacy ``RandomState(seed)`` for every type (its streams are frozen across numpy versions);
+    for impulse noise, a ``default_rng(seed)`` as skimage's ``random_noise(…, seed=seed)``.
+    Arrays are drawn channels-last (the reference's HWC) and returned ``(C, H, W)``.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+        self.state = np.random.RandomState(self.seed)
+        self._generator: np.random.Generator | None = None
+
+    def normal(self, shape: tuple[int, ...], loc: float, scale: float) -> torch.Tensor:
+        return _chw(self.state.normal(size=_hwc(shape), loc=loc, scale=scale))
+
+    def uniform(self, low: float, high: float, shape: tuple[int, ...] | None = None) -> torch.Tensor | float:
+        if shape is None:
+            return float(self.state.uniform(low, high))
+        return _chw(self.state.uniform(low, high, size=_hwc(shape)))
+
+    def poisson(self, rates: torch.Tensor) -> torch.Tensor:
+        lam = rates.double().numpy()
+        return _chw(self.state.poisson(np.moveaxis(lam, 0, -1) if lam.ndim == 3 else lam).astype(np.float64))
+
+    def bernoulli(self, p: float, shape: tuple[int, ...]) -> torch.Tensor:
+        if self._generator is None:
+            self._generator = np.random.default_rng(self.seed)
+        return _chw(self._generator.random(_hwc(shape)) <= p)
 
 
 def _severity(values: Sequence, severity: int):
@@ -50,32 +146,45 @@ def _severity(values: Sequence, severity: int):
     return values[severity - 1]
 
 
-def _per_image(x: torch.Tensor, gens: Generators, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
-    return torch.stack([draw(g) for g in gens]).to(x.device)
+def _stack(x: torch.Tensor, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(list(parts)).to(device=x.device, dtype=x.dtype)
+
+
+def _truncate8(x: torch.Tensor) -> torch.Tensor:
+    """The reference's ``np.uint8(255·value)`` for values in [0, 1], back on the [0, 1] scale."""
+    return torch.floor(x.clamp(0, 1) * 255) / 255
+
+
+def _round8(x: torch.Tensor) -> torch.Tensor:
+    """Pillow's rounding of a resampled 8-bit value (half up)."""
+    return torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255
 
 
 # ----------------------------------------------------------------------------- noise
 
 
-def gaussian_noise(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def gaussian_noise(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
     c = _severity([0.08, 0.12, 0.18, 0.26, 0.38], severity)
-    noise = _per_image(x, gens, lambda g: torch.randn(x.shape[1:], generator=g))
-    return (x + c * noise).clamp(0, 1)
+    noise = _stack(x, [d.normal(tuple(x.shape[1:]), 0.0, c) for d in draws])
+    return (x + noise).clamp(0, 1)
 
 
-def shot_noise(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def shot_noise(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
     c = _severity([60, 25, 12, 5, 3], severity)
     rates = x.detach().cpu() * c
-    out = torch.stack([torch.poisson(r, generator=g) for r, g in zip(rates, gens)]) / c
-    return out.to(x.device).clamp(0, 1)
+    return (_stack(x, [d.poisson(r) for r, d in zip(rates, draws)]) / c).clamp(0, 1)
 
 
-def impulse_noise(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
-    """Salt and pepper: each value replaced with probability ``c``, by 1 or 0 with equal odds."""
+def impulse_noise(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
+    """Salt and pepper as skimage's ``random_noise(mode="s&p")``: a value is hit with probability ``c``, then 1 or 0 with equal odds."""
     c = _severity([0.03, 0.06, 0.09, 0.17, 0.27], severity)
-    u = _per_image(x, gens, lambda g: torch.rand((2, *x.shape[1:]), generator=g))
-    hit, salt = u[:, 0] < c, u[:, 1] < 0.5
-    return torch.where(hit, salt.to(x.dtype), x)
+    shape = tuple(x.shape[1:])
+    hit, salt = [], []
+    for d in draws:
+        hit.append(d.bernoulli(c, shape))
+        salt.append(d.bernoulli(0.5, shape))
+    hit_t, salt_t = torch.stack(hit).to(x.device), torch.stack(salt).to(x.device)
+    return torch.where(hit_t, salt_t.to(x.dtype), x)
 
 
 # ----------------------------------------------------------------------------- blur helpers
@@ -120,46 +229,52 @@ def _shift(img: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 
 
 def _motion_blur_one(img: torch.Tensor, radius: int, sigma: float, angle: float) -> torch.Tensor:
-    """A one-sided Gaussian-weighted sum of copies shifted along ``angle`` (degrees), as ImageNet-C's."""
+    """A one-sided Gaussian-weighted sum of copies shifted along ``angle`` (degrees), as the reference's ``_motion_blur``."""
     width = 2 * radius + 1
     t = torch.arange(width, dtype=torch.float64)
     kernel = torch.exp(-(t**2) / (2 * sigma**2))
     kernel = (kernel / kernel.sum()).tolist()
-    sin, cos = math.sin(math.radians(angle)), math.cos(math.radians(angle))
+    point = (width * math.sin(math.radians(angle)), width * math.cos(math.radians(angle)))
+    hypot = math.hypot(*point)
     h, w = img.shape[-2:]
     out = torch.zeros_like(img)
     for i, k in enumerate(kernel):
-        dy = -math.ceil(i * sin - 0.5)
-        dx = -math.ceil(i * cos - 0.5)
+        dy = -math.ceil(i * point[0] / hypot - 0.5)
+        dx = -math.ceil(i * point[1] / hypot - 0.5)
         if abs(dy) >= h or abs(dx) >= w:
             break
         out += k * _shift(img, dx, dy)
     return out
 
 
-def _clipped_zoom(img: torch.Tensor, factor: float) -> torch.Tensor:
-    """Zoom into the centre by ``factor`` (bilinear), cropped back to the input size."""
+def _zoom(img: torch.Tensor, factor: float) -> torch.Tensor:
+    """The centre ``ceil(size/factor)`` crop zoomed by ``factor`` (bilinear, scipy ``zoom(order=1)``), not cropped back."""
     h, w = img.shape[-2:]
     ch, cw = math.ceil(h / factor), math.ceil(w / factor)
     top, left = (h - ch) // 2, (w - cw) // 2
     crop = img[..., top:top + ch, left:left + cw]
     size = (max(h, round(ch * factor)), max(w, round(cw * factor)))
     zoomed = F.interpolate(crop if crop.dim() == 4 else crop[None], size=size, mode="bilinear", align_corners=True)
-    zoomed = zoomed if crop.dim() == 4 else zoomed[0]
-    return zoomed[..., :h, :w]
+    return zoomed if crop.dim() == 4 else zoomed[0]
+
+
+def _clipped_zoom(img: torch.Tensor, factor: float) -> torch.Tensor:
+    """Zoom into the centre by ``factor``, cropped back to the input size."""
+    h, w = img.shape[-2:]
+    return _zoom(img, factor)[..., :h, :w]
 
 
 # ----------------------------------------------------------------------------- blur
 
 
-def defocus_blur(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def defocus_blur(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
     radius, alias = _severity([(3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)], severity)
     return _conv_per_channel(x, _disk(radius, alias)).clamp(0, 1)
 
 
-def motion_blur(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def motion_blur(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
     radius, sigma = _severity([(10, 3), (15, 5), (15, 8), (15, 12), (20, 15)], severity)
-    angles = [float(torch.empty(()).uniform_(-45, 45, generator=g)) for g in gens]
+    angles = [float(d.uniform(-45, 45)) for d in draws]
     return torch.stack([_motion_blur_one(img, radius, sigma, a) for img, a in zip(x, angles)]).clamp(0, 1)
 
 
@@ -167,7 +282,7 @@ def motion_blur(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tenso
 ZOOMS = [np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1, 1.21, 0.02), np.arange(1, 1.26, 0.02), np.arange(1, 1.31, 0.03)]
 
 
-def zoom_blur(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def zoom_blur(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
     factors = _severity(ZOOMS, severity)
     out = x.clone()
     for z in factors:
@@ -185,25 +300,24 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return (x * weights).sum(1, keepdim=True)
 
 
-def snow(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def snow(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
+    """Snow flakes: a thresholded, zoomed noise layer, motion-blurred (before the crop, as the reference), over a brightened image."""
     loc, scale, zoom, threshold, radius, sigma, blend = _severity(
         [(0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7), (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
          (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65), (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)], severity)
     h, w = x.shape[-2:]
     layers = []
-    for g in gens:
-        layer = torch.randn((1, h, w), generator=g) * scale + loc
-        layer = _clipped_zoom(layer, zoom)
+    for d in draws:
+        layer = _zoom(d.normal((h, w), loc, scale).float()[None], zoom)
         layer = torch.where(layer < threshold, torch.zeros_like(layer), layer).clamp(0, 1)
-        angle = float(torch.empty(()).uniform_(-135, -45, generator=g))
-        layer = _motion_blur_one(layer, radius, sigma, angle)
-        layers.append(torch.round(layer * 255) / 255)
-    layer = torch.stack(layers).to(x)
+        layer = _motion_blur_one(layer, radius, sigma, float(d.uniform(-135, -45)))
+        layers.append((torch.round(layer * 255) / 255)[..., :h, :w])
+    layer = _stack(x, layers)
     x = blend * x + (1 - blend) * torch.maximum(x, _gray(x) * 1.5 + 0.5)
     return (x + layer + torch.rot90(layer, 2, dims=(-2, -1))).clamp(0, 1)
 
 
-def brightness(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def brightness(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
     """Add ``c`` to the HSV value: hue and saturation kept, so RGB scales by V'/V (grey where V = 0)."""
     c = _severity([0.1, 0.2, 0.3, 0.4, 0.5], severity)
     if x.shape[1] == 1:
@@ -214,35 +328,98 @@ def brightness(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor
     return torch.where(v > 0, scaled, v_new.expand_as(x)).clamp(0, 1)
 
 
-def contrast(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def contrast(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
     c = _severity([0.4, 0.3, 0.2, 0.1, 0.05], severity)
     means = x.mean(dim=(-2, -1), keepdim=True)
     return ((x - means) * c + means).clamp(0, 1)
 
 
-def elastic_transform(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
-    """Smooth random displacement fields (σ = 1% of the size, amplitude ``alpha``), bilinear resampling."""
+def _symmetric_index(n: int, radius: int, device: torch.device | None = None) -> torch.Tensor:
+    """Indices of ``[-radius, n + radius)`` folded back as scipy's ``reflect`` (d c b a | a b c d | d c b a)."""
+    i = torch.arange(-radius, n + radius, device=device) % (2 * n)
+    return torch.where(i >= n, 2 * n - 1 - i, i)
+
+
+def _smooth_reflect(field: torch.Tensor, sigma: tuple[float, float], truncate: float = 3.0) -> torch.Tensor:
+    """skimage ``gaussian(field, sigma, mode="reflect", truncate)`` of ``[B, H, W]`` fields (kernel in float64)."""
+    out = field
+    for dim, sd in ((-2, sigma[0]), (-1, sigma[1])):
+        radius = int(truncate * sd + 0.5)
+        if radius == 0:
+            continue
+        t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+        kernel = torch.exp(-0.5 / sd**2 * t**2)
+        kernel = (kernel / kernel.sum()).to(out.dtype)
+        n = out.shape[dim]
+        padded = out.index_select(dim, _symmetric_index(n, radius, out.device))
+        if dim == -2:
+            out = F.conv2d(padded[:, None], kernel.view(1, 1, -1, 1))[:, 0]
+        else:
+            out = F.conv2d(padded[:, None], kernel.view(1, 1, 1, -1))[:, 0]
+    return out
+
+
+def elastic_transform(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
+    """Smooth random displacement fields (σ = 1% of the size, amplitude ``alpha``), bilinear resampling reflected about the edges."""
     alpha = _severity([250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12], severity)
     b, _, h, w = x.shape
     max_d = h * 0.005
-    sig_h, sig_w = h * 0.01, w * 0.01
-    kh = _gaussian_1d(sig_h, max(1, int(3 * sig_h + 0.5)))
-    kw = _gaussian_1d(sig_w, max(1, int(3 * sig_w + 0.5)))
-    fields = torch.stack([torch.empty((2, h, w)).uniform_(-max_d, max_d, generator=g) for g in gens])
-    fields = _conv_per_channel(fields, kh[:, None] * kw[None, :]) * alpha  # [B, 2, H, W]: dx, dy in pixels
-    fields = fields.to(x)
-    ys, xs = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype), torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
-    gx = (xs + fields[:, 0]) / max(w - 1, 1) * 2 - 1
-    gy = (ys + fields[:, 1]) / max(h - 1, 1) * 2 - 1
-    grid = torch.stack([gx, gy], dim=-1)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True).clamp(0, 1)
+    raw = [(d.uniform(-max_d, max_d, (h, w)), d.uniform(-max_d, max_d, (h, w))) for d in draws]
+    fields = torch.stack([torch.stack([dx, dy]) for dx, dy in raw]).float().view(b * 2, h, w).to(x.device)
+    fields = (_smooth_reflect(fields, (h * 0.01, w * 0.01)) * alpha).view(b, 2, h, w)
+    ys = torch.arange(h, device=x.device, dtype=torch.float32).view(1, h, 1)
+    xs = torch.arange(w, device=x.device, dtype=torch.float32).view(1, 1, w)
+    # pixel coordinate p → grid (2p + 1)/n − 1 with align_corners=False: reflection about −0.5 and n − 0.5
+    grid = torch.stack([(2 * (xs + fields[:, 0]) + 1) / w - 1, (2 * (ys + fields[:, 1]) + 1) / h - 1], dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False).clamp(0, 1)
 
 
-def pixelate(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+@lru_cache(maxsize=64)
+def _box_bins(n: int, m: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pillow's BOX resampling from ``n`` to ``m`` pixels: the input pixels used, the bin of each
+    (the one holding its centre), and the bin sizes. As in Pillow's double arithmetic, a pixel
+    whose centre falls exactly on a bin edge can miss both bins (e.g. pixel 22 of 45 → 22)."""
+    scale = n / m
+    support = 0.5 * scale
+    bins = torch.full((n,), -1, dtype=torch.long)
+    for i in range(m):
+        center = (i + 0.5) * scale
+        for j in range(max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n)):
+            if -0.5 < (j - center + 0.5) / scale <= 0.5:
+                bins[j] = i
+    used = torch.nonzero(bins >= 0).flatten()
+    return used, bins[used], torch.bincount(bins[used], minlength=m).float()
+
+
+def _box_last(x: torch.Tensor, m: int) -> torch.Tensor:
+    """Box means of the last dimension into ``m`` bins."""
+    used, bins, counts = _box_bins(x.shape[-1], m)
+    if len(used) < x.shape[-1]:
+        x = x.index_select(-1, used.to(x.device))
+    sums = torch.zeros(*x.shape[:-1], m, dtype=x.dtype, device=x.device).index_add_(-1, bins.to(x.device), x)
+    return sums / counts.to(x)
+
+
+@lru_cache(maxsize=64)
+def _nearest_index(n: int, m: int) -> torch.Tensor:
+    """Source pixel of each of ``n`` outputs in Pillow's NEAREST resize from ``m`` (its accumulated coordinate)."""
+    step, pos, out = m / n, (m / n) * 0.5, []
+    for _ in range(n):
+        out.append(min(int(pos), m - 1))
+        pos += step
+    return torch.tensor(out)
+
+
+def pixelate(x: torch.Tensor, severity: int, draws: Sequence[Draws], *, quantize: bool = True) -> torch.Tensor:
+    """Pillow's BOX down-sampling to ``int(c·size)`` then NEAREST up-sampling, as the reference (8-bit passes when ``quantize``)."""
     c = _severity([0.6, 0.5, 0.4, 0.3, 0.25], severity)
     h, w = x.shape[-2:]
-    small = F.adaptive_avg_pool2d(x, (max(1, int(h * c)), max(1, int(w * c))))
-    return F.interpolate(small, size=(h, w), mode="nearest-exact")
+    sh, sw = max(1, int(h * c)), max(1, int(w * c))
+    finish = _round8 if quantize else (lambda t: t)
+    small = finish(_box_last(x, sw))  # horizontal pass first, as Pillow
+    small = finish(_box_last(small.transpose(-1, -2), sh).transpose(-1, -2))
+    rows, cols = _nearest_index(h, sh).to(x.device), _nearest_index(w, sw).to(x.device)
+    return small.index_select(-2, rows).index_select(-1, cols)
 
 
 def _jpeg_one(img: torch.Tensor, quality: int) -> torch.Tensor:
@@ -257,7 +434,7 @@ def _jpeg_one(img: torch.Tensor, quality: int) -> torch.Tensor:
     return out[None] if out.dim() == 2 else out.permute(2, 0, 1)
 
 
-def jpeg_compression(x: torch.Tensor, severity: int, gens: Generators) -> torch.Tensor:
+def jpeg_compression(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
     """Encode and decode with Pillow's libjpeg at ImageNet-C's quality (on the uint8 image)."""
     quality = _severity([25, 18, 15, 10, 7], severity)
     images = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
@@ -265,7 +442,9 @@ def jpeg_compression(x: torch.Tensor, severity: int, gens: Generators) -> torch.
     return (torch.stack(decoded).float() / 255).to(x.device)
 
 
-CORRUPTIONS: dict[str, Callable[[torch.Tensor, int, Generators], torch.Tensor]] = {
+Corruption = Callable[[torch.Tensor, int, Sequence[Draws]], torch.Tensor]
+
+CORRUPTIONS: dict[str, Corruption] = {
     "gaussian_noise": gaussian_noise,
     "shot_noise": shot_noise,
     "impulse_noise": impulse_noise,
@@ -282,30 +461,50 @@ CORRUPTIONS: dict[str, Callable[[torch.Tensor, int, Generators], torch.Tensor]] 
 assert tuple(CORRUPTIONS) == ALL_TYPES
 
 
-def image_generators(seed: int, index: Sequence[int] | torch.Tensor, corruption: str) -> list[torch.Generator]:
-    """One CPU generator per image, seeded by (seed, the image's index in the test set, the type)."""
+def image_seeds(seed: int, index: Sequence[int] | torch.Tensor, corruption: str) -> list[int]:
+    """One seed per image, from (seed, the image's index in the test set, the type)."""
     salt = ALL_TYPES.index(corruption)
-    out = []
-    for i in (index.tolist() if isinstance(index, torch.Tensor) else index):
-        g = torch.Generator()
-        g.manual_seed((int(seed) * 1_000_003 + int(i)) * 31 + salt)
-        out.append(g)
-    return out
+    indices = index.tolist() if isinstance(index, torch.Tensor) else index
+    return [(int(seed) * 1_000_003 + int(i)) * 31 + salt for i in indices]
 
 
-def corrupt(x: torch.Tensor, corruption: str, severity: int, *, seed: int = 0, index: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+def image_generators(seed: int, index: Sequence[int] | torch.Tensor, corruption: str) -> list[torch.Generator]:
+    """One CPU generator per image, seeded by :func:`image_seeds`."""
+    return [torch.Generator().manual_seed(s) for s in image_seeds(seed, index, corruption)]
+
+
+def corrupt(
+    x: torch.Tensor,
+    corruption: str,
+    severity: int,
+    *,
+    seed: int = 0,
+    index: Sequence[int] | torch.Tensor | None = None,
+    quantize: bool = True,
+    draws: Sequence[Draws] | None = None,
+) -> torch.Tensor:
     """Corrupt a batch of images in [0, 1] (``[B, C, H, W]``); ``index`` are the images' positions in the test set.
 
     The same (seed, index, corruption, severity) always gives the same image, whatever the batch.
+    ``quantize``: 8-bit output as the reference (``np.uint8`` truncation; Pillow's rounding for
+    pixelate and JPEG), on the [0, 1] scale; ``False`` keeps floats. ``draws``: one source of
+    random draws per image (e.g. :class:`NumpyDraws` to replay imagecorruptions'), instead of
+    the per-image torch generators of ``seed`` and ``index``.
     """
     if corruption not in CORRUPTIONS:
         from ..errors import UnknownNameError
 
         raise UnknownNameError("corruption", corruption, ALL_TYPES)
+    _severity(range(5), severity)
     if x.dim() != 4:
         raise ValueError(f"expected a batch [B, C, H, W], got shape {tuple(x.shape)}")
-    if index is None:
-        index = range(len(x))
-    gens = image_generators(seed, index, corruption)
+    if draws is None:
+        draws = [TorchDraws(g) for g in image_generators(seed, range(len(x)) if index is None else index, corruption)]
+    elif len(draws) != len(x):
+        raise ValueError(f"draws: one source per image is needed ({len(x)} images, {len(draws)} sources)")
+    fn = CORRUPTIONS[corruption]
     with torch.no_grad():
-        return CORRUPTIONS[corruption](x.float(), severity, gens)
+        if fn is pixelate:
+            return pixelate(x.float(), severity, draws, quantize=quantize)
+        out = fn(x.float(), severity, draws)
+        return _truncate8(out) if quantize and fn is not jpeg_compression else out

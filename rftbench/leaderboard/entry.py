@@ -85,9 +85,15 @@ class _Strict(BaseModel):
 
 
 def threat_label(norm: str, eps: float) -> str:
-    """The canonical label of a threat model: ``linf:4/255``, ``l2:2``, ``l1:75``, ``corruptions:3``."""
+    """The canonical label of a threat model: ``linf:4/255``, ``l2:2``, ``l2:0.4``, ``l1:75``, ``corruptions:3``.
+
+    Only L∞ budgets are written in 255ths (as papers write them); an L2 or L1 budget is a plain
+    number whatever its size (``l2:0.4``, not ``l2:102/255``).
+    """
     if norm == "corruption":
         return f"corruptions:{eps:g}"
+    if norm != "linf":
+        return f"{norm}:{float(eps):g}"
     value = format_number(float(eps))
     return f"{norm}:{value if isinstance(value, str) else format(value, 'g')}"
 

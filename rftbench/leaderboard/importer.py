@@ -49,6 +49,14 @@ GUIDE2025_THREATS: dict[str, tuple[str, float]] = {
     "L1_acc": ("l1", 75.0),
     "common_acc": ("corruption", 3.0),
 }
+#: The study's test-time suite, as an rftbench ``evaluation`` list that validates (AutoAttack
+#: standard for each Lp threat; the 11 corruption types at severity 3, one per image, round robin).
+GUIDE2025_EVALUATION: list[dict[str, Any]] = [
+    {"name": "linf", "eps": "4/255", "attack": "autoattack"},
+    {"name": "l2", "eps": 2.0, "attack": "autoattack"},
+    {"name": "l1", "eps": 75.0, "attack": "autoattack"},
+    {"name": "corruptions", "severity": 3, "mode": "round_robin"},
+]
 GUIDE2025_PROTOCOLS: dict[str, tuple[str, int]] = {
     "FFT (50 epochs)": ("fft", 50),
     "FFT (5 epochs)": ("fft", 5),
@@ -109,12 +117,7 @@ def guide2025_entry(row: dict[str, str], *, where: str, file_name: str) -> Entry
         "epochs": epochs,
         "optimizer": {"name": "adamw", "betas": [0.9, 0.95]},
         "effective_batch_size": 1024,
-        "evaluation": [
-            {"name": "linf", "eps": "4/255", "attack": "autoattack-standard"},
-            {"name": "l2", "eps": 2.0, "attack": "autoattack-standard"},
-            {"name": "l1", "eps": 75.0, "attack": "autoattack-standard"},
-            {"name": "corruptions", "severity": 3, "assignment": "round-robin"},
-        ],
+        "evaluation": GUIDE2025_EVALUATION,
     }
     try:
         return Entry.seal(
