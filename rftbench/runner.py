@@ -272,7 +272,10 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     if not info_path.is_file():
         raise RftbenchError(f"{path}: not a finished run folder (no {MODEL_INFO}); pass runs/<hash> or runs/<hash>.json")
     info = json.loads(info_path.read_text())
-    model = build_classifier(info["representation"], int(info["num_classes"]), pretrained=False, manager=manager)
+    from .plugins import missing_plugin_hint, record_provenance
+
+    with missing_plugin_hint(record_provenance(path)):
+        model = build_classifier(info["representation"], int(info["num_classes"]), pretrained=False, manager=manager)
     load_weights(model, path / MODEL_FILE, sha256=info.get("sha256"))
     return model.to(device).eval()
 

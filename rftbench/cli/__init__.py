@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from ._app import app, err_console
 from ..errors import RftbenchError
@@ -31,6 +33,15 @@ def main(argv: list[str] | None = None) -> None:
     except RftbenchError as err:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
+    except Exception as err:  # noqa: BLE001 - a plugin's bug: name the plugin, keep the traceback
+        from ..plugins import _default
+
+        blamed = _default.attribute(err) if _default is not None else None
+        if blamed is None:
+            raise
+        traceback.print_exception(err, file=sys.stderr)
+        err_console.print(f"[bold red]error:[/] {escape(str(blamed))}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(1)
 
 
 __all__ = ["app", "main"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..plugins import DISABLE_ENV, LOAD_ENV, get_manager
@@ -25,11 +26,14 @@ def plugins_command(
 
     Plugins come from the entry-point group `rftbench` (the built-ins too). Switch plugins
     off with `RFTBENCH_DISABLE_PLUGINS=name,…`, or allow-list them with
-    `RFTBENCH_LOAD_PLUGINS=name,…`. A plugin that fails to import is listed as `failed`,
-    with its error; the others still load.
+    `RFTBENCH_LOAD_PLUGINS=name,…`. Nothing is dropped silently: a plugin that fails to import
+    or implements no hook is `failed`, one with refused contributions `partial`, two that
+    contribute the same name `conflict`; each problem is printed below the table with its
+    fix, and every other plugin still works.
     """
     manager = get_manager()
     infos = manager.describe()
+    problems = manager.check()
     if kind:
         manager.names(kind)  # validates the kind, listing the valid ones
     if as_json:
@@ -37,7 +41,7 @@ def plugins_command(
         if kind:
             for row in rows:
                 row["contributions"] = {k: v for k, v in row["contributions"].items() if k == kind}
-        print_json({"plugins": rows, "problems": manager.problems})
+        print_json({"plugins": rows, "problems": [p.as_dict() for p in problems]})
         return
     table = Table(title="rftbench plugins", caption=f"disable with {DISABLE_ENV}=name,… · allow-list with {LOAD_ENV}=name,…")
     table.add_column("plugin", style="bold")
@@ -46,8 +50,12 @@ def plugins_command(
     table.add_column("contributions")
     for info in infos:
         contributions = {k: v for k, v in info.contributions.items() if not kind or k == kind}
-        text = "\n".join(f"[cyan]{k}[/]: {_names(k, v)}" for k, v in contributions.items()) or "-"
+        text = "\n".join(f"[cyan]{k}[/]: {escape(_names(k, v))}" for k, v in contributions.items()) or "-"
         status = {"ok": "[green]ok[/]", "disabled": "[dim]disabled[/]"}.get(info.status, f"[red]{info.status}[/]")
         dist = f"{info.distribution or '-'} {info.version or ''}".strip()
-        table.add_row(info.name, dist, status, text)
+        table.add_row(escape(info.name), escape(dist), status, text)
     console.print(table)
+    if problems:
+        console.print(f"[bold red]{len(problems)} problem{'s' if len(problems) > 1 else ''}:[/]")
+        for problem in problems:
+            console.print(f"- {escape(str(problem))}", highlight=False)
