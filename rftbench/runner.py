@@ -58,11 +58,10 @@ def _as_config(config: RunConfig | dict | str | Path | None, overrides: list[str
             raise ConfigError("overrides apply to a config file or dict; apply them before building the RunConfig")
         return resolve_config(config, manager)
     if isinstance(config, dict):
-        from .config import set_override
+        from .config import apply_overrides
 
         data = dict(config)
-        for assignment in overrides or []:
-            set_override(data, assignment)
+        apply_overrides(data, overrides)
         try:
             validated = RunConfig.model_validate(data)
         except ValidationError as err:
