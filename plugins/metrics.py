@@ -17,10 +17,14 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from rftbench import Epsilon, MetricSpec, Params, hookimpl
-from rftbench.evaluation.aggregates import Aggregates
-from rftbench.evaluation.expected import ExpectedRobustness
-from rftbench.evaluation.margins import MarginConsistency, SubsetEstimate
-from rftbench.evaluation.sensitivity import AdversarialSensitivity
+from rftbench.specs import lazy
+
+# The metrics' code (and torch) is imported when a metric is built, not when plugins are listed.
+Aggregates = lazy("rftbench.evaluation.aggregates:Aggregates")
+ExpectedRobustness = lazy("rftbench.evaluation.expected:ExpectedRobustness")
+MarginConsistency = lazy("rftbench.evaluation.margins:MarginConsistency")
+SubsetEstimate = lazy("rftbench.evaluation.margins:SubsetEstimate")
+AdversarialSensitivity = lazy("rftbench.evaluation.sensitivity:AdversarialSensitivity")
 
 
 def _pixel_scale(norm: str, eps: float) -> None:

@@ -24,12 +24,11 @@ This package imports torch only when an algorithm (``pgd``, ``apgd_ce``…) is f
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import protect_exports
 from ..errors import RftbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,16 +100,7 @@ _LAZY = {
 }
 
 
-class _Package(types.ModuleType):
-    """Keeps ``rftbench.attacks.pgd`` the function: importing the submodule ``pgd`` would otherwise rebind it."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+protect_exports(__name__, _LAZY)  # `rftbench.attacks.pgd` stays the function once the submodule is imported
 
 
 def __getattr__(name: str) -> Any:
