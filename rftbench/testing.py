@@ -224,9 +224,12 @@ def _check_loss_values(loss: Any, report: ContractReport) -> None:
     if not torch.isfinite(value):
         report.violations.append(f"__call__ returned {value.item()} on random logits")
         return
-    value.backward()
     used = [t for t, u in ((clean, loss.uses_clean), (adv, loss.uses_adv)) if u]
-    if any(t.grad is None for t in used):
+    if not value.requires_grad:
+        report.violations.append("the loss does not depend on the logits it says it uses (it is detached from them)")
+        return
+    value.backward()
+    if any(t.grad is None or not t.grad.abs().sum() for t in used):
         report.violations.append("the loss does not depend on the logits it says it uses (no gradient reached them)")
     low = loss(y, clean=clean.detach().bfloat16() if loss.uses_clean else None, adv=adv.detach().bfloat16() if loss.uses_adv else None)
     if low.dtype != torch.float32:
