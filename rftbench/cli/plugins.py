@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -59,3 +61,30 @@ def plugins_command(
         console.print(f"[bold red]{len(problems)} problem{'s' if len(problems) > 1 else ''}:[/]")
         for problem in problems:
             console.print(f"- {escape(str(problem))}", highlight=False)
+
+
+plugin_app = typer.Typer(help="Create plugins (see docs/plugins.md).", no_args_is_help=True)
+app.add_typer(plugin_app, name="plugin")
+
+
+@plugin_app.command("new")
+def plugin_new(
+    name: str = typer.Argument(..., help="The distribution's name, e.g. acme-rft (its package: acme_rft)."),
+    kinds: list[str] = typer.Option(None, "--kind", "-k", help="A kind to contribute (repeat): loss, threat_model, attack, "
+                                    "metric, schedule, protocol, architecture, dataset, executor, publisher. Default: loss."),
+    directory: Path = typer.Option(Path("."), "--dir", "-d", help="Where to create the NAME folder."),
+) -> None:
+    """Write a working plugin distribution: pyproject with the entry point, a module with one
+    example contribution per kind, a README and tests (rftbench.testing) that pass after
+    `pip install -e NAME`.
+
+    Example: `rftbench plugin new acme-rft --kind loss --kind threat_model`, then
+    `pip install -e acme-rft && pytest acme-rft`.
+    """
+    from .._scaffold import new_plugin
+
+    root = new_plugin(name, kinds, directory)
+    from .._scaffold import package_name
+
+    console.print(f"wrote {escape(str(root))}: pyproject.toml, README.md, {package_name(name)}/plugin.py, tests/", highlight=False)
+    console.print(f"next: pip install -e {escape(str(root))} && pytest {escape(str(root))}", highlight=False)
