@@ -1,13 +1,15 @@
 """Start-up time of the commands that only list or print, as a ratio to `python -c pass` in the same run.
 
-    python benchmarks/bench_startup.py [--repeats 7] [--out startup.json]
+    python benchmarks/bench_startup.py [--repeats 7] [--out startup.json] [--before OTHER/.venv/bin/python]
 
 Each command runs in a fresh interpreter (``python -m rftbench …``), as a user types it; the
 baseline is ``python -c pass`` (the interpreter and site start-up every command pays), and
 ``python -c "import torch"`` is shown for scale (what these commands no longer import). The
 commands and the baseline alternate, so a change of machine load touches all of them alike;
 medians over ``--repeats``. The CPU model and the load average are printed, since the machine
-may be shared.
+may be shared. ``--before PYTHON`` also times each command with another installation (e.g. a
+checkout without the lazy imports), interleaved with this one, so the speed-up is measured
+under the same load.
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ def cpu() -> str:
     return f"{model} ({'avx512' if 'avx512f' in flags else 'no avx512'}, {os.cpu_count()} CPUs)"
 
 
-def timed(args: list[str], env: dict[str, str]) -> float:
+def timed(args: list[str], env: dict[str, str], python: str = sys.executable, cwd: str | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    # A neutral working directory: `python -m` puts it first on sys.path, and a source checkout
+    # there would shadow the installation being timed.
+    subprocess.run([python, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return time.perf_counter() - start
 
 
@@ -55,33 +59,38 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, help="also write the medians as JSON")
     parser.add_argument("--no-torch-reference", action="store_true", help="skip timing `import torch`")
+    parser.add_argument("--before", help="another installation's python: time its `rftbench` commands too")
     args = parser.parse_args()
     env = {**os.environ, "COLUMNS": "100"}
     env.pop("RFTBENCH_LOAD_PLUGINS", None)
     env.pop("RFTBENCH_DISABLE_PLUGINS", None)
     with tempfile.TemporaryDirectory() as results:
         runs = {name: [a.replace("{results}", results) for a in argv] for name, argv in COMMANDS.items()}
+        pythons = {name: sys.executable for name in runs}
+        if args.before:
+            for name, argv in list(runs.items()):
+                runs[f"{name} (before)"], pythons[f"{name} (before)"] = argv, args.before
         runs = {BASELINE[0]: BASELINE[1], **runs}
         if not args.no_torch_reference:
             runs[REFERENCE[0]] = REFERENCE[1]
-        for argv in runs.values():  # warm the file cache once
-            timed(argv, env)
+        for name, argv in runs.items():  # warm the file cache once
+            timed(argv, env, pythons.get(name, sys.executable), results)
         times: dict[str, list[float]] = {name: [] for name in runs}
         load_before = os.getloadavg()
         for _ in range(args.repeats):
             for name, argv in runs.items():
-                times[name].append(timed(argv, env))
+                times[name].append(timed(argv, env, pythons.get(name, sys.executable), results))
         load_after = os.getloadavg()
     base = statistics.median(times[BASELINE[0]])
     print(f"CPU: {cpu()}")
     print(f"load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, after {tuple(round(x, 2) for x in load_after)}")
     print(f"{args.repeats} runs each, interleaved; Python {platform.python_version()}")
-    print(f"{'command':<32} {'median s':>9} {'min s':>7} {'× python -c pass':>17}")
+    print(f"{'command':<41} {'median s':>9} {'min s':>7} {'× python -c pass':>17}")
     medians = {}
     for name, values in times.items():
         med = statistics.median(values)
         medians[name] = med
-        print(f"{name:<32} {med:9.3f} {min(values):7.3f} {med / base:17.1f}")
+        print(f"{name:<41} {med:9.3f} {min(values):7.3f} {med / base:17.1f}")
     if args.out:
         args.out.write_text(json.dumps({"cpu": cpu(), "load_before": load_before, "load_after": load_after,
                                         "repeats": args.repeats, "median_s": medians, "times_s": times}, indent=2))

@@ -37,7 +37,7 @@ class ExpectedRobustnessParams(Params):
     norm: Literal["linf", "l2"] = Field("linf", description="the threat's norm")
     eps: Epsilon = Field(4 / 255, gt=0, description="ε_g, the upper end of the ε range")
     step: Epsilon = Field(1 / 255, gt=0, description="grid step of the trapezoid rule")
-    attack: str = Field("apgd-ce", description="the attack measuring accuracy at each ε (a registered attack)")
+    attack: str = Field("apgd-ce", description="the attack measuring accuracy at each ε (an installed attack: rftbench plugins --kind attack)")
     steps: int = Field(10, ge=1, le=10_000, description="attack iterations (10 in the paper's evaluation)")
 
     @model_validator(mode="after")

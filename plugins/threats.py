@@ -202,14 +202,14 @@ def rftbench_add_threat_models() -> list[ThreatModelSpec]:
     return [
         ThreatModelSpec(
             name="linf", norm="linf", params=LinfParams, factory=_factory("linf"),
-            description="L∞ ball of radius eps (the study: 4/255), probed by a registered attack (default APGD-CE)",
+            description="L∞ ball of radius eps (the study: 4/255), probed by an installed attack (default APGD-CE)",
         ),
         ThreatModelSpec(
             name="l2", norm="l2", params=L2Params, factory=_factory("l2"),
-            description="L2 ball of radius eps (the study: 2.0 at 224 px), probed by a registered attack (default APGD-CE)",
+            description="L2 ball of radius eps (the study: 2.0 at 224 px), probed by an installed attack (default APGD-CE)",
         ),
         ThreatModelSpec(
             name="l1", norm="l1", params=L1Params, factory=_factory("l1"),
-            description="L1 ball of radius eps (the study: 75 at 224 px); needs a registered L1 attack (AutoAttack's APGD-L1)",
+            description="L1 ball of radius eps (the study: 75 at 224 px); probed by an installed L1 attack (default: AutoAttack's APGD-L1)",
         ),
     ]

@@ -150,3 +150,28 @@ def test_a_missing_plugin_names_the_distribution_its_record_used(tmp_path, fresh
     assert "came from plugin 'acme' of distribution acme-models 1.4.2" in message and "pip install 'acme-models==1.4.2'" in message
     with pytest.raises(DuplicateNameError), missing_plugin_hint({}):  # other errors pass through
         raise DuplicateNameError("x")
+
+
+def test_the_cli_names_the_plugin_whose_perturb_raised_during_eval(make_distribution, tmp_path, monkeypatch, capsys):
+    from safetensors.torch import save_file
+
+    from rftbench.model import build_classifier
+    from rftbench.plugins import set_manager
+    from rftbench.testing import MICRO_REPRESENTATION, TINY_DATASET, plugin_manager
+
+    make_distribution("acme-threats", {"acme_threats": "acme_threats"}, {"acme_threats": THREAT_PLUGIN}, version="0.3")
+    monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path / "cache"))
+    manager = plugin_manager("acme_threats")
+    model = build_classifier(MICRO_REPRESENTATION, TINY_DATASET.num_classes, pretrained=False, manager=manager)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    set_manager(manager)
+    try:
+        code, out, err = run_cli(capsys, "eval", str(tmp_path / "model.safetensors"), "-r", MICRO_REPRESENTATION.id,
+                                 "-d", TINY_DATASET.id, "-t", "broken", "-n", "8", "--data-root", str(tmp_path / "data"))
+    finally:
+        set_manager(None)
+    assert code == 1
+    assert "Traceback" in err  # the plugin's authors get the traceback …
+    last = err[err.rindex("error:"):]  # … and the user a last line naming the plugin and its distribution
+    assert "plugin 'acme_threats' (distribution acme-threats 0.3) raised in perturb()" in last
+    assert "ValueError: no gradient here" in last and "RFTBENCH_DISABLE_PLUGINS=acme_threats" in last
