@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,12 +47,20 @@ def cpu() -> str:
     return f"{model} ({'avx512' if 'avx512f' in flags else 'no avx512'}, {os.cpu_count()} CPUs)"
 
 
+CPU: dict[str, list[float]] = {}
+
+
 def timed(args: list[str], env: dict[str, str], python: str = sys.executable, cwd: str | None = None) -> float:
+    """Wall seconds of one run; its CPU seconds (user + sys: what load changes least) go to :data:`CPU`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # A neutral working directory: `python -m` puts it first on sys.path, and a source checkout
     # there would shadow the installation being timed.
     subprocess.run([python, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(" ".join([python, *args]), []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall
 
 
 def main() -> None:
@@ -75,6 +84,7 @@ def main() -> None:
             runs[REFERENCE[0]] = REFERENCE[1]
         for name, argv in runs.items():  # warm the file cache once
             timed(argv, env, pythons.get(name, sys.executable), results)
+        CPU.clear()
         times: dict[str, list[float]] = {name: [] for name in runs}
         load_before = os.getloadavg()
         for _ in range(args.repeats):
@@ -85,15 +95,18 @@ def main() -> None:
     print(f"CPU: {cpu()}")
     print(f"load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, after {tuple(round(x, 2) for x in load_after)}")
     print(f"{args.repeats} runs each, interleaved; Python {platform.python_version()}")
-    print(f"{'command':<41} {'median s':>9} {'min s':>7} {'× python -c pass':>17}")
-    medians = {}
+    print(f"{'command':<41} {'median s':>9} {'min s':>7} {'× python -c pass':>17} {'CPU s (median)':>15}")
+    medians, cpu_medians = {}, {}
     for name, values in times.items():
         med = statistics.median(values)
         medians[name] = med
-        print(f"{name:<41} {med:9.3f} {min(values):7.3f} {med / base:17.1f}")
+        key = " ".join([pythons.get(name, sys.executable), *runs[name]])
+        cpu_medians[name] = statistics.median(CPU[key])
+        print(f"{name:<41} {med:9.3f} {min(values):7.3f} {med / base:17.1f} {cpu_medians[name]:15.3f}")
     if args.out:
         args.out.write_text(json.dumps({"cpu": cpu(), "load_before": load_before, "load_after": load_after,
-                                        "repeats": args.repeats, "median_s": medians, "times_s": times}, indent=2))
+                                        "repeats": args.repeats, "median_s": medians, "cpu_median_s": cpu_medians,
+                                        "times_s": times}, indent=2))
 
 
 if __name__ == "__main__":

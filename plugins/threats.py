@@ -68,9 +68,9 @@ class ThreatParams(Params):
         supported = attacks_for(cls.norm, manager)
         if value is None:
             raise ValueError(
-                f"no installed attack supports the {cls.norm} norm; install a plugin contributing one "
-                f"(rftbench_add_attacks) or enable the built-in `attacks` plugin (installed: "
-                f"{', '.join(manager.names('attack')) or 'none'})"
+                f"no installed attack supports the {cls.norm} norm (installed: {', '.join(manager.names('attack')) or 'none'}); "
+                "install a plugin contributing one (rftbench_add_attacks), or check that the built-in `attacks` plugin is "
+                "enabled (`rftbench plugins`; an rftbench installed before attacks became plugins needs `pip install -e .` again)"
             )
         try:
             spec = manager.get("attack", value)
