@@ -9,7 +9,10 @@ It implements any of the hooks below with :data:`rftbench.hookimpl`. Every hook 
 argument and returns a **list**: spec objects (or plain dicts that validate as them) for code
 contributions, cards or card folders for zoo contributions. The core validates each item when
 plugins are discovered; a bad item is refused and reported with the plugin's name, and two
-contributions of the same kind and name stop start-up with an error naming both plugins.
+contributions of the same kind and name are a conflict: both plugins are listed, and using the
+name is an error naming both. Hooks are called once per process, at discovery: keep plugin
+modules light (import torch and other heavy libraries in factories; see
+:func:`rftbench.specs.lazy`). docs/plugins.md is the guide, with an example per hook.
 
 The built-in plugins in ``plugins/`` use exactly these hooks, registered through the same
 entry-point group, so every one of them is an example.
@@ -60,7 +63,7 @@ def rftbench_add_architectures() -> list[ArchitectureSpec]:
     linear head). With ``pretrained=False`` it must build without any download (tests
     instantiate every card so). ``pretrained`` reaches the factory through ``spec.build``, so
     the spec's ``params`` model must declare it (the built-ins share
-    ``rftbench_plugins._backbone.ArchitectureParams``).
+    ``rftbench_plugins._architecture.ArchitectureParams``).
 
     With ``pretrained=True`` the weights come from :func:`rftbench.fetch.weights_file`: the
     card's pin (``weights.revision`` / ``weights.sha256``) or the one ``rftbench zoo fetch``
