@@ -168,11 +168,8 @@ def _short_traceback(err: BaseException) -> str:
 
 
 def _run(manager: PluginManager, root: Path, report: ContractReport, overrides: Iterable[str]) -> Any:
-    import os
-
     from .runner import run
 
-    os.environ.setdefault("RFTBENCH_CACHE", str(root / "cache"))
     base = [f"representation={MICRO_REPRESENTATION.id}", f"dataset={TINY_DATASET.id}", "epochs=1", "batch_size=32",
             "threat.steps=2", f"output_dir={root / 'runs'}", f"data_root={root / 'data'}", "device=cpu",
             "evaluation=[{name: linf, eps: 4/255, steps: 2}]"]
