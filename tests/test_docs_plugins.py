@@ -40,10 +40,10 @@ def blocks() -> dict[str, str]:
 @pytest.fixture
 def guide_manager(make_distribution, tmp_path, monkeypatch):
     files = blocks()
-    modules = {Path(p).stem: text for p, text in files.items() if p.endswith(".py")}
+    modules = {Path(p).stem: text for p, text in files.items() if p.endswith(".py") and not p.startswith("test_")}
     site = make_distribution("rftbench-guide-examples", {m: m for m in modules}, modules)
     for path, text in files.items():
-        if not path.endswith(".py"):
+        if path.startswith("test_") or not path.endswith(".py"):
             (site / path).parent.mkdir(parents=True, exist_ok=True)
             (site / path).write_text(text)
     monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path / "cache"))
@@ -70,6 +70,20 @@ def test_every_example_runs_through_the_engine_and_the_evaluator(guide_manager, 
             params = {"repo": str(tmp_path / "entries")}
         assert guide_manager.info_of(kind, name).distribution == "rftbench-guide-examples"
         check(kind, name, params, manager=guide_manager).assert_ok()
+
+
+def test_the_guides_own_test_example_passes(guide_manager, monkeypatch):
+    import importlib
+    import sys
+
+    tests = [Path(p).stem for p in blocks() if p.startswith("test_")]
+    assert tests, "the guide shows how to test a plugin"
+    for name in tests:
+        module = importlib.import_module(name)
+        for attr in dir(module):
+            if attr.startswith("test_"):
+                getattr(module, attr)()
+        sys.modules.pop(name, None)
 
 
 def test_the_alias_example_reads_as_written(guide_manager):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
@@ -33,9 +34,15 @@ def plugins_command(
     contribute the same name `conflict`; each problem is printed below the table with its
     fix, and every other plugin still works.
     """
-    manager = get_manager()
-    infos = manager.describe()
-    problems = manager.check()
+    logger = logging.getLogger("rftbench")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the problems are listed below the table, not also as warnings above it
+    try:
+        manager = get_manager()
+        infos = manager.describe()
+        problems = manager.check()
+    finally:
+        logger.setLevel(level)
     if kind:
         manager.names(kind)  # validates the kind, listing the valid ones
     if as_json:
