@@ -3,7 +3,8 @@
 Each threat model's parameters are its budget ``eps`` (on the [0, 1] pixel scale; ``4/255``
 accepted) and how it is probed: ``attack`` (any installed attack, see ``rftbench plugins --kind attack``, that supports
 the norm), ``steps``, ``step_size``,
-``restarts``, ``random_start`` and ``seed``. Unset attack settings take the attack's defaults
+``restarts``, ``random_start``, ``seed`` and ``attack_params`` (the attack's own parameters, validated
+against its spec; left out of the config when empty). Unset attack settings take the attack's defaults
 when the config is resolved, so a resolved config says exactly what ran.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_serializer, model_validator
 
 from rftbench import ThreatModelSpec, hookimpl
 from rftbench.attacks import attacks_for, default_attack, get_attack
@@ -40,6 +41,16 @@ class ThreatParams(Params):
     restarts: int = Field(1, ge=1, le=1000, description="random restarts (the first start follows random_start)")
     random_start: bool | None = Field(None, description="start from a random point of the ball (default: the attack's)")
     seed: int | None = Field(None, ge=0, description="seed of the attack's own RNG (default: the global torch RNG)")
+    attack_params: dict[str, Any] = Field(
+        default_factory=dict, description="the attack's own parameters, validated against its spec (omitted when empty)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_attack_params(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("attack_params"):
+            data.pop("attack_params", None)  # configs (and their hashes) without attack parameters read as before
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -60,6 +71,20 @@ class ThreatParams(Params):
             if data.get("random_start") is None:
                 data["random_start"] = spec.random_start
         return data
+
+    @field_validator("attack_params")
+    @classmethod
+    def _attack_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("attack")
+        if not name:
+            return value  # the attack itself is invalid: its own error says why
+        spec = current_manager().get("attack", name)
+        try:
+            return spec.dump_params(spec.validate_params(value))
+        except ValidationError as err:
+            details = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(all)'}: {e['msg']}" for e in err.errors())
+            raise ValueError(f"attack {name!r}: {details} (its parameters: "
+                             f"{', '.join(r['name'] for r in spec.param_table()) or 'none'})") from None
 
     @field_validator("attack")
     @classmethod
@@ -129,9 +154,10 @@ class LpThreat:
         restarts: int,
         random_start: bool,
         seed: int | None,
+        attack_params: dict[str, Any] | None = None,
     ):
         self.norm, self.eps = norm, float(eps)
-        self.attack = get_attack(attack, norm)
+        self.attack = get_attack(attack, norm, params=attack_params)
         self.steps, self.step_size, self.restarts = steps, step_size, restarts
         self.random_start, self.seed = random_start, seed
         self._generator: torch.Generator | None = None

@@ -85,3 +85,33 @@ def test_runtime_object_satisfies_the_protocol_and_attacks():
     c = threat.perturb(model, x, y)
     threat.load_state_dict(state)
     assert torch.equal(threat.perturb(model, x, y), c)
+
+
+def test_an_attack_takes_its_own_parameters_through_the_threat_model(builtins):
+    from pydantic import Field
+
+    from rftbench import AttackSpec, Params, hookimpl
+    from rftbench.config import load_config
+    from rftbench.errors import ConfigError
+
+    class ShrinkParams(Params):
+        factor: float = Field(0.5, gt=0, lt=1, description="how far towards grey")
+
+    def shrink(factor):
+        return lambda model, x, y, *, eps, **kw: (x + (0.5 - x).clamp(-eps, eps) * factor).clamp(0, 1)
+
+    class Toy:
+        @hookimpl
+        def rftbench_add_attacks(self):
+            return [AttackSpec(name="shrink", norms=("linf",), params=ShrinkParams, factory=shrink, description="d")]
+
+    builtins.register(Toy(), "toy")
+    config = load_config(overrides=["threat.attack=shrink", "threat.attack_params.factor=0.25"], manager=builtins)
+    assert config.to_dict()["threat"]["attack_params"] == {"factor": 0.25}
+    threat = builtins.get("threat_model", "linf").build(**config.threat.params)
+    x = torch.zeros(1, 3, 2, 2)
+    assert torch.allclose(threat.perturb(nn.Flatten(), x, torch.zeros(1, dtype=torch.long)), torch.full_like(x, 0.25 * 4 / 255))
+    with pytest.raises(ConfigError, match=r"threat\.attack_params: .*attack 'shrink': factor: Input should be less than 1"):
+        load_config(overrides=["threat.attack=shrink", "threat.attack_params.factor=2"], manager=builtins)
+    # Without attack parameters a config (and its hash) reads as before they existed.
+    assert "attack_params" not in load_config(manager=builtins).to_dict()["threat"]

@@ -24,7 +24,7 @@ This package imports torch only when an algorithm (``pgd``, ``apgd_ce``…) is f
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +72,9 @@ def default_attack(norm: str, manager: PluginManager | None = None) -> str | Non
     return (preferred or [s.name for s in specs] or [None])[0]
 
 
-def get_attack(name: str, norm: str | None = None, manager: PluginManager | None = None) -> Attack:
-    """The attack ``name``, built; with ``norm``, an error if it does not support that norm."""
+def get_attack(name: str, norm: str | None = None, manager: PluginManager | None = None,
+               params: Mapping[str, Any] | None = None) -> Attack:
+    """The attack ``name`` built with ``params`` (its spec's parameters); with ``norm``, an error if it does not support it."""
     m = _manager(manager)
     spec = m.get("attack", name)
     if norm is not None and norm not in spec.norms:
@@ -81,7 +82,7 @@ def get_attack(name: str, norm: str | None = None, manager: PluginManager | None
             f"attack {name!r} does not support the {norm} norm (it supports {', '.join(spec.norms)}); "
             f"attacks for {norm}: {', '.join(attacks_for(norm, m)) or '(none installed)'}"
         )
-    return Attack(spec.name, tuple(spec.norms), spec.build(), spec.description, spec.default_steps, spec.random_start,
+    return Attack(spec.name, tuple(spec.norms), spec.build(**dict(params or {})), spec.description, spec.default_steps, spec.random_start,
                   spec.plugin)
 
 
