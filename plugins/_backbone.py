@@ -9,12 +9,12 @@ linear head is not part of it: :class:`rftbench.model.Classifier` adds a fresh o
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from rftbench.cards import RepresentationCard
 from rftbench.model import Normalize
-from rftbench.specs import Params
+
+from ._architecture import ArchitectureParams  # noqa: F401 - re-exported: where plugins have imported it from
 
 
 class Backbone(nn.Module):
@@ -47,9 +47,3 @@ class Backbone(nn.Module):
 
     def extra_repr(self) -> str:
         return f"card={self.card_id!r}, num_features={self.num_features}, resolution={self.resolution}"
-
-
-class ArchitectureParams(Params):
-    """Parameters every zoo architecture takes (``build_backbone`` passes ``pretrained`` through ``spec.build``)."""
-
-    pretrained: bool = Field(True, description="load the card's pinned pretrained weights (False: random init, no download)")

@@ -13,15 +13,35 @@ only on the seed, its index in the test set, the type and the severity. Corrupte
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import Field, field_validator
-from torch import nn
 
 from rftbench import Params, ThreatModelSpec, hookimpl
+from rftbench._lazy import lazy_import
 from rftbench.errors import close_matches
-from rftbench.evaluation.corruptions import ALL_TYPES, STUDY_TYPES, corrupt
+from rftbench.evaluation.corruption_names import ALL_TYPES, STUDY_TYPES
+
+torch = lazy_import("torch")  # imported when images are first corrupted, not when plugins are listed
+_corruptions = lazy_import("rftbench.evaluation.corruptions")
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+
+def corrupt(*args: Any, **kwargs: Any) -> Any:
+    """:func:`rftbench.evaluation.corruptions.corrupt` (imported on first use)."""
+    return _corruptions.corrupt(*args, **kwargs)
+
+
+def _no_grad(method: Any) -> Any:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 class CorruptionParams(Params):
@@ -84,7 +104,7 @@ class Corruptions:
             out[rows] = corrupt(x[rows], name, severity, seed=self.seed, index=index[rows.cpu()], quantize=self.quantize).to(x.dtype)
         return out
 
-    @torch.no_grad()
+    @_no_grad
     def evaluate_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image correctness (round robin) or share of types correct (average); per-type counts kept for ``report``."""
         index = index.cpu()

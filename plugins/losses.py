@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
 from pydantic import Field
-from torch import nn
 
 from rftbench import LossSpec, NoParams, Params, hookimpl
-from rftbench.attacks import Objective
+from rftbench._lazy import lazy_import
+
+torch = lazy_import("torch")  # imported when a loss is first computed, not when plugins are listed
+F = lazy_import("torch.nn.functional")
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+    from rftbench.attacks import Objective
 
 
 class CrossEntropy:

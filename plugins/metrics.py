@@ -19,10 +19,14 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from rftbench import Epsilon, MetricSpec, Params, hookimpl
-from rftbench.evaluation.aggregates import Aggregates
-from rftbench.evaluation.expected import ExpectedRobustness
-from rftbench.evaluation.margins import MarginConsistency, SubsetEstimate
-from rftbench.evaluation.sensitivity import AdversarialSensitivity
+from rftbench.specs import lazy
+
+# The metrics' code (and torch) is imported when a metric is built, not when plugins are listed.
+Aggregates = lazy("rftbench.evaluation.aggregates:Aggregates")
+ExpectedRobustness = lazy("rftbench.evaluation.expected:ExpectedRobustness")
+MarginConsistency = lazy("rftbench.evaluation.margins:MarginConsistency")
+SubsetEstimate = lazy("rftbench.evaluation.margins:SubsetEstimate")
+AdversarialSensitivity = lazy("rftbench.evaluation.sensitivity:AdversarialSensitivity")
 
 
 def _pixel_scale(norm: str, eps: float) -> None:
@@ -35,7 +39,7 @@ class ExpectedRobustnessParams(Params):
     norm: Literal["linf", "l2"] = Field("linf", description="the threat's norm")
     eps: Epsilon = Field(4 / 255, gt=0, description="ε_g, the upper end of the ε range")
     step: Epsilon = Field(1 / 255, gt=0, description="grid step of the trapezoid rule")
-    attack: str = Field("apgd-ce", description="the attack measuring accuracy at each ε (a registered attack)")
+    attack: str = Field("apgd-ce", description="the attack measuring accuracy at each ε (an installed attack: rftbench plugins --kind attack)")
     steps: int = Field(10, ge=1, le=10_000, description="attack iterations (10 in the paper's evaluation)")
 
     @model_validator(mode="after")

@@ -18,34 +18,22 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.utils.data import TensorDataset
-
 from pydantic import Field
 
 from rftbench import ArchitectureSpec, DatasetSourceSpec, Params, hookimpl
+from rftbench._lazy import forward_to, lazy_import
 from rftbench.cards import DatasetCard, RepresentationCard
 from rftbench.errors import CardError
-from rftbench.model import Normalize
+
+# Imported on first use (a dataset loaded, a backbone built), not when plugins are listed.
+np = lazy_import("numpy")
+torch = lazy_import("torch")
+F = lazy_import("torch.nn.functional")
+_nets = lazy_import("rftbench_plugins._offline_nets")  # LabelledTensors, MiniResNet (torch classes)
 
 # ---------------------------------------------------------------------------------- data
 
 SHAPES = ("square", "ellipse", "heart", "triangle", "cross", "star", "ring", "diamond")
-
-
-class LabelledTensors(TensorDataset):
-    """Images (N, C, H, W) in [0, 1] and int labels, with ``targets`` and ``classes`` like torchvision's."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str]):
-        super().__init__(images, labels)
-        self.targets = labels.tolist()
-        self.classes = list(classes)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.tensors[0][index], int(self.tensors[1][index])
 
 
 def _stratified(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
@@ -172,7 +160,7 @@ def load_offline(card: DatasetCard, *, root: Path, download: bool, **params: Any
         classes = [str(i) for i in range(10)]
         parts = _stratified(labels.numpy(), _split_fractions(card), seed)
         limit = card.args.get("limit")  # keep the first `limit` images of each split (tests, smoke runs)
-        return {k: LabelledTensors(images[idx[:limit]], labels[idx[:limit]], classes) for k, idx in parts.items()}
+        return {k: _nets.LabelledTensors(images[idx[:limit]], labels[idx[:limit]], classes) for k, idx in parts.items()}
     if generator == "shapes":
         sizes = {k: int(card.args.get(f"n_{k}", 0)) for k in card.splits}
         if not all(sizes.values()):
@@ -180,7 +168,7 @@ def load_offline(card: DatasetCard, *, root: Path, download: bool, **params: Any
         out = {}
         for i, (name, size) in enumerate(sorted(sizes.items())):
             images, labels = generate_shapes(size, resolution, seed=seed * 100 + i)
-            out[name] = LabelledTensors(images, labels, list(SHAPES))
+            out[name] = _nets.LabelledTensors(images, labels, list(SHAPES))
         return out
     raise CardError(f"dataset card {card.id!r}: args.generator must be 'digits' or 'shapes' (got {generator!r})")
 
@@ -188,59 +176,12 @@ def load_offline(card: DatasetCard, *, root: Path, download: bool, **params: Any
 # ---------------------------------------------------------------------------------- model
 
 
-class BasicBlock(nn.Module):
-    """ResNet basic block: two 3×3 conv-BN layers and an identity (or 1×1 projection) shortcut."""
-
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = (
-            nn.Identity() if stride == 1 and cin == cout
-            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class MiniResNet(nn.Module):
-    """A small ResNet for 32 px images: a 3×3 stem, then stages of basic blocks (strides 1, 2, 2…).
-
-    Takes images in [0, 1] (normalised inside); ``forward_features`` returns the globally
-    average-pooled output of the last stage (``num_features`` = the last width). The stages are
-    the blocks partial-k fine-tuning counts.
-    """
-
-    def __init__(self, widths: tuple[int, ...] = (16, 32, 64), depths: tuple[int, ...] = (1, 1, 1),
-                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)):
-        super().__init__()
-        self.normalize = Normalize(mean, std)
-        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
-        stages, cin = [], widths[0]
-        for i, (width, depth) in enumerate(zip(widths, depths)):
-            blocks = [BasicBlock(cin if j == 0 else width, width, (1 if i == 0 else 2) if j == 0 else 1) for j in range(depth)]
-            stages.append(nn.Sequential(*blocks))
-            cin = width
-        self.stages = nn.Sequential(*stages)
-        self.num_features = widths[-1]
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(self.normalize(x))).mean((2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x)
-
-
 #: Architectures the ``recipe`` source builds, by card ``model`` name.
 ARCHITECTURES: dict[str, Any] = {
-    "mini_resnet": lambda card: MiniResNet(mean=card.input.mean, std=card.input.std),
-    "mini_resnet_wide": lambda card: MiniResNet(widths=(32, 64, 128), mean=card.input.mean, std=card.input.std),
+    "mini_resnet": lambda card: _nets.MiniResNet(mean=card.input.mean, std=card.input.std),
+    "mini_resnet_wide": lambda card: _nets.MiniResNet(widths=(32, 64, 128), mean=card.input.mean, std=card.input.std),
     # test-only (like timm's test models): a few thousand parameters, so engine tests take milliseconds
-    "micro_resnet": lambda card: MiniResNet(widths=(4, 8, 8), mean=card.input.mean, std=card.input.std),
+    "micro_resnet": lambda card: _nets.MiniResNet(widths=(4, 8, 8), mean=card.input.mean, std=card.input.std),
 }
 
 
@@ -331,3 +272,7 @@ def rftbench_add_representations() -> list[RepresentationCard]:
 @hookimpl
 def rftbench_add_datasets() -> list[DatasetCard]:
     return list(DATASETS)
+
+
+#: ``LabelledTensors``, ``BasicBlock`` and ``MiniResNet`` live in :mod:`rftbench_plugins._offline_nets`.
+__getattr__ = forward_to("rftbench_plugins._offline_nets", {"LabelledTensors", "BasicBlock", "MiniResNet"})

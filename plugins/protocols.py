@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 
 from pydantic import Field
-from torch import nn
 
 from rftbench import NoParams, Params, ProtocolSpec, hookimpl
 from rftbench.errors import ConfigError
+from rftbench._lazy import lazy_import
 from rftbench_plugins.schedules import TimePoint, epochs_at
+
+nn = lazy_import("torch.nn")  # imported when a protocol first inspects a model
 
 #: Names of containers whose children are a network's blocks (timm, open_clip, HF, torchvision).
 BLOCK_CONTAINERS = ("blocks", "stages", "layers", "layer", "resblocks", "features")

@@ -14,6 +14,7 @@ from .hookspecs import hookimpl
 from .plugins import PluginManager, get_manager, set_manager
 from .specs import (
     ArchitectureSpec,
+    AttackSpec,
     DatasetSourceSpec,
     Epsilon,
     ExecutorSpec,
@@ -50,6 +51,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "ArchitectureSpec",
+    "AttackSpec",
     "CardError",
     "Component",
     "ConfigError",

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .cards import format_validation_error
-from .errors import ConfigError, UnknownNameError, close_matches
+from .errors import ConfigError, RftbenchError, UnknownNameError, close_matches
 from .plugins import PluginManager, get_manager
 from .specs import NoBoolCoercion
 from .yamlfile import loads, read_mapping
@@ -183,7 +183,38 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
             raise ConfigError(f"--set {assignment!r}: {'.'.join(parts[: i + 1])} is not a mapping")
         node[part] = child
         node = child
+    old = node.get(parts[-1])
+    if len(parts) == 1 and parts[0] in COMPONENT_KINDS and isinstance(value, str) and isinstance(old, dict):
+        if old.get("name", _default_name(parts[0])) == value:
+            value = {**old, "name": value}  # `loss=trades` on a trades loss keeps its parameters
     node[parts[-1]] = value
+
+
+def _default_name(field: str) -> str | None:
+    default = RunConfig.model_fields[field].get_default(call_default_factory=True)
+    return default.name if isinstance(default, Component) else None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> None:
+    """Apply ``key=value`` overrides so that their order on the command line does not matter.
+
+    Shallower keys apply before deeper ones (``loss=trades`` before ``loss.beta=6``, whichever
+    was written first), and setting a component to the name it already has keeps its
+    parameters; the same key given twice is an error naming it, since one value would be lost.
+    """
+    seen: dict[str, str] = {}
+    keyed = []
+    for i, assignment in enumerate(overrides or []):
+        key = assignment.partition("=")[0].strip()
+        if key and "=" in assignment:
+            if key in seen and seen[key] != assignment:
+                raise ConfigError(
+                    f"--set {seen[key]!r} and --set {assignment!r} both set {key}; keep one (the order of --set does not pick a winner)"
+                )
+            seen[key] = assignment
+        keyed.append((key.count("."), i, assignment))
+    for _, _, assignment in sorted(keyed):
+        set_override(data, assignment)
 
 
 def load_config(
@@ -199,8 +230,7 @@ def load_config(
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         data = read_mapping(path, ConfigError, "a config (field: value, …)", empty_ok=True)
-    for assignment in overrides or []:
-        set_override(data, assignment)
+    apply_overrides(data, overrides)
     where = f"{path}: " if path else ""
     try:
         config = RunConfig.model_validate(data)
@@ -228,11 +258,24 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
     problems: list[str] = []
     updates: dict[str, Any] = {}
 
-    for field, kind in (("representation", "representation"), ("dataset", "dataset")):
+    for field, kind, source_kind in (("representation", "representation", "architecture"), ("dataset", "dataset", "dataset_source")):
         try:
-            updates[field] = manager.get(kind, getattr(config, field)).name
+            card = manager.get(kind, getattr(config, field))
+            updates[field] = card.name
         except UnknownNameError as err:
             problems.append(f"  {field}: {_indent(str(err))}")
+            continue
+        try:
+            manager.get(source_kind, card.source)
+        except UnknownNameError as err:
+            hint = f" Did you mean: {', '.join(err.matches)}?" if err.matches else ""
+            problems.append(
+                f"  {field}: card {card.id!r} names source {card.source!r}, which no installed plugin provides "
+                f"(the {source_kind.replace('_', ' ')}s: {', '.join(err.available) or 'none'}).{hint}"
+                + _card_file_hint(manager, kind, card)
+            )
+        except RftbenchError as err:  # e.g. two plugins contribute that source
+            problems.append(f"  {field}: card {card.id!r}: {_indent(str(err))}")
 
     def resolve(field: str, component: Component, kind: str | tuple[str, ...]) -> Component | None:
         kinds = (kind,) if isinstance(kind, str) else kind
@@ -257,7 +300,7 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
             target = "epsilon" if field.startswith("eps") else "lr"
             if target not in spec.targets:
                 problems.append(f"  {field}: schedule {spec.name!r} does not apply to {target} (it targets {', '.join(spec.targets)})")
-        return Component(name=spec.name, params=params.model_dump(mode="json"))
+        return Component(name=spec.name, params=spec.dump_params(params))
 
     for field, kind in COMPONENT_KINDS.items():
         resolved = resolve(field, getattr(config, field), kind)
@@ -276,6 +319,15 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         return RunConfig.model_validate({**config.model_dump(), **{k: _dump(v) for k, v in updates.items()}})
     except ValidationError as err:  # pragma: no cover - resolved values came from valid specs
         raise ConfigError(f"{where}invalid run config:\n{_explain(err)}") from None
+
+
+def _card_file_hint(manager: PluginManager, kind: str, card: Any) -> str:
+    try:
+        plugin = manager.plugin_of(kind, card.id)
+    except Exception:  # noqa: BLE001 - the hint is best effort
+        plugin = None
+    where = f" ({card.id}.yaml, contributed by plugin {plugin!r})" if plugin else ""
+    return f"\n    Fix the card's `source:`{where}, or install the plugin that provides {card.source!r}."
 
 
 def _dump(value: Any) -> Any:

@@ -165,7 +165,7 @@ def _plugins() -> dict[str, Any]:
     infos = manager.describe()
     return {
         "plugins": [{"name": i.name, "distribution": i.distribution, "version": i.version, "status": i.status} for i in infos],
-        "problems": list(manager.problems),
+        "problems": [str(p) for p in manager.check()],
     }
 
 

@@ -18,6 +18,14 @@ class DuplicateNameError(PluginError):
     """Two plugins contribute the same name for the same kind."""
 
 
+class PluginRuntimeError(PluginError):
+    """A plugin's code raised while rftbench used it; the message names the plugin, what was called and its distribution."""
+
+    def __init__(self, message: str, *, plugin: str | None = None, distribution: str | None = None):
+        super().__init__(message)
+        self.plugin, self.distribution = plugin, distribution
+
+
 class UnknownNameError(RftbenchError, LookupError):
     """A name that no plugin or card provides."""
 

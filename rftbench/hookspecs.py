@@ -9,7 +9,10 @@ It implements any of the hooks below with :data:`rftbench.hookimpl`. Every hook 
 argument and returns a **list**: spec objects (or plain dicts that validate as them) for code
 contributions, cards or card folders for zoo contributions. The core validates each item when
 plugins are discovered; a bad item is refused and reported with the plugin's name, and two
-contributions of the same kind and name stop start-up with an error naming both plugins.
+contributions of the same kind and name are a conflict: both plugins are listed, and using the
+name is an error naming both. Hooks are called once per process, at discovery: keep plugin
+modules light (import torch and other heavy libraries in factories; see
+:func:`rftbench.specs.lazy`). docs/plugins.md is the guide, with an example per hook.
 
 The built-in plugins in ``plugins/`` use exactly these hooks, registered through the same
 entry-point group, so every one of them is an example.
@@ -24,6 +27,7 @@ import pluggy
 from .cards import DatasetCard, RepresentationCard
 from .specs import (
     ArchitectureSpec,
+    AttackSpec,
     DatasetSourceSpec,
     ExecutorSpec,
     LossSpec,
@@ -59,7 +63,7 @@ def rftbench_add_architectures() -> list[ArchitectureSpec]:
     linear head). With ``pretrained=False`` it must build without any download (tests
     instantiate every card so). ``pretrained`` reaches the factory through ``spec.build``, so
     the spec's ``params`` model must declare it (the built-ins share
-    ``rftbench_plugins._backbone.ArchitectureParams``).
+    ``rftbench_plugins._architecture.ArchitectureParams``).
 
     With ``pretrained=True`` the weights come from :func:`rftbench.fetch.weights_file`: the
     card's pin (``weights.revision`` / ``weights.sha256``) or the one ``rftbench zoo fetch``
@@ -219,6 +223,35 @@ def rftbench_add_threat_models() -> list[ThreatModelSpec]:
 
 
 @hookspec
+def rftbench_add_attacks() -> list[AttackSpec]:
+    """Contribute attacks: algorithms that find a perturbation within a threat model's budget.
+
+    A threat model names its attack (``threat: {name: linf, attack: pgd}``); the attack must
+    list the threat's norm in ``norms``. ``default_steps`` fills the threat's ``steps`` and
+    ``random_start`` its ``random_start`` when the config leaves them unset, and an attack
+    whose ``default_for`` lists a norm is the one used for that norm when none is named (the
+    built-ins: ``apgd-ce`` for L∞ and L2, ``apgd-l1`` for L1). ``factory(**params)`` returns
+    the run function, called at every attack (training batches, evaluation batches)::
+
+        run(model, x, y, *, norm, eps, steps, step_size, restarts, random_start,
+            generator, early_stop, objective, **_) -> x_adv
+
+    on the model's device, with the model in eval mode and its parameters frozen, ``x`` images
+    in [0, 1] (fp32), ``y`` int labels; it returns perturbed copies within the ``norm`` ball of
+    radius ``eps`` and the [0, 1] box, computed in fp32 whatever autocast context it runs in.
+    ``step_size=None`` means the attack's own rule; ``generator`` (a ``torch.Generator`` or
+    ``None``) drives random starts; ``early_stop=True`` (evaluation) may drop points once
+    broken; ``objective(logits, y, index) -> Tensor[B]`` replaces cross-entropy (a loss's
+    attack objective, e.g. TRADES' KL; ``index`` are the rows' positions in ``x``, for
+    objectives that keep per-example state such as clean logits). Arguments it has no use for
+    are accepted and ignored. A run function may carry ``batch_runner(threat)`` to measure
+    evaluation batches itself (see :func:`rftbench_add_threat_models`).
+
+    :return: a list of :class:`~rftbench.specs.AttackSpec`.
+    """
+
+
+@hookspec
 def rftbench_add_metrics() -> list[MetricSpec]:
     """Contribute metrics computed on a trained model (expected robustness, AS, margin consistency, …).
 
@@ -303,6 +336,7 @@ HOOK_FOR_KIND: dict[str, str] = {
     "protocol": "rftbench_add_protocols",
     "schedule": "rftbench_add_schedules",
     "threat_model": "rftbench_add_threat_models",
+    "attack": "rftbench_add_attacks",
     "metric": "rftbench_add_metrics",
     "executor": "rftbench_add_executors",
     "publisher": "rftbench_add_publishers",

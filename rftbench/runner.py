@@ -65,11 +65,10 @@ def _as_config(config: RunConfig | dict | str | Path | None, overrides: list[str
             raise ConfigError("overrides apply to a config file or dict; apply them before building the RunConfig")
         return resolve_config(config, manager)
     if isinstance(config, dict):
-        from .config import set_override
+        from .config import apply_overrides
 
         data = dict(config)
-        for assignment in overrides or []:
-            set_override(data, assignment)
+        apply_overrides(data, overrides)
         try:
             validated = RunConfig.model_validate(data)
         except ValidationError as err:
@@ -418,7 +417,10 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     if not info_path.is_file():
         raise RftbenchError(f"{path}: not a finished run folder (no {MODEL_INFO}); pass runs/<hash> or runs/<hash>.json")
     info = read_model_info(info_path)
-    model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
+    from .plugins import missing_plugin_hint, record_provenance
+
+    with missing_plugin_hint(record_provenance(path)):
+        model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
     load_weights(model, path / MODEL_FILE, sha256=info.get("sha256"))
     return model.to(device).eval()
 

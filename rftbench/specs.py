@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -112,9 +113,14 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]*$", max_
 
 
 class Params(NoBoolCoercion):
-    """Base class for a contribution's parameters: unknown keys, booleans for numbers and non-finite floats are refused."""
+    """Base class for a contribution's parameters: unknown keys, booleans for numbers and non-finite floats are refused.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    A parameter whose natural name is a Python keyword is declared with an alias
+    (``lam: float = Field(1.0, alias="lambda")``); users write, and see, the alias everywhere
+    (configs, ``--set``, resolved configs, records, result columns), and the field name is accepted too.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
 
 
 class NoParams(Params):
@@ -132,6 +138,7 @@ KINDS = (
     "protocol",
     "schedule",
     "threat_model",
+    "attack",
     "metric",
     "executor",
     "publisher",
@@ -145,10 +152,36 @@ Kind = Literal[
     "protocol",
     "schedule",
     "threat_model",
+    "attack",
     "metric",
     "executor",
     "publisher",
 ]
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """A factory that imports ``"package.module:attr"`` only when called, then calls it.
+
+    Keeps plugin discovery light: a plugin module can declare its specs without importing
+    torch or other heavy dependencies, which its factories import when a run builds them.
+    """
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"lazy({target!r}): expected 'package.module:attribute'")
+
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        obj = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj(*args, **kwargs)
+
+    factory.__name__ = attr.rsplit(".", 1)[-1]
+    factory.__qualname__ = factory.__name__
+    factory.__module__ = module_name
+    factory.__doc__ = f"Imports and calls {target} (lazily)."
+    return factory
 
 
 class Spec(BaseModel):
@@ -166,21 +199,29 @@ class Spec(BaseModel):
     description: str = Field(min_length=1)
     params: type[BaseModel] = NoParams
     factory: Callable[..., Any]
-    #: Filled in by the plugin manager: the plugin (entry-point name) that contributed the spec.
+    #: Filled in by the plugin manager: the plugin that contributed the spec, its distribution and version.
     plugin: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    _manager: Any = PrivateAttr(default=None)
 
     def validate_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
         """Validate user values against the parameter model (raises pydantic.ValidationError).
 
+        Keys may be written under a field's alias (``lambda`` for a field ``lam``) or its name.
+        Validation runs with the contributing plugin manager active (see
+        :func:`rftbench.plugins.current_manager`), so validators may look other contributions up.
         A plugin validator that trips over a value of an unexpected type (``TypeError``,
         ``KeyError``…, which pydantic passes through) becomes a :class:`ConfigError` naming the spec.
         """
         from pydantic import ValidationError
 
         from .errors import ConfigError
+        from .plugins import using
 
         try:
-            return self.params.model_validate(dict(values or {}))
+            with using(self._manager):
+                return self.params.model_validate(dict(values or {}))
         except ValidationError:
             raise
         except (TypeError, LookupError, AttributeError, ArithmeticError) as err:
@@ -191,10 +232,22 @@ class Spec(BaseModel):
                 f"{type(err).__name__}: {err}"
             ) from None
 
+    def dump_params(self, params: BaseModel) -> dict[str, Any]:
+        """Validated parameters as users write them: JSON values under their aliases (``lambda``, not ``lam``)."""
+        return params.model_dump(mode="json", by_alias=True)
+
     def build(self, *args: Any, **values: Any) -> Any:
-        """Validate ``values`` and call the factory with them (and ``args``, the kind's context)."""
+        """Validate ``values`` and call the factory with them (and ``args``, the kind's context).
+
+        An exception raised by the factory is re-raised as a
+        :class:`~rftbench.errors.PluginRuntimeError` naming the plugin, this contribution and
+        its distribution (the original exception is its ``__cause__``).
+        """
+        from .plugins import blame, using
+
         params = self.validate_params(values)
-        return self.factory(*args, **{k: getattr(params, k) for k in type(params).model_fields})
+        with using(self._manager), blame(self, "factory"):
+            return self.factory(*args, **{k: getattr(params, k) for k in type(params).model_fields})
 
     def param_table(self) -> list[dict[str, Any]]:
         """One row per parameter: name, type, default, bounds, description (for docs and the CLI)."""
@@ -202,7 +255,8 @@ class Spec(BaseModel):
         schema = self.params.model_json_schema()
         props = schema.get("properties", {})
         for pname, field in self.params.model_fields.items():
-            prop = props.get(pname, {})
+            prop = props.get(field.alias or pname, {})
+            pname = field.alias or pname
             bounds = {k: prop[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum") if k in prop}
             rows.append(
                 {
@@ -272,6 +326,21 @@ class ThreatModelSpec(Spec):
     norm: Literal["linf", "l2", "l1", "corruption", "other"] = "other"
 
 
+class AttackSpec(Spec):
+    """An algorithm that finds a perturbation within a threat model's budget (PGD, APGD-CE, AutoAttack…).
+
+    ``factory(**params)`` returns the attack's run function (see :mod:`rftbench.attacks`).
+    """
+
+    kind: ClassVar[str] = "attack"
+    norms: tuple[Literal["linf", "l2", "l1"], ...] = Field(min_length=1, description="the norms the attack supports")
+    default_steps: int = Field(10, ge=0, description="iterations when a threat model does not set `steps`")
+    random_start: bool = Field(True, description="whether it starts from a random point of the ball by default")
+    default_for: tuple[Literal["linf", "l2", "l1"], ...] = Field(
+        (), description="norms for which it is the attack a threat model uses when none is named"
+    )
+
+
 class MetricSpec(Spec):
     """A number (or a small record) computed on a trained model."""
 
@@ -299,6 +368,7 @@ SPEC_CLASSES: dict[str, type[Spec]] = {
         ProtocolSpec,
         ScheduleSpec,
         ThreatModelSpec,
+        AttackSpec,
         MetricSpec,
         ExecutorSpec,
         PublisherSpec,

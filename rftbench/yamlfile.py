@@ -32,8 +32,12 @@ class _Recursive(Exception):
     """An alias inside the node it refers to."""
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``SafeLoader`` that refuses duplicate keys and bounds alias expansion."""
+#: libyaml's safe loader when PyYAML was built with it (10-20x faster parsing: `rftbench plugins` reads every zoo card).
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """The safe loader (libyaml's where available) refusing duplicate keys; alias expansion is bounded in :func:`loads`."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}

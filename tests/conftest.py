@@ -49,7 +49,9 @@ def make_distribution(tmp_path, monkeypatch):
         for module, source in modules.items():
             (site / f"{module}.py").write_text(textwrap.dedent(source))
             created.append(module)
-        info = site / f"{dist}-{version}.dist-info"
+        # As a wheel installs it: the folder's name escapes '-' (importlib.metadata reads the name
+        # up to the first '-', so `a-b-1.0.dist-info` would pass for, and shadow, distribution `a`).
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
         lines = ["[rftbench]"] + [f"{name} = {target}" for name, target in entry_points.items()]

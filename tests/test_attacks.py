@@ -8,7 +8,6 @@ import torchattacks
 from torch import nn
 
 from rftbench.attacks import (
-    ATTACKS,
     apgd_ce,
     attack_mode,
     attacks_for,
@@ -18,7 +17,6 @@ from rftbench.attacks import (
     lp_norm,
     pgd,
     project,
-    register_attack,
 )
 from rftbench.attacks.apgd import _checkpoints
 from rftbench.errors import RftbenchError, UnknownNameError
@@ -215,23 +213,29 @@ def test_apgd_best_points_are_those_of_pyautoattack(wiggly, steps, norm, eps):
         assert torch.equal(model(broken).argmax(1) == y, robust)
 
 
-def test_registry():
-    assert {"pgd", "fgsm", "apgd-ce"} <= set(ATTACKS)
-    assert attacks_for("linf") == attacks_for("l2")
-    assert default_attack("linf") == "apgd-ce"
+def test_attacks_are_plugin_contributions(builtins):
+    assert builtins.names("attack") == ["apgd-ce", "apgd-l1", "autoattack", "fgsm", "pgd"]
+    assert builtins.plugin_of("attack", "pgd") == "attacks"
+    assert attacks_for("linf") == attacks_for("l2") == ["apgd-ce", "autoattack", "fgsm", "pgd"]
+    assert default_attack("linf") == "apgd-ce" and default_attack("l1") == "apgd-l1"
+    assert get_attack("pgd").run is pgd and get_attack("apgd-ce", "linf").random_start is False
     with pytest.raises(UnknownNameError, match="Did you mean: pgd"):
         get_attack("pgdd")
     with pytest.raises(RftbenchError, match="does not support the l1 norm"):
         get_attack("pgd", "l1")
-    with pytest.raises(RftbenchError, match="already registered"):
-        register_attack("pgd", ("linf",), pgd)
 
 
-def test_registering_an_l1_attack_makes_it_the_l1_default(monkeypatch):
-    monkeypatch.setattr("rftbench.attacks.ATTACKS", {k: v for k, v in ATTACKS.items() if k in ATTACK_FNS})
-    monkeypatch.setattr("rftbench.attacks.DEFAULT_ATTACK", {})
+def test_a_plugin_attack_can_be_the_default_for_a_norm_nobody_covers(fresh_manager):
+    from rftbench import AttackSpec, hookimpl
     import rftbench.attacks as attacks
 
+    class Toy:
+        @hookimpl
+        def rftbench_add_attacks(self):
+            return [AttackSpec(name="toy-l1", norms=("l1",), factory=lambda: lambda model, x, y, **kw: x.clone(),
+                               description="copies")]
+
     assert attacks.default_attack("l1") is None
-    attacks.register_attack("toy-l1", ("l1",), lambda model, x, y, **kw: x.clone())
+    fresh_manager.register(Toy(), "toy")
     assert attacks.default_attack("l1") == "toy-l1"
+    assert attacks.get_attack("toy-l1", "l1").plugin == "toy"

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import save
 from torch import nn
 
+import rftbench_plugins.attacks as attacks_plugin
 import rftbench_plugins.threats as threats_plugin
 from hub_server import WRITE_TOKEN, fake_hub, hub_env  # noqa: F401 - fixtures
 from leaderboard_helpers import make_entry
@@ -42,6 +43,7 @@ def load(folder, **_):
 @pytest.fixture
 def manager(fresh_manager):
     fresh_manager.register(threats_plugin, "threats")
+    fresh_manager.register(attacks_plugin, "attacks")  # the attacks the threat models run
     return fresh_manager
 
 

@@ -35,8 +35,17 @@ def test_params_are_validated_with_ranges(fresh_manager):
 def test_duplicate_name_names_both_plugins(fresh_manager):
     fresh_manager.register(good, "good")
     fresh_manager.register(duplicate, "dupe")
+    # Listing and diagnosing still work: the conflict is a problem naming both, and both plugins show it.
+    assert fresh_manager.names("loss") == ["scaled_ce"]
+    (problem,) = fresh_manager.check()
+    assert "'good' and 'dupe'" in problem and (problem.kind, problem.name, problem.plugin) == ("loss", "scaled_ce", "dupe")
+    infos = {i.name: i for i in fresh_manager.describe()}
+    assert infos["good"].status == infos["dupe"].status == "conflict"
+    assert infos["dupe"].contributions["loss"] == ["scaled_ce"]
+    assert fresh_manager.get("schedule", "always_one")  # the other contributions are usable
+    # Using the name is the error.
     with pytest.raises(DuplicateNameError) as info:
-        fresh_manager.names("loss")
+        fresh_manager.get("loss", "scaled_ce")
     message = str(info.value)
     assert "'scaled_ce'" in message and "'good'" in message and "'dupe'" in message
     assert "RFTBENCH_DISABLE_PLUGINS=dupe" in message
@@ -141,7 +150,7 @@ def test_plugin_failing_to_import_is_reported_and_skipped(make_distribution, fre
     )
     fresh_manager.load_entrypoints(only={"fine", "broken"})
     assert fresh_manager.plugins["broken"].status == "failed"
-    assert "plugin 'broken' (broken_plugin) failed to import: RuntimeError: boom on import" in fresh_manager.problems[0]
+    assert "plugin 'broken' (broken_plugin, distribution mixed 1.0) failed to import: RuntimeError: boom on import" in fresh_manager.problems[0]
     assert fresh_manager.names("loss") == ["scaled_ce"]  # the others still load
 
 

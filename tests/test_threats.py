@@ -42,17 +42,24 @@ def test_unknown_or_unsupported_attack_is_refused(builtins):
         load_config(overrides=["threat.attack=nope"], manager=builtins)
 
 
-def test_l1_needs_a_registered_l1_attack(builtins, monkeypatch):
-    import rftbench.attacks as attacks
+def test_l1_needs_an_installed_l1_attack(fresh_manager):
+    from rftbench import AttackSpec, hookimpl
+    from rftbench_plugins import threats
 
-    spec = builtins.get("threat_model", "l1")
-    if not attacks.attacks_for("l1"):
-        with pytest.raises(ValidationError, match="no registered attack supports the l1 norm"):
-            spec.validate_params({})
-    monkeypatch.setattr(attacks, "ATTACKS", dict(attacks.ATTACKS))
-    monkeypatch.setattr("rftbench_plugins.threats.ATTACKS", attacks.ATTACKS)
-    attacks.register_attack("toy-l1", ("l1",), lambda model, x, y, *, eps, **kw: x * (1 - 1e-3))
-    params = spec.validate_params({"attack": "toy-l1", "eps": 12})
+    fresh_manager.register(threats, "threats")
+    spec = fresh_manager.get("threat_model", "l1")
+    with pytest.raises(ValidationError, match="no installed attack supports the l1 norm"):
+        spec.validate_params({})
+
+    class Toy:
+        @hookimpl
+        def rftbench_add_attacks(self):
+            return [AttackSpec(name="toy-l1", norms=("l1",), default_steps=3, description="shrinks x",
+                               factory=lambda: lambda model, x, y, *, eps, **kw: x * (1 - 1e-3))]
+
+    fresh_manager.register(Toy(), "toy")
+    params = spec.validate_params({"eps": 12})
+    assert (params.attack, params.steps) == ("toy-l1", 3)  # the only L1 attack is the default; its steps too
     threat = spec.build(**params.model_dump())
     x = torch.rand(2, 3, 4, 4)
     out = threat.perturb(nn.Flatten(), x, torch.zeros(2, dtype=torch.long))
@@ -82,3 +89,33 @@ def test_runtime_object_satisfies_the_protocol_and_attacks():
     c = threat.perturb(model, x, y)
     threat.load_state_dict(state)
     assert torch.equal(threat.perturb(model, x, y), c)
+
+
+def test_an_attack_takes_its_own_parameters_through_the_threat_model(builtins):
+    from pydantic import Field
+
+    from rftbench import AttackSpec, Params, hookimpl
+    from rftbench.config import load_config
+    from rftbench.errors import ConfigError
+
+    class ShrinkParams(Params):
+        factor: float = Field(0.5, gt=0, lt=1, description="how far towards grey")
+
+    def shrink(factor):
+        return lambda model, x, y, *, eps, **kw: (x + (0.5 - x).clamp(-eps, eps) * factor).clamp(0, 1)
+
+    class Toy:
+        @hookimpl
+        def rftbench_add_attacks(self):
+            return [AttackSpec(name="shrink", norms=("linf",), params=ShrinkParams, factory=shrink, description="d")]
+
+    builtins.register(Toy(), "toy")
+    config = load_config(overrides=["threat.attack=shrink", "threat.attack_params.factor=0.25"], manager=builtins)
+    assert config.to_dict()["threat"]["attack_params"] == {"factor": 0.25}
+    threat = builtins.get("threat_model", "linf").build(**config.threat.params)
+    x = torch.zeros(1, 3, 2, 2)
+    assert torch.allclose(threat.perturb(nn.Flatten(), x, torch.zeros(1, dtype=torch.long)), torch.full_like(x, 0.25 * 4 / 255))
+    with pytest.raises(ConfigError, match=r"threat\.attack_params: .*attack 'shrink': factor: Input should be less than 1"):
+        load_config(overrides=["threat.attack=shrink", "threat.attack_params.factor=2"], manager=builtins)
+    # Without attack parameters a config (and its hash) reads as before they existed.
+    assert "attack_params" not in load_config(manager=builtins).to_dict()["threat"]

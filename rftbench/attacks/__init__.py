@@ -1,6 +1,9 @@
-"""Adversarial attacks for training and evaluation, and the registry threat models pick them from.
+"""Adversarial attacks for training and evaluation, looked up by name through the plugin manager.
 
-An attack is a function::
+An attack is a contribution like any other: a plugin returns an
+:class:`~rftbench.specs.AttackSpec` from ``rftbench_add_attacks`` (the built-ins ``pgd``,
+``fgsm``, ``apgd-ce``, ``apgd-l1`` and ``autoattack`` come from the ``attacks`` plugin), and
+threat models pick theirs with :func:`get_attack`. The spec's factory returns the run function::
 
     run(model, x, y, *, norm, eps, steps, step_size, restarts, random_start,
         generator, early_stop, objective, **_) -> x_adv
@@ -15,107 +18,101 @@ still classified correctly and drops each one once broken (fast evaluation);
 rows' positions in ``x``). Arguments an attack has no use for are accepted and ignored.
 The caller puts the model in eval mode with parameters frozen (:func:`attack_mode`).
 
-:data:`ATTACKS` maps each name to an :class:`Attack` saying which norms it supports;
-:func:`register_attack` adds one (the AutoAttack entry of the evaluation package registers
-itself so), and threat models accept any registered attack that supports their norm.
+This package imports torch only when an algorithm (``pgd``, ``apgd_ce``…) is first used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import torch
+from .._lazy import protect_exports
+from ..errors import RftbenchError
 
-from ..errors import RftbenchError, UnknownNameError
-from ._ball import lp_norm, project
-from ._core import FP16_ATTACK_LOSS_SCALE, Objective, attack_mode, cross_entropy, loss_and_grad
-from .apgd import apgd_ce
-from .pgd import fgsm, pgd
+if TYPE_CHECKING:  # pragma: no cover
+    from ..plugins import PluginManager
 
 
 @dataclass(frozen=True)
 class Attack:
-    """A registered attack: its name, the norms it supports and the function that runs it."""
+    """An attack ready to run: its name, the norms it supports and the function that runs it."""
 
     name: str
     norms: tuple[str, ...]
-    run: Callable[..., torch.Tensor]
+    run: Callable[..., Any]
     description: str = ""
     #: Default number of steps when a threat model does not set one.
     default_steps: int = 10
+    #: Whether it starts from a random point of the ball when a threat model does not say.
+    random_start: bool = True
+    #: The plugin that contributed it.
+    plugin: str | None = None
 
-    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, **kwargs: object) -> torch.Tensor:
+    def __call__(self, model: Any, x: Any, y: Any, **kwargs: object) -> Any:
         return self.run(model, x, y, **kwargs)
 
 
-#: Every registered attack, by name.
-ATTACKS: dict[str, Attack] = {}
+def _manager(manager: PluginManager | None) -> PluginManager:
+    from ..plugins import current_manager
 
-#: Per norm, the attack a threat model uses when its ``attack`` parameter is not set
-#: (the reference study trains with APGD-CE; an L1 attack becomes the default once registered).
-DEFAULT_ATTACK: dict[str, str] = {"linf": "apgd-ce", "l2": "apgd-ce"}
+    return manager or current_manager()
 
 
-def register_attack(
-    name: str,
-    norms: tuple[str, ...],
-    run: Callable[..., torch.Tensor],
-    *,
-    description: str = "",
-    default_steps: int = 10,
-    default_for: tuple[str, ...] = (),
-    replace: bool = False,
-) -> Attack:
-    """Add an attack to :data:`ATTACKS` (``default_for``: norms for which it becomes the default)."""
-    if name in ATTACKS and not replace:
-        raise RftbenchError(f"attack {name!r} is already registered ({ATTACKS[name].run.__module__}); pass replace=True to override it")
-    attack = Attack(name, tuple(norms), run, description, default_steps)
-    ATTACKS[name] = attack
-    for norm in default_for:
-        DEFAULT_ATTACK[norm] = name
-    return attack
+def attacks_for(norm: str, manager: PluginManager | None = None) -> list[str]:
+    """Names of the installed attacks that support ``norm``, naturally sorted."""
+    return [s.name for s in _manager(manager).items("attack") if norm in s.norms]
 
 
-def attacks_for(norm: str) -> list[str]:
-    """Names of the registered attacks that support ``norm``, sorted."""
-    return sorted(n for n, a in ATTACKS.items() if norm in a.norms)
+def default_attack(norm: str, manager: PluginManager | None = None) -> str | None:
+    """The attack used for ``norm`` when none is named: the one declaring ``default_for`` it, else the first supporting it."""
+    specs = [s for s in _manager(manager).items("attack") if norm in s.norms]
+    preferred = [s.name for s in specs if norm in s.default_for]
+    return (preferred or [s.name for s in specs] or [None])[0]
 
 
-def default_attack(norm: str) -> str | None:
-    """The attack used for ``norm`` when none is named: the preferred one, else the first that supports it."""
-    preferred = DEFAULT_ATTACK.get(norm)
-    if preferred in ATTACKS and norm in ATTACKS[preferred].norms:
-        return preferred
-    names = attacks_for(norm)
-    return names[0] if names else None
-
-
-def get_attack(name: str, norm: str | None = None) -> Attack:
-    """The attack ``name``; with ``norm``, an error if it does not support that norm."""
-    if name not in ATTACKS:
-        raise UnknownNameError("attack", name, ATTACKS)
-    attack = ATTACKS[name]
-    if norm is not None and norm not in attack.norms:
+def get_attack(name: str, norm: str | None = None, manager: PluginManager | None = None,
+               params: Mapping[str, Any] | None = None) -> Attack:
+    """The attack ``name`` built with ``params`` (its spec's parameters); with ``norm``, an error if it does not support it."""
+    m = _manager(manager)
+    spec = m.get("attack", name)
+    if norm is not None and norm not in spec.norms:
         raise RftbenchError(
-            f"attack {name!r} does not support the {norm} norm (it supports {', '.join(attack.norms)}); "
-            f"attacks for {norm}: {', '.join(attacks_for(norm)) or '(none registered)'}"
+            f"attack {name!r} does not support the {norm} norm (it supports {', '.join(spec.norms)}); "
+            f"attacks for {norm}: {', '.join(attacks_for(norm, m)) or '(none installed)'}"
         )
-    return attack
+    return Attack(spec.name, tuple(spec.norms), spec.build(**dict(params or {})), spec.description, spec.default_steps, spec.random_start,
+                  spec.plugin)
 
 
-register_attack("pgd", ("linf", "l2"), pgd, description="PGD with random start (Madry et al. 2018)")
-register_attack("fgsm", ("linf", "l2"), fgsm, description="FGSM with random start, step 1.25·eps (Wong et al. 2020)", default_steps=1)
-register_attack("apgd-ce", ("linf", "l2"), apgd_ce, description="APGD on cross-entropy (Croce & Hein 2020)")
+#: Algorithms and helpers re-exported from their modules, imported (with torch) on first use.
+_LAZY = {
+    "apgd_ce": "apgd",
+    "fgsm": "pgd",
+    "pgd": "pgd",
+    "lp_norm": "_ball",
+    "project": "_ball",
+    "FP16_ATTACK_LOSS_SCALE": "_core",
+    "Objective": "_core",
+    "attack_mode": "_core",
+    "cross_entropy": "_core",
+    "loss_and_grad": "_core",
+}
 
-# AutoAttack's standard ensemble (L∞/L2/L1) and L1-APGD (the default L1 attack), from the evaluation suite.
-from .autoattack import register as _register_autoattack  # noqa: E402
 
-_register_autoattack()
+protect_exports(__name__, _LAZY)  # `rftbench.attacks.pgd` stays the function once the submodule is imported
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
-    "ATTACKS",
-    "DEFAULT_ATTACK",
     "FP16_ATTACK_LOSS_SCALE",
     "Attack",
     "Objective",
@@ -130,5 +127,4 @@ __all__ = [
     "lp_norm",
     "pgd",
     "project",
-    "register_attack",
 ]

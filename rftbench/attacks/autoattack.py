@@ -420,15 +420,3 @@ def autoattack_batch_runner(threat: Any) -> AutoAttack:
 
 
 run_autoattack.batch_runner = autoattack_batch_runner  # type: ignore[attr-defined]
-
-
-def register() -> None:
-    """Add ``autoattack`` (L∞, L2, L1) and ``apgd-l1`` (the default L1 attack) to :data:`rftbench.attacks.ATTACKS`."""
-    from . import ATTACKS, register_attack
-
-    if "autoattack" not in ATTACKS:
-        register_attack("autoattack", ("linf", "l2", "l1"), run_autoattack, default_steps=STANDARD_ITERATIONS,
-                        description="AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square, worst case per point (pyautoattack)")
-    if "apgd-l1" not in ATTACKS:
-        register_attack("apgd-l1", ("l1",), run_apgd_l1, default_steps=STANDARD_ITERATIONS, default_for=("l1",),
-                        description="L1-APGD on the cross-entropy, AutoAttack's (Croce & Hein 2021)")

@@ -4,7 +4,9 @@
   text encoding, a network error) prints ``error: …`` and exits with status 2.
 - Ctrl-C or SIGTERM prints what was kept and exits with 130.
 - Anything else is a bug: a short message naming the exception and asking for a report with the
-  output of ``rftbench doctor``; exit 1. ``RFTBENCH_DEBUG=1`` shows the traceback instead.
+  output of ``rftbench doctor``; exit 1. ``RFTBENCH_DEBUG=1`` shows the traceback too. A bug raised
+  in a plugin's code names the plugin, what raised and its distribution, after the traceback (for
+  the plugin's authors).
 
 Messages are printed as plain text (never parsed as Rich markup) and cut to a readable length.
 """
@@ -82,11 +84,24 @@ def describe(err: BaseException) -> tuple[int, str]:
     )
 
 
+def _blame(err: BaseException) -> Exception | None:
+    """The plugin whose code raised ``err`` (a :class:`~rftbench.plugins.PluginRuntimeError`), if any."""
+    try:
+        from ..plugins import _default
+
+        return _default.attribute(err) if _default is not None else None
+    except Exception:  # noqa: BLE001 - blaming is best effort
+        return None
+
+
 def report(err: BaseException, console: Console | None = None) -> int:
     """Print ``err`` as the CLI's one error message; returns the exit status."""
     console = console or Console(stderr=True, highlight=False, markup=False, emoji=False)
     status, message = describe(err)
-    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+    blamed = _blame(err) if status == BUG else None
+    if blamed is not None:
+        message = str(blamed)
+    if blamed is not None or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
         traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
     label = "interrupted" if status == INTERRUPTED else "error"
     if status == INTERRUPTED and message == "interrupted":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -26,11 +29,20 @@ def plugins_command(
 
     Plugins come from the entry-point group `rftbench` (the built-ins too). Switch plugins
     off with `RFTBENCH_DISABLE_PLUGINS=name,…`, or allow-list them with
-    `RFTBENCH_LOAD_PLUGINS=name,…`. A plugin that fails to import is listed as `failed`,
-    with its error; the others still load.
+    `RFTBENCH_LOAD_PLUGINS=name,…`. Nothing is dropped silently: a plugin that fails to import
+    or implements no hook is `failed`, one with refused contributions `partial`, two that
+    contribute the same name `conflict`; each problem is printed below the table with its
+    fix, and every other plugin still works.
     """
-    manager = get_manager()
-    infos = manager.describe()
+    logger = logging.getLogger("rftbench")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the problems are listed below the table, not also as warnings above it
+    try:
+        manager = get_manager()
+        infos = manager.describe()
+        problems = manager.check()
+    finally:
+        logger.setLevel(level)
     if kind:
         manager.names(kind)  # validates the kind, listing the valid ones
     if as_json:
@@ -38,7 +50,7 @@ def plugins_command(
         if kind:
             for row in rows:
                 row["contributions"] = {k: v for k, v in row["contributions"].items() if k == kind}
-        print_json({"plugins": rows, "problems": manager.problems})
+        print_json({"plugins": rows, "problems": [p.as_dict() for p in problems]})
         return
     table = Table(title="rftbench plugins", caption=f"disable with {DISABLE_ENV}=name,… · allow-list with {LOAD_ENV}=name,…")
     table.add_column("plugin", style="bold")
@@ -52,3 +64,34 @@ def plugins_command(
         dist = f"{info.distribution or '-'} {info.version or ''}".strip()
         table.add_row(info.name, dist, status, text)
     console.print(table)
+    if problems:
+        console.print(styled("[bold red]{} problem{}:[/]", len(problems), "s" if len(problems) > 1 else ""))
+        for problem in problems:
+            console.print(f"- {problem}")
+
+
+plugin_app = typer.Typer(help="Create plugins (see docs/plugins.md).", no_args_is_help=True)
+app.add_typer(plugin_app, name="plugin")
+
+
+@plugin_app.command("new")
+def plugin_new(
+    name: str = typer.Argument(..., help="The distribution's name, e.g. acme-rft (its package: acme_rft)."),
+    kinds: list[str] = typer.Option(None, "--kind", "-k", help="A kind to contribute (repeat): loss, threat_model, attack, "
+                                    "metric, schedule, protocol, architecture, dataset, executor, publisher. Default: loss."),
+    directory: Path = typer.Option(Path("."), "--dir", "-d", help="Where to create the NAME folder."),
+) -> None:
+    """Write a working plugin distribution: pyproject with the entry point, a module with one
+    example contribution per kind, a README and tests (rftbench.testing) that pass after
+    `pip install -e NAME`.
+
+    Example: `rftbench plugin new acme-rft --kind loss --kind threat_model`, then
+    `pip install -e acme-rft && pytest acme-rft`.
+    """
+    from .._scaffold import new_plugin
+
+    root = new_plugin(name, kinds, directory)
+    from .._scaffold import package_name
+
+    console.print(f"wrote {root}: pyproject.toml, README.md, {package_name(name)}/plugin.py, tests/")
+    console.print(f"next: pip install -e {root} && pytest {root}")

@@ -47,22 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-#: The reference study's 11 types, in its round-robin order.
-STUDY_TYPES = (
-    "shot_noise",
-    "impulse_noise",
-    "defocus_blur",
-    "motion_blur",
-    "zoom_blur",
-    "snow",
-    "brightness",
-    "contrast",
-    "elastic_transform",
-    "pixelate",
-    "jpeg_compression",
-)
-#: Every type implemented here (the study's plus Gaussian noise).
-ALL_TYPES = ("gaussian_noise",) + STUDY_TYPES
+from .corruption_names import ALL_TYPES, STUDY_TYPES  # noqa: E402 - names only, importable without torch
 
 
 # ----------------------------------------------------------------------------- random draws

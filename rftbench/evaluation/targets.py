@@ -56,8 +56,11 @@ def _run_folder(path: Path, dataset: str | None, data_root: str | None, device: 
     dataset = dataset or config.get("dataset")
     if not dataset:
         raise ConfigError(f"{path}: the run's config.yaml names no dataset; pass --dataset")
+    from ..plugins import missing_plugin_hint, record_provenance
+
     model = load_model(path, device=device, manager=manager)
-    test = _test_split(info["representation"], dataset, data_root or config.get("data_root"), manager)
+    with missing_plugin_hint(record_provenance(path)):
+        test = _test_split(info["representation"], dataset, data_root or config.get("data_root"), manager)
     return Target(model, test, "run", {"run_dir": str(path), "representation": info["representation"], "dataset": dataset,
                                        "config_hash": info.get("config_hash")}, default_output=path / "eval")
 

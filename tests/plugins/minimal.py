@@ -6,7 +6,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from rftbench import (
+    ArchitectureSpec,
     DatasetCard,
+    DatasetSourceSpec,
     Epsilon,
     LossSpec,
     Params,
@@ -98,3 +100,14 @@ def rftbench_add_datasets():
             provenance={"license": "bsd-3-clause"},
         )
     ]
+
+
+@hookimpl
+def rftbench_add_architectures():
+    # The cards' sources: `config show` checks that a plugin provides them.
+    return [ArchitectureSpec(name="recipe", description="Builds the mini backbones.", factory=_noop)]
+
+
+@hookimpl
+def rftbench_add_dataset_sources():
+    return [DatasetSourceSpec(name="offline", description="Loads the offline datasets.", factory=_noop)]

@@ -1,0 +1,177 @@
+"""The loader never loses a plugin silently: keys, empty plugins, conflicts, run-time errors, missing plugins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rftbench.errors import DuplicateNameError, PluginRuntimeError, UnknownNameError
+from rftbench.plugins import PluginManager, missing_plugin_hint, record_provenance
+from tests.cli_helpers import run_cli
+
+LOSS_PLUGIN = """
+from rftbench import LossSpec, hookimpl
+
+@hookimpl
+def rftbench_add_losses():
+    return [LossSpec(name="acme_ce", description="d", adversarial=False, factory=lambda: "acme")]
+"""
+
+THREAT_PLUGIN = """
+from rftbench import ThreatModelSpec, hookimpl
+
+class Broken:
+    norm, eps = "other", 0.0
+
+    def label(self):
+        return "broken"
+
+    def perturb(self, model, x, y, **kw):
+        raise ValueError("no gradient here")
+
+def make():
+    return Broken()
+
+def explode():
+    raise KeyError("missing setting")
+
+@hookimpl
+def rftbench_add_threat_models():
+    return [ThreatModelSpec(name="broken", description="d", factory=make),
+            ThreatModelSpec(name="explodes", description="d", factory=explode)]
+"""
+
+
+def test_a_third_party_entry_point_named_like_a_builtin_loses_nothing(make_distribution, monkeypatch):
+    monkeypatch.delenv("RFTBENCH_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("RFTBENCH_DISABLE_PLUGINS", raising=False)
+    make_distribution("acme-rft", {"losses": "acme_losses"}, {"acme_losses": LOSS_PLUGIN}, version="2.1")
+    manager = PluginManager()
+    manager.load_entrypoints()
+    assert {"trades", "classic_at", "acme_ce"} <= set(manager.names("loss"))
+    assert manager.plugin_of("loss", "trades") == "losses"  # the built-in keeps its bare name
+    assert manager.plugin_of("loss", "acme_ce") == "acme-rft:losses"
+    info = manager.plugins["acme-rft:losses"]
+    assert (info.distribution, info.version, info.entry_point, info.status) == ("acme-rft", "2.1", "losses", "ok")
+    assert manager.get("loss", "acme_ce").distribution == "acme-rft"
+    assert not manager.check()
+    # Disabling by the qualified name leaves the built-in alone.
+    manager = PluginManager()
+    manager.load_entrypoints(disable={"acme-rft:losses"})
+    assert "trades" in manager.names("loss") and "acme_ce" not in manager.names("loss")
+
+
+def test_a_plugin_implementing_no_hook_is_reported_with_the_fix(make_distribution, fresh_manager):
+    make_distribution("forgetful", {"forgetful": "forgetful_plugin", "empty": "empty_plugin"}, {
+        "forgetful_plugin": "from rftbench import LossSpec\n\ndef rftbench_add_losses():\n    return []\n",
+        "empty_plugin": "X = 1\n",
+    })
+    fresh_manager.load_entrypoints(only={"forgetful", "empty"})
+    forgetful, empty = fresh_manager.plugins["forgetful"], fresh_manager.plugins["empty"]
+    assert forgetful.status == empty.status == "failed"
+    assert "implements no rftbench hook: it defines rftbench_add_losses without @rftbench.hookimpl" in forgetful.error
+    assert "distribution forgetful 1.0" in forgetful.error
+    assert "implements no rftbench hook: the entry point 'empty_plugin' may name the wrong module" in empty.error
+    assert len(fresh_manager.check()) == 2
+
+
+def test_a_missing_dependency_names_the_package_to_install(make_distribution, fresh_manager):
+    make_distribution("needy", {"needy": "needy_plugin"}, {"needy_plugin": "import not_a_real_package_xyz\n"})
+    fresh_manager.load_entrypoints(only={"needy"})
+    (problem,) = fresh_manager.check()
+    assert "No module named 'not_a_real_package_xyz'" in problem
+    assert "Fix: it needs 'not_a_real_package_xyz': pip install not_a_real_package_xyz" in problem
+    assert problem.plugin == "needy" and problem.distribution == "needy"
+
+
+def test_a_spec_returned_from_the_wrong_hook_is_refused_by_name(fresh_manager):
+    from rftbench import LossSpec, hookimpl
+
+    class Mixed:
+        @hookimpl
+        def rftbench_add_metrics(self):
+            return [LossSpec(name="oops", description="d", factory=lambda: None)]
+
+    fresh_manager.register(Mixed(), "mixed")
+    assert fresh_manager.names("metric") == []
+    assert "returned a LossSpec 'oops'; it contributes MetricSpecs (return it from rftbench_add_losses() instead)" in fresh_manager.problems[0]
+
+
+def test_a_conflict_breaks_only_its_name_and_the_plugins_command_shows_it(make_distribution, monkeypatch, capsys):
+    monkeypatch.setenv("RFTBENCH_LOAD_PLUGINS", "losses,clash")
+    make_distribution("clashing", {"clash": "clash_plugin"}, {"clash_plugin": LOSS_PLUGIN.replace("acme_ce", "trades")})
+    from rftbench.plugins import set_manager
+
+    set_manager(None)
+    try:
+        code, out, err = run_cli(capsys, "plugins")
+        assert code == 0
+        assert "conflict" in out and "Two plugins contribute the loss 'trades'" in out
+        assert "'losses' (distribution rftbench" in out and "'clash' (distribution clashing 1.0)" in out
+        code, out, err = run_cli(capsys, "plugins", "--json")
+        data = json.loads(out)
+        statuses = {p["name"]: p["status"] for p in data["plugins"] if p["status"] != "disabled"}
+        assert statuses == {"clash": "conflict", "losses": "conflict"}
+        assert data["problems"][0]["kind"] == "loss" and data["problems"][0]["distribution"] == "clashing"
+        code, out, err = run_cli(capsys, "config", "show", "--set", "loss=trades")
+        assert code == 2 and "Two plugins contribute the loss 'trades'" in err
+    finally:
+        set_manager(None)
+
+
+def test_a_plugin_raising_at_run_time_is_named_with_its_distribution(make_distribution, fresh_manager):
+    make_distribution("acme-threats", {"acme_threats": "acme_threats"}, {"acme_threats": THREAT_PLUGIN}, version="0.3")
+    fresh_manager.load_entrypoints(only={"acme_threats"})
+    with pytest.raises(PluginRuntimeError) as info:  # a factory: wrapped where it is called
+        fresh_manager.get("threat_model", "explodes").build()
+    message = str(info.value)
+    assert "threat model 'explodes' of plugin 'acme_threats' (distribution acme-threats 0.3) raised in its factory" in message
+    assert "KeyError: 'missing setting'" in message and isinstance(info.value.__cause__, KeyError)
+
+    threat = fresh_manager.get("threat_model", "broken").build()
+    with pytest.raises(ValueError) as raised:  # a method called at run time: attributed from its traceback
+        threat.perturb(None, None, None)
+    blamed = fresh_manager.attribute(raised.value)
+    assert blamed is not None and blamed.plugin == "acme_threats" and blamed.distribution == "acme-threats"
+    assert "plugin 'acme_threats' (distribution acme-threats 0.3) raised in perturb() at acme_threats.py:" in str(blamed)
+    assert "ValueError: no gradient here" in str(blamed) and "threat model 'broken', 'explodes'" in str(blamed)
+    assert fresh_manager.attribute(ValueError("not from a plugin")) is None
+
+
+def test_a_missing_plugin_names_the_distribution_its_record_used(tmp_path, fresh_manager):
+    record = tmp_path / "abc.json"
+    record.write_text(json.dumps({"provenance": {"plugins": {"representation": {
+        "name": "acme_net.v1", "plugin": "acme", "distribution": "acme-models", "version": "1.4.2"}}}}))
+    with pytest.raises(UnknownNameError) as info, missing_plugin_hint(record_provenance(tmp_path / "abc")):
+        fresh_manager.get("representation", "acme_net.v1")
+    message = str(info.value)
+    assert message.startswith("Unknown representation 'acme_net.v1'.")
+    assert "came from plugin 'acme' of distribution acme-models 1.4.2" in message and "pip install 'acme-models==1.4.2'" in message
+    with pytest.raises(DuplicateNameError), missing_plugin_hint({}):  # other errors pass through
+        raise DuplicateNameError("x")
+
+
+def test_the_cli_names_the_plugin_whose_perturb_raised_during_eval(make_distribution, tmp_path, monkeypatch, capsys):
+    from safetensors.torch import save_file
+
+    from rftbench.model import build_classifier
+    from rftbench.plugins import set_manager
+    from rftbench.testing import MICRO_REPRESENTATION, TINY_DATASET, plugin_manager
+
+    make_distribution("acme-threats", {"acme_threats": "acme_threats"}, {"acme_threats": THREAT_PLUGIN}, version="0.3")
+    monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path / "cache"))
+    manager = plugin_manager("acme_threats")
+    model = build_classifier(MICRO_REPRESENTATION, TINY_DATASET.num_classes, pretrained=False, manager=manager)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    set_manager(manager)
+    try:
+        code, out, err = run_cli(capsys, "eval", str(tmp_path / "model.safetensors"), "-r", MICRO_REPRESENTATION.id,
+                                 "-d", TINY_DATASET.id, "-t", "broken", "-n", "8", "--data-root", str(tmp_path / "data"))
+    finally:
+        set_manager(None)
+    assert code == 1
+    assert "Traceback" in err  # the plugin's authors get the traceback …
+    last = err[err.rindex("error:"):]  # … and the user a last line naming the plugin and its distribution
+    assert "plugin 'acme_threats' (distribution acme-threats 0.3) raised in perturb()" in last
+    assert "ValueError: no gradient here" in last and "RFTBENCH_DISABLE_PLUGINS=acme_threats" in last
