@@ -22,7 +22,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import numpy as np
+from ._lazy import lazy_import
+
+np = lazy_import("numpy")  # imported on first use: `rftbench run --help` and the listing commands stay light
 
 #: The normal quantile of a two-sided 95% interval.
 Z95 = 1.959963984540054
