@@ -91,6 +91,14 @@ def weights_file(card: RepresentationCard) -> Path:
     return recipes_dir() / f"{card.id}-{config.config_hash()}.safetensors"
 
 
+def weights_metadata(card_id: str, recipe: str, record_id: str) -> dict[str, str]:
+    """The weights file's metadata: one key, so that the file's bytes (hence its sha256) depend only on its content.
+
+    (safetensors writes several metadata keys in a hash map's order, which changes between processes.)
+    """
+    return {"rftbench": json.dumps({"card": card_id, "recipe": recipe, "record": record_id}, sort_keys=True)}
+
+
 def build_weights(card: RepresentationCard, path: Path, *, rerun: bool = False) -> dict[str, Any]:
     """Run the card's recipe and save the trained backbone to ``path``; returns the sidecar info.
 
@@ -106,7 +114,7 @@ def build_weights(card: RepresentationCard, path: Path, *, rerun: bool = False) 
     model = load_model(Path(record.run_dir))
     tmp = path.with_name(f".{path.name}.tmp")
     save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, str(tmp),
-              metadata={"card": card.id, "recipe": name, "record": record.id})
+              metadata=weights_metadata(card.id, name, record.id))
     tmp.replace(path)
     threats = record.metrics.get("threats", {})
     info = {

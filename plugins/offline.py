@@ -205,7 +205,11 @@ def build_recipe_backbone(card: RepresentationCard, *, pretrained: bool = True) 
 
 # ---------------------------------------------------------------------------------- cards
 
-_OFFLINE_PROVENANCE = {"license": "Apache-2.0", "origin": "built locally by rftbench's pretraining recipe"}
+_OFFLINE_PROVENANCE = {
+    "license": "Apache-2.0",
+    "origin": "built by rftbench's pretraining recipe (plugins/_recipes.py) and shipped in plugins/weights/; "
+              "`rftbench zoo build` rebuilds it and compares",
+}
 _INPUT = {"resolution": 32, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "interpolation": "bilinear"}
 
 REPRESENTATIONS = [
@@ -217,14 +221,20 @@ REPRESENTATIONS = [
     ),
     RepresentationCard(
         id="mini_resnet.shapes_standard", source="recipe", model="mini_resnet", family="convolutional", size="tiny",
-        params_m=0.077, num_features=64, input=_INPUT, weights={"recipe": "shapes_standard"},
+        params_m=0.077, num_features=64, input=_INPUT, weights={
+            "recipe": "shapes_standard", "filename": "mini_resnet.shapes_standard.safetensors",
+            "sha256": "afcda710a4f90865a4e2cccc61762b712c3c4e4bdb165dac65984f0efaf45c7a",
+        },
         pretraining={"strategy": "supervised", "data": "shapes-offline", "volume": 4000},
         provenance={**_OFFLINE_PROVENANCE, "notes": "non-robust: standard cross-entropy training on the shapes dataset"},
         tags=["offline", "non-robust"],
     ),
     RepresentationCard(
         id="mini_resnet.shapes_robust", source="recipe", model="mini_resnet", family="convolutional", size="tiny",
-        params_m=0.077, num_features=64, input=_INPUT, weights={"recipe": "shapes_robust"},
+        params_m=0.077, num_features=64, input=_INPUT, weights={
+            "recipe": "shapes_robust", "filename": "mini_resnet.shapes_robust.safetensors",
+            "sha256": "5489eb39219dd09b2b88b5e3da4b4c2dc5754262392434fb40e18fd3efbf09a5",
+        },
         pretraining={"strategy": "adversarially-robust", "data": "shapes-offline", "volume": 4000, "threat": "linf 8/255"},
         provenance={**_OFFLINE_PROVENANCE, "notes": "robust: Classic AT (PGD-3, L∞ 8/255, ε warm-up) on the shapes dataset"},
         tags=["offline", "robust"],

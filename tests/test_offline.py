@@ -151,7 +151,8 @@ def test_zoo_build_reruns_the_recipe_and_says_whether_it_reproduces(engine_manag
     code, out, err = run_cli(capsys, "zoo", "build", "mini_resnet.shapes_standard", "--json")
     assert code == 0, err
     (outcome,) = json.loads(out)
-    assert outcome["reproduces"] is True and outcome["max_abs_diff"] == 0.0 and outcome["sha256"] == first["sha256"]
+    assert outcome["reproduces"] is True, outcome
+    assert outcome["max_abs_diff"] == 0.0 and outcome["sha256"] == first["sha256"]
     code, out, _ = run_cli(capsys, "zoo", "build", "mini_resnet.shapes_standard")
     assert code == 0 and "reproduces the shipped weights bit for bit" in out
     code, _, err = run_cli(capsys, "zoo", "build", "mini_resnet.scratch")

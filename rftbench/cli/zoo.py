@@ -239,7 +239,7 @@ def zoo_build(
     for o in outcomes:
         verdict = ("reproduces the shipped weights bit for bit" if o["reproduces"]
                    else "differs from the shipped weights" if o.get("shipped_sha256") else "has no shipped weights to compare")
-        console.print(styled("[bold]{}[/] (recipe {}): {}", o["card"], o["recipe"], verdict))
+        console.print(styled("[bold]{}[/] (recipe {}): {}", o["card"], o["recipe"], verdict), soft_wrap=True)
         console.print(f"  built   {o['sha256']}  {o['file']}")
         if o.get("shipped_sha256"):
             console.print(f"  shipped {o['shipped_sha256']}")
