@@ -38,7 +38,7 @@ def test_runs_keep_per_example_outcomes_and_compare(engine_manager, capsys, tmp_
 
     runs = []
     for seed in (0, 1):
-        code, out, err = cli(capsys, "run", *sets(tmp_path), "--set", f"seed={seed}", "--json")
+        code, out, err = cli(capsys, "run", *sets(tmp_path, seed=seed), "--json")
         assert code == 0, err
         runs.append(json.loads(out))
     out_dir = tmp_path / "runs"
@@ -50,7 +50,7 @@ def test_runs_keep_per_example_outcomes_and_compare(engine_manager, capsys, tmp_
     # a re-run replaces the file together with the record, and leaves no stale one behind
     stale = out_dir / runs[1]["id"] / "outcomes-0123456789abcdef.npz"
     stale.write_bytes(b"an earlier evaluation")
-    code, out, err = cli(capsys, "run", *sets(tmp_path), "--set", "seed=1", "--rerun", "--json")
+    code, out, err = cli(capsys, "run", *sets(tmp_path, seed=1), "--rerun", "--json")
     assert code == 0, err
     rerun = json.loads(out)["metrics"]["outcomes"]
     assert [p.name for p in (out_dir / runs[1]["id"]).glob("outcomes-*.npz")] == [rerun["file"].split("/")[1]]
