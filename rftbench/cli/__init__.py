@@ -18,6 +18,7 @@ from . import sweep as _sweep  # noqa: E402,F401
 from . import leaderboard as _leaderboard  # noqa: E402,F401
 from . import eval as _eval  # noqa: E402,F401
 from . import run as _run  # noqa: E402,F401
+from . import report as _report  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
