@@ -440,18 +440,17 @@ def robustness_transfer(rows: Sequence[Row], probes: Sequence[dict[str, Any]], f
     robust = main_threat(local)
     # robust accuracy kept, per representation and protocol
     if robust:
-        by = _seed_groups([r for r in local if robust in r.threats], lambda r: (r.dataset, r.representation, r.loss))
-        protocols = sorted({r.protocol_label for r in local})
+        by = _seed_groups([r for r in local if robust in r.threats], lambda r: (r.dataset, r.representation, r.loss, r.epochs))
+        compared = {k: g for k, g in by.items() if len({r.protocol for r in g}) >= 2}
+        protocols = sorted({r.protocol for g in compared.values() for r in g})
         body = []
-        for (dataset, rep, loss), group in sorted(by.items()):
-            per = _seed_groups(group, lambda r: r.protocol_label)
-            if len(per) < 2:
-                continue
-            body.append([dataset, rep, loss] + [pm([r.threats[robust] for r in per[p]]) + " / " + pm([r.clean for r in per[p]])
-                                                if p in per else "—" for p in protocols])
+        for (dataset, rep, loss, epochs), group in sorted(compared.items()):
+            per = _seed_groups(group, lambda r: r.protocol)
+            body.append([dataset, rep, loss, str(epochs)] + [pm([r.threats[robust] for r in per[p]]) + " / " + pm([r.clean for r in per[p]])
+                                                             if p in per else "—" for p in protocols])
         if body:
             s.tables.append(Table(f"{threat_title(robust)} / clean accuracy by protocol (mean ± sd over seeds, %)",
-                                  ["dataset", "representation", "loss"] + protocols, body))
+                                  ["dataset", "representation", "loss", "epochs"] + [p.upper() for p in protocols], body))
         else:
             s.missing.append("robust accuracy by protocol: no representation was fine-tuned with two or more protocols")
     with_as = [r for r in local if r.sensitivity]

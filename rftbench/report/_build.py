@@ -39,23 +39,6 @@ class Report:
     seconds: float = 0.0
 
 
-def _classes_resolver() -> callable:
-    """dataset id → number of classes, from its zoo card (the plugin manager is loaded only if asked)."""
-    cache: dict[str, int | None] = {}
-
-    def classes(dataset: str) -> int | None:
-        if dataset not in cache:
-            try:
-                from ..plugins import get_manager
-
-                cache[dataset] = int(get_manager().get("dataset", dataset).num_classes)
-            except Exception:  # noqa: BLE001 - an unknown card only leaves the chance level unknown
-                cache[dataset] = None
-        return cache[dataset]
-
-    return classes
-
-
 def analyse(loaded: Loaded, figures: an.Figures) -> list[an.Section]:
     """Every section of the report for the loaded rows (figures are drawn into ``figures``)."""
     sections = [an.overview(loaded)]
@@ -71,8 +54,7 @@ def analyse(loaded: Loaded, figures: an.Figures) -> list[an.Section]:
         empty = an.Section("reference", "The reference study's analyses")
         empty.missing.append("no results to analyse")
         sections.append(empty)
-    classes = _classes_resolver()
-    sections += [an.epsilon_scheduling(loaded.rows, figures, classes),
+    sections += [an.epsilon_scheduling(loaded.rows, figures, loaded.cards.classes),
                  an.robustness_transfer(loaded.rows, loaded.probes, figures),
                  an.training_cost(loaded.rows, figures),
                  an.results_table(loaded.rows)]

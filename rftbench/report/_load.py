@@ -77,6 +77,8 @@ class Loaded:
     probes: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
+    cards: Cards = field(default_factory=lambda: Cards())
+    pending: list[tuple[Any, str]] = field(default_factory=list)  # complete records, made rows once cards are known
 
 
 # ---------------------------------------------------------------------------------- numbers
@@ -243,19 +245,48 @@ def row_from_entry(entry: Any, where: str) -> Row:
 # ---------------------------------------------------------------------------------- files and folders
 
 
-class _ModelInfo:
-    """Family, size and pretraining of a representation, from its zoo card (the plugin manager loads once, lazily)."""
+class Cards:
+    """Zoo cards of the representations and datasets the records name, looked up once.
+
+    Only the plugins that contributed them (the records' ``provenance.plugins``) are loaded, not
+    every installed plugin; names no plugin knows give ``None``.
+    """
 
     def __init__(self) -> None:
-        self.cache: dict[str, tuple[str | None, str | None, str | None]] = {}
+        self.plugins: set[str] = set()
+        self._manager: Any = None
+        self._cache: dict[tuple[str, str], Any] = {}
 
-    def __call__(self, rep: str) -> tuple[str | None, str | None, str | None]:
-        if rep not in self.cache:
-            from ..leaderboard.records import model_info_for
+    def note(self, provenance: Mapping[str, Any]) -> None:
+        plugins = provenance.get("plugins") if isinstance(provenance, Mapping) else None
+        for kind in ("representation", "dataset"):
+            info = plugins.get(kind) if isinstance(plugins, Mapping) else None
+            if isinstance(info, Mapping) and isinstance(info.get("plugin"), str):
+                self.plugins.add(info["plugin"])
 
-            info = model_info_for(rep)
-            self.cache[rep] = (info.family, info.size, info.pretraining)
-        return self.cache[rep]
+    def get(self, kind: str, name: str) -> Any:
+        if (kind, name) not in self._cache:
+            if self._manager is None:
+                from ..plugins import PluginManager, get_manager
+
+                if self.plugins:
+                    self._manager = PluginManager()
+                    self._manager.load_entrypoints(only=self.plugins | {"zoo"})
+                else:
+                    self._manager = get_manager()
+            try:
+                self._cache[kind, name] = self._manager.get(kind, name)
+            except Exception:  # noqa: BLE001 - an unknown or unloadable card only leaves its labels empty
+                self._cache[kind, name] = None
+        return self._cache[kind, name]
+
+    def model_info(self, rep: str) -> tuple[str | None, str | None, str | None]:
+        card = self.get("representation", rep)
+        return (card.family, card.size, card.pretraining.strategy) if card is not None else (None, None, None)
+
+    def classes(self, dataset: str) -> int | None:
+        card = self.get("dataset", dataset)
+        return int(card.num_classes) if card is not None else None
 
 
 def _read_json(path: Path) -> Any:
@@ -311,7 +342,7 @@ def resolve_input(text: str) -> tuple[str, Path]:
                         f"file, or a published collection: {', '.join(PUBLISHED)})")
 
 
-def _load_file(path: Path, loaded: Loaded, model_info: _ModelInfo) -> None:
+def _load_file(path: Path, loaded: Loaded) -> None:
     from ..leaderboard.entry import load_entry, read_entries_jsonl
     from ..results import ResultRecord
 
@@ -343,7 +374,8 @@ def _load_file(path: Path, loaded: Loaded, model_info: _ModelInfo) -> None:
         if record.status != "complete":
             loaded.problems.append(f"{path}: run {record.id} has status {record.status!r}: left out")
             return
-        loaded.rows.append(row_from_record(record, str(path), model_info))
+        loaded.cards.note(record.provenance)
+        loaded.pending.append((record, str(path)))
     except RftbenchError as err:
         loaded.problems.append(f"{path}: {err}")
     except Exception as err:  # noqa: BLE001 - pydantic's ValidationError and friends: report the file, keep going
@@ -365,7 +397,6 @@ def _probe(data: Mapping[str, Any], path: Path, loaded: Loaded) -> None:
 def load_inputs(inputs: Iterable[str]) -> Loaded:
     """Read every input; duplicates (the same record or entry id twice) are kept once."""
     loaded = Loaded()
-    model_info = _ModelInfo()
     for text in inputs:
         kind, path = resolve_input(str(text))
         loaded.inputs.append(str(text))
@@ -375,11 +406,17 @@ def load_inputs(inputs: Iterable[str]) -> Loaded:
                 loaded.problems.append(f"{text}: its results folder {path} does not exist yet (run the sweep first)")
                 continue
         files = _files(path) if path.is_dir() else [path]
-        before = len(loaded.rows)
+        before = len(loaded.rows) + len(loaded.pending)
         for file in files:
-            _load_file(file, loaded, model_info)
-        if len(loaded.rows) == before and path.is_dir():
+            _load_file(file, loaded)
+        if len(loaded.rows) + len(loaded.pending) == before and path.is_dir():
             loaded.problems.append(f"{text}: no result records or entries found in this folder")
+    for record, where in loaded.pending:
+        try:
+            loaded.rows.append(row_from_record(record, where, loaded.cards.model_info))
+        except RftbenchError as err:
+            loaded.problems.append(f"{where}: {err}")
+    loaded.pending = []
     seen: set[tuple[str, str]] = set()
     unique = []
     for row in loaded.rows:
