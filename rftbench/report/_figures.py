@@ -20,7 +20,7 @@ def _figure(width: float, height: float, rows: int = 1):  # noqa: ANN202 - matpl
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.5 / height + 0.02, top=1 - 0.35 / height,
-                        wspace=0.25, hspace=0.2 + 0.35 * min(rows - 1, 1) + 0.3 / height * rows)
+                        wspace=0.25, hspace=0.4)
     return fig
 
 
@@ -79,7 +79,7 @@ def pareto_panels(path: Path, panels: Sequence[tuple[str, Sequence[tuple[float, 
 
 def heatmap(path: Path, labels: Sequence[str], matrix: Sequence[Sequence[float]], title: str) -> Path:
     """A square matrix of rank correlations with the values written in the cells."""
-    fig = _figure(1.2 + 0.9 * len(labels), 1.0 + 0.8 * len(labels))
+    fig = _figure(max(4.5, 1.2 + 0.9 * len(labels)), max(3.6, 1.0 + 0.8 * len(labels)))
     fig.subplots_adjust(left=0.2, bottom=0.2, right=0.95)
     ax = fig.subplots()
     image = ax.imshow([[v if math.isfinite(v) else 0 for v in row] for row in matrix], vmin=-1, vmax=1, cmap="RdBu")
