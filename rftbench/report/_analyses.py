@@ -417,7 +417,7 @@ def epsilon_scheduling(rows: Sequence[Row], figures: Figures, classes: Callable[
                 same = [r for r in g if r.er_curve[0] == grid]
                 x, mean, lo, hi = _band([r.er_curve[1] for r in same])
                 er = [r.expected for r in same if r.expected is not None]
-                label = f"{cond} (E.R. {pct(sum(er) / len(er))}%)" if er else cond
+                label = f"E.R. {pct(sum(er) / len(er))}% · {cond}" if er else cond
                 lines[label] = ([grid[i - 1] * 255 for i in x], mean, lo, hi)
             panels.append((setting, lines))
         path, rel = figures.path("eps-accuracy-vs-eps")

@@ -19,7 +19,7 @@ def _figure(width: float, height: float, rows: int = 1):  # noqa: ANN202 - matpl
 
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.5 / height + 0.02, top=1 - 0.35 / height,
+    fig.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, bottom=0.55 / height, top=1 - 0.35 / height,
                         wspace=0.25, hspace=0.4)
     return fig
 
