@@ -173,3 +173,17 @@ def test_sweep_file_reads_its_results_dir_and_wilson_matches_scipy(tmp_path):
         load_inputs([str(tmp_path / "notes.txt")])
     assert wilson(0.5, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
     assert first_adapted([0.1, None, 0.2, 0.3], 0.15) == 3 and first_adapted([0.1], 0.5) is None
+
+
+def test_entry_files_and_collections_are_inputs(tmp_path):
+    from leaderboard_helpers import make_entry
+    from rftbench.leaderboard.entry import write_entries_jsonl, write_entry
+
+    write_entry(make_entry("1" * 16, clean=0.7), tmp_path / "one.json")
+    write_entries_jsonl([make_entry("2" * 16, clean=0.6), make_entry("3" * 16, clean=0.5)], tmp_path / "many.jsonl")
+    tampered = make_entry("4" * 16).model_dump(mode="json") | {"submitter": "mallory"}
+    (tmp_path / "bad.json").write_text(json.dumps(tampered, default=str))
+    loaded = load_inputs([str(tmp_path / "one.json"), str(tmp_path / "many.jsonl"), str(tmp_path / "bad.json")])
+    assert sorted(r.clean for r in loaded.rows) == [0.5, 0.6, 0.7] and {r.origin for r in loaded.rows} == {"entry"}
+    assert loaded.rows[0].threats["linf:4/255"] == 0.42 and loaded.rows[0].loss == "trades"
+    assert len(loaded.problems) == 1 and "bad.json" in loaded.problems[0]
