@@ -512,7 +512,7 @@ def training_cost(rows: Sequence[Row], figures: Figures) -> Section:
         accs = [r.threats[robust] for r in group]
         body.append([dataset, rep, sched, str(epochs), str(len(group)), pm(accs), pm([r.clean for r in group]),
                      f"{sum(secs) / len(secs):.0f}" if secs else "—",
-                     f"{100 * sum(accs) / len(accs) / epochs:.2f}"])
+                     f"{100 * sum(accs) / len(accs) / epochs:.2f}" if epochs > 0 else "—"])
         lines[f"{dataset} · {rep}"].setdefault(sched, []).append((epochs, accs))
     s.tables.append(Table(f"{threat_title(robust)} accuracy per schedule and budget (mean ± sd over seeds, %)",
                           ["dataset", "representation", "LR schedule", "epochs", "seeds", f"{threat_title(robust)}", "clean",
