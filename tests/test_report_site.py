@@ -52,6 +52,7 @@ def browser():
 
 def test_report_in_a_headless_browser(tmp_path, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     runs = study(tmp_path / "runs")
     evil = record("e" * 16, representation='<img src=x onerror="document.title=\'pwned\'">', dataset="textures")
@@ -67,10 +68,9 @@ def test_report_in_a_headless_browser(tmp_path, browser):
         "return Array.from(document.images).map(i => ({src: i.getAttribute('src'), w: i.naturalWidth, ok: i.complete}))")
     drawn = sorted(f.file for s in report.sections for f in s.figures + [g for sub in s.subsections for g in sub.figures])
     assert sorted(i["src"] for i in images) == drawn and len(drawn) >= 10
-    for image in browser.find_elements(By.TAG_NAME, "img"):
-        browser.execute_script("arguments[0].scrollIntoView()", image)
-    images = browser.execute_script("return Array.from(document.images).map(i => i.complete && i.naturalWidth)")
-    assert all(w and w >= 400 for w in images), images
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)"))
+    images = browser.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
+    assert all(w >= 400 for w in images), images
     sections = browser.find_elements(By.CSS_SELECTOR, "section")
     assert len(sections) == int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-sections"))
     assert browser.find_element(By.ID, "published-pairs").text.count("FFT-50") == 1

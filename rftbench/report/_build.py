@@ -121,7 +121,7 @@ figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eaee
 {% if s.intro %}<p>{{ s.intro|prose }}</p>{% endif %}
 {% for p in s.paragraphs %}<p>{{ p|prose }}</p>{% endfor %}
 {% if s.missing %}<div class="missing"><strong>Not drawn or left out:</strong><ul>{% for m in s.missing %}<li>{{ m|prose }}</li>{% endfor %}</ul></div>{% endif %}
-{% for f in s.figures %}<figure><img src="{{ f.file }}" alt="{{ f.caption }}" loading="lazy"><figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}
+{% for f in s.figures %}<figure><img src="{{ f.file }}" alt="{{ f.caption }}"><figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}
 {% for t in s.tables %}<table><caption>{{ t.caption }}</caption>
 <thead><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in t.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
