@@ -29,6 +29,7 @@ from . import eval as _eval  # noqa: E402,F401
 from . import run as _run  # noqa: E402,F401
 from . import doctor as _doctor  # noqa: E402,F401
 from . import compare as _compare  # noqa: E402,F401
+from . import report as _report  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
