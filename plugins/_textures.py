@@ -28,7 +28,9 @@ Dataset card (``textures``, registered by :mod:`rftbench_plugins.textures`)
 
 from __future__ import annotations
 
-import numpy as np
+from rftbench._lazy import lazy_import
+
+np = lazy_import("numpy")  # imported when images are generated, not when plugins are listed
 
 FAMILIES = ("grating", "plaid", "dots", "checker", "waves", "rings")
 BANDS = ((2.0, 3.5), (4.5, 7.0))  # cycles per image width

@@ -11,13 +11,14 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from rftbench import DatasetSourceSpec, hookimpl
+from rftbench._lazy import lazy_import
 from rftbench.cards import DatasetCard
 from rftbench.errors import CardError
 
 from ._textures import FAMILIES, N_CLASSES, class_table, generate_textures
+
+torch = lazy_import("torch")  # imported when the dataset is loaded, not when plugins are listed
 
 _SPLITS = ("train", "val", "test")
 

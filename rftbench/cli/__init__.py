@@ -12,7 +12,7 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from ._app import app, err_console
-from ._errors import report, shorten
+from ._errors import report as report_error, shorten  # not `report`: that name is the `rftbench report` command module
 
 try:  # recent typer vendors click; older ones use the click package
     from typer._click import exceptions as _click_errors
@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     except _click_errors.ClickException as err:  # bad usage: click's message, printed as plain text
         status = _usage_error(err)
     except typer.Abort:
-        status = report(KeyboardInterrupt(), err_console)
+        status = report_error(KeyboardInterrupt(), err_console)
     except BaseException as err:  # noqa: BLE001 - the one error path: a message and an exit status
-        status = report(err, err_console)
+        status = report_error(err, err_console)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
