@@ -67,3 +67,25 @@ def protect_exports(package: str, names: set[str] | dict[str, str]) -> None:
 
     cls = type(f"_{package.replace('.', '_')}_Package", (_Package,), {"_lazy_names": frozenset(names)})
     sys.modules[package].__class__ = cls
+
+
+def lazy_exports(package: str, names: dict[str, str]) -> Any:
+    """The module ``__getattr__`` of a package that re-exports ``names`` (name → submodule) on first access.
+
+    ``__getattr__ = lazy_exports(__name__, {"evaluate": "evaluate"})`` imports
+    ``package.evaluate`` (and torch with it) only when ``package.evaluate`` is first used, caches
+    the object on the package, and keeps it from being replaced by the same-named submodule
+    (:func:`protect_exports`).
+    """
+    import sys
+
+    protect_exports(package, names)
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            value = getattr(importlib.import_module(f".{names[name]}", package), name)
+            setattr(sys.modules[package], name, value)
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -8,10 +8,11 @@ The screenshot is saved as a test artefact in build/test-artifacts/leaderboard-s
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+
+from browser_helpers import BROWSER_TEST, headless_chrome
 
 from leaderboard_helpers import make_entry
 from rftbench.leaderboard.build import build_site, pareto_front, pareto_fronts, ties_with_best
@@ -19,22 +20,7 @@ from rftbench.stats import accuracy_interval
 from rftbench.leaderboard.entry import read_entries_jsonl
 from rftbench_leaderboard import ENTRIES_DIR
 
-BROWSER = next((b for b in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if b), None)
-DRIVER = shutil.which("chromedriver")
-try:
-    import selenium  # noqa: F401
-
-    HAVE_SELENIUM = True
-except ImportError:
-    HAVE_SELENIUM = False
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (BROWSER and DRIVER and HAVE_SELENIUM),
-        reason="no headless browser (needs chromium, chromedriver and selenium): run scripts/install-browser.sh",
-    ),
-]
+pytestmark = BROWSER_TEST
 ARTIFACTS = Path(os.environ.get("RFTBENCH_ARTIFACTS", Path(__file__).resolve().parents[1] / "build" / "test-artifacts"))
 
 
@@ -49,18 +35,7 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = BROWSER
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+    yield from headless_chrome("1400,1800")
 
 
 def visible_rows(driver) -> list[dict]:

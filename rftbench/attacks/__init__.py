@@ -23,12 +23,11 @@ This package imports torch only when an algorithm (``pgd``, ``apgd_ce``…) is f
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._lazy import protect_exports
+from .._lazy import lazy_exports
 from ..errors import RftbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,15 +100,7 @@ _LAZY = {
 }
 
 
-protect_exports(__name__, _LAZY)  # `rftbench.attacks.pgd` stays the function once the submodule is imported
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
