@@ -187,3 +187,41 @@ def test_entry_files_and_collections_are_inputs(tmp_path):
     assert sorted(r.clean for r in loaded.rows) == [0.5, 0.6, 0.7] and {r.origin for r in loaded.rows} == {"entry"}
     assert loaded.rows[0].threats["linf:4/255"] == 0.42 and loaded.rows[0].loss == "trades"
     assert len(loaded.problems) == 1 and "bad.json" in loaded.problems[0]
+
+
+def test_pairs_with_per_example_outcomes_get_paired_tests_as_rftbench_compare(tmp_path):
+    import numpy as np
+
+    from rftbench.comparison import adjust, compare
+    from rftbench.outcomes import from_evaluation, write_outcomes
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 400)
+    folder = tmp_path / "runs"
+    recs = []
+    for seed in range(2):
+        for loss, robust_rate in (("trades", 0.55), ("classic_at", 0.40)):
+            run_id = f"{loss[:1]}{seed}" + "f" * 14
+            logits = rng.normal(size=(400, 10))
+            logits[np.arange(400), labels] += 3.0  # mostly correct clean
+            robust = rng.random(400) < robust_rate
+            outcomes = from_evaluation(logits, labels, {"linf:4/255": {"correct": robust}}, points={"dataset": "digits"})
+            ref = write_outcomes(outcomes, (folder / run_id).mkdir(parents=True) or folder / run_id)
+            rec = record(run_id, loss=loss, seed=seed, n=400, clean=float(outcomes.clean.mean()), linf=float(robust.mean()))
+            rec["metrics"]["outcomes"] = {**ref, "file": f"{run_id}/{ref['file']}"}
+            recs.append(rec)
+    recs.append(record("c9" + "f" * 14, loss="classic_at", seed=9))  # no outcomes, and no partner
+    recs.append(record("t9" + "f" * 14, loss="trades", seed=9))
+    write(folder, recs)
+    report = build_report([str(folder)], tmp_path / "out")
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    rows = _table(markdown, "trades vs classic_at, pair by pair on the same test points")
+    assert len(rows) == 4  # 2 pairs × (clean, L∞)
+    expected = adjust([compare(folder / f"t{s}{'f' * 14}.json", folder / f"c{s}{'f' * 14}.json") for s in range(2)])
+    shown = {(r[0].rsplit("seed ", 1)[1], r[1]): r for r in rows}
+    for seed, c in enumerate(expected):
+        for d in c.differences:
+            row = shown[(str(seed), "clean" if d.threat == "clean" else next(k[1] for k in shown if k[1] != "clean"))]
+            assert row[8] == f"{d.p_value:.2g}" and row[9] == f"{d.p_holm:.2g}" and row[4] == f"{100 * d.diff:+.1f}"
+    assert "1 of 3 pairs have no per-example outcomes" in "\n".join(report.missing)
+    assert "differences are significant at 5% after Holm" in markdown

@@ -218,15 +218,16 @@ def loss_pairs(rows: Sequence[Row], a: str = "trades", b: str = "classic_at") ->
                        f"threat, seed and evaluation suite, one trained with {a} and one with {b}. Win rate = wins / "
                        "(wins + losses), ties left out, with its 95% Wilson interval over the pairs and a two-sided "
                        "sign test."))
-    by_key: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
+    by_key: dict[tuple[Any, ...], dict[str, Row]] = defaultdict(dict)
     for r in rows:
         if r.loss in (a, b) and r.sum is not None:
-            by_key[pair_key(r)][r.loss] = r.sum
-    pairs = [(k, v[a], v[b]) for k, v in by_key.items() if a in v and b in v]
-    if not pairs:
+            by_key[pair_key(r)][r.loss] = r
+    matched = [(k, v[a], v[b]) for k, v in by_key.items() if a in v and b in v]
+    if not matched:
         s.missing.append(f"no matched {a}/{b} pairs: the results hold " +
                          (", ".join(sorted({r.loss for r in rows})) or "no losses") + " without a partner differing only in the loss")
         return s
+    pairs = [(k, ra.sum, rb.sum) for k, ra, rb in matched]
     header = ["protocol", "pairs", f"{a} wins", f"{b} wins", "ties", f"{a} win rate", "95% Wilson", "sign test p",
               f"mean Δsum ({a} − {b})"]
     body = []
@@ -241,7 +242,50 @@ def loss_pairs(rows: Sequence[Row], a: str = "trades", b: str = "classic_at") ->
         body.append([label, str(len(group)), str(wins), str(losses), str(ties), pct(rate), f"[{pct(lo)}, {pct(hi)}]",
                      f"{sign_test(wins, losses):.2g}", f"{delta:+.3f}"])
     s.tables.append(Table(f"{a} vs {b} on sum", header, body))
+    paired_tests(s, [(ra, rb) for _, ra, rb in matched], a, b)
     return s
+
+
+def paired_tests(s: Section, pairs: Sequence[tuple[Row, Row]], a: str, b: str) -> None:
+    """Per matched pair and threat, the paired difference on the same test points (exact McNemar, Holm over all).
+
+    Uses the per-example outcomes local results keep (``rftbench compare``'s computation); pairs
+    without them on both sides are left out, and said.
+    """
+    from ..comparison import adjust, compare, load_source
+    from ..errors import RftbenchError
+
+    usable = [(ra, rb) for ra, rb in pairs if ra.outcomes and rb.outcomes]
+    if len(usable) < len(pairs):
+        s.missing.append(f"paired tests on the test points: {len(pairs) - len(usable)} of {len(pairs)} pairs have no "
+                         "per-example outcomes on both sides (published results, or results evaluated before rftbench "
+                         "kept them): they count in the win rate above only")
+    comparisons, names = [], []
+    for ra, rb in usable:
+        name = f"{ra.representation} · {ra.dataset} · {ra.protocol_label}" + (f" · seed {ra.seed}" if ra.seed is not None else "")
+        try:
+            comparisons.append(compare(load_source(ra.where, a), load_source(rb.where, b)))
+            names.append(name)
+        except RftbenchError as err:
+            s.missing.append(f"paired test for {name} left out: {err}")
+    if not comparisons:
+        return
+    comparisons = adjust(comparisons)
+    header = ["pair", "threat", a, b, f"{a} − {b}", "95% interval", f"only {a}", f"only {b}", "McNemar p", "Holm p"]
+    body, significant, total = [], 0, 0
+    for name, c in zip(names, comparisons):
+        for d in c.differences:
+            total += 1
+            significant += d.significant()
+            body.append([name, threat_title(d.threat) if d.threat != "clean" else "clean", pct(d.acc_a), pct(d.acc_b),
+                         f"{100 * d.diff:+.1f}", f"[{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}]", f"{d.only_a:g}",
+                         f"{d.only_b:g}", f"{d.p_value:.2g}", f"{d.p_holm:.2g}"])
+    s.paragraphs.append(
+        f"Paired on the same test points ({len(comparisons)} pairs with per-example outcomes): {significant} of {total} "
+        f"differences are significant at 5% after Holm's correction over all {total} (exact McNemar test on the points "
+        f"only one side gets right; differences in accuracy points with 95% Agresti–Min intervals)."
+    )
+    s.tables.append(Table(f"{a} vs {b}, pair by pair on the same test points", header, body))
 
 
 def rank_agreement_section(rows: Sequence[Row], figures: Figures, slug: str) -> Section:

@@ -54,6 +54,7 @@ class Row:
     curves: dict[str, list[Any]] = field(default_factory=dict)
     sensitivity: dict[str, float] | None = None
     train_seconds: float | None = None
+    outcomes: bool = False  # a local record whose per-example outcomes were kept (paired tests can use them)
 
     @property
     def protocol_label(self) -> str:
@@ -217,6 +218,7 @@ def row_from_record(record: Any, where: str, model_info: Any) -> Row:
         clean=clean, threats=threats, n=_int(metrics.get("n_examples", metrics.get("n_eval"))),
         sum=clean + sum(threats.values()), expected=expected, er_curve=er_curve, curves=_curves(record.curves),
         sensitivity=sens, train_seconds=_num(record.timings.get("train_seconds"), 0),
+        outcomes=isinstance(metrics.get("outcomes"), Mapping),
     )
 
 
