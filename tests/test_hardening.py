@@ -251,9 +251,25 @@ def test_7_a_stale_heartbeat_never_touches_the_new_owners_claim(tmp_path):
 # ------------------------------------------------------------------ 8. Ctrl-C and SIGTERM in a sweep
 
 
+@pytest.fixture(params=["default-handlers", "foreign-handlers"])
+def signal_handlers(request):
+    """The handlers in place when a sweep starts: Python's defaults, or ones a library left behind
+    (Ray's driver exits on SIGTERM; here SIGINT is swallowed too). The sweep must stop either way."""
+    import sys
+
+    if request.param == "default-handlers":
+        wanted = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    else:
+        wanted = {signal.SIGINT: lambda s, f: None, signal.SIGTERM: lambda s, f: sys.exit(s)}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    yield request.param
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
 @pytest.mark.parametrize("in_training", [True, False], ids=["in-training", "outside-training"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_8_a_signal_stops_the_sweep_without_counting_an_attempt(tmp_path, sig, in_training):
+def test_8_a_signal_stops_the_sweep_without_counting_an_attempt(tmp_path, sig, in_training, signal_handlers):
     from rftbench.engine import RunInterrupted
     from rftbench.sweep import Store, load_sweep, run_sweep
     from sweep_helpers import write_sweep

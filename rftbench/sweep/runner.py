@@ -184,7 +184,7 @@ def run_sweep(
     display = Live(board, console=console, refresh_per_second=4, transient=False) if progress == "live" else None
     board.lines = console if progress == "lines" else None
     start = time.monotonic()
-    previous = _stop_on_sigterm()
+    previous = _stop_on_signals()
     try:
         if display is not None:
             display.start()
@@ -233,8 +233,8 @@ def run_sweep(
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         summary.elapsed = time.monotonic() - start
         executor.shutdown()
         if display is not None:
@@ -320,14 +320,16 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _stop_on_sigterm() -> Any:
-    """SIGTERM stops the sweep like Ctrl-C (what SLURM and Kubernetes send before killing a job)."""
+def _stop_on_signals() -> dict[int, Any]:
+    """Ctrl-C and SIGTERM (what SLURM and Kubernetes send before killing a job) stop the sweep, for its duration.
+
+    Installed whatever handled them before (the CLI's, or a library's such as Ray's, which exits on
+    SIGTERM) and restored afterwards; returns the previous handlers. A run in training installs its
+    own (save a checkpoint, then stop) and restores these.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return None
-    handler = signal.getsignal(signal.SIGTERM)
-    if handler not in (signal.SIG_DFL, None):
-        return None  # someone (the CLI) already turns SIGTERM into an interrupt
-    return signal.signal(signal.SIGTERM, _raise_interrupt)
+        return {}
+    return {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _last_error(store: Store, digest: str) -> str | None:
