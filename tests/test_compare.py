@@ -17,17 +17,11 @@ from rftbench.results import ResultRecord, write_record
 from hub_server import fake_hub, hub_env  # noqa: F401 - fixtures
 from tests.cli_helpers import run_cli
 from tests.plugins import evaluation as fx
-from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
+from tests.plugins.evaluation import manager, one_thread  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 POINTS = {"dataset": "toy", "card_sha256": "c" * 64, "split": "test"}
-
-
-@pytest.fixture
-def manager(fresh_manager):
-    fresh_manager.register(fx, "eval_fixtures")
-    return fresh_manager
 
 
 def _record(root, name, *, n=80, model_seed=0, eps=0.05, dataset="toy"):

@@ -10,15 +10,9 @@ from rftbench.config import Component
 from rftbench.errors import ConfigError
 from rftbench.evaluation import EvaluationError, evaluate
 from tests.plugins import evaluation as fx
-from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
+from tests.plugins.evaluation import manager, one_thread  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture
-def manager(fresh_manager):
-    fresh_manager.register(fx, "eval_fixtures")
-    return fresh_manager
 
 
 def test_clean_and_threat_accuracy(manager):

@@ -9,15 +9,9 @@ from torch import nn
 from rftbench.evaluation import evaluate
 from rftbench.evaluation.masking import check_attack_order
 from tests.plugins import evaluation as fx
-from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
+from tests.plugins.evaluation import manager, one_thread  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture
-def manager(fresh_manager):
-    fresh_manager.register(fx, "eval_fixtures")
-    return fresh_manager
 
 
 class Softmaxed(nn.Module):

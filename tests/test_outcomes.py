@@ -21,17 +21,11 @@ from rftbench.outcomes import (
     write_outcomes,
 )
 from tests.plugins import evaluation as fx
-from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
+from tests.plugins.evaluation import manager, one_thread  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 POINTS = {"dataset": "toy", "card_sha256": "c" * 64, "split": "test"}
-
-
-@pytest.fixture
-def manager(fresh_manager):
-    fresh_manager.register(fx, "eval_fixtures")
-    return fresh_manager
 
 
 def _noisy_problem(n=60, seed=0):

@@ -13,6 +13,15 @@ from rftbench import Epsilon, Params, ThreatModelSpec, hookimpl
 
 
 @pytest.fixture
+def manager(fresh_manager):
+    """A fresh plugin manager with this module's fixture plugin registered (the evaluation test modules import it)."""
+    import sys
+
+    fresh_manager.register(sys.modules[__name__], "eval_fixtures")
+    return fresh_manager
+
+
+@pytest.fixture
 def one_thread():
     """torch on one thread for the test, restored after: these tests run many tiny ops, which two
     threads on a shared, busy CPU make 10-40x slower (measured: 0.3 s vs 12.8 s for one test).
