@@ -32,7 +32,7 @@ from torch import nn
 log = logging.getLogger("rftbench")
 
 #: oneDNN ISA caps (``ONEDNN_MAX_CPU_ISA``) below AVX-512, in oneDNN's spelling.
-_BELOW_AVX512 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"}
+BELOW_AVX512 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"})
 #: CPU flags oneDNN's ``avx512_core`` ISA needs.
 _AVX512_CORE = {"avx512f", "avx512bw", "avx512vl", "avx512dq"}
 
@@ -51,7 +51,7 @@ def onednn_below_avx512(flags: frozenset[str] | None = None) -> bool | None:
         return None
     flags = cpu_flags() if flags is None else flags
     cap = onednn_isa_cap()
-    if cap in _BELOW_AVX512:
+    if cap in BELOW_AVX512:
         return True
     if not flags:  # flags unknown (not Linux): assume the worst, the guard only costs speed
         return True

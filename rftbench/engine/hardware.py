@@ -42,8 +42,6 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-#: oneDNN ISA caps under which it has no native bf16 kernels.
-_CAPS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
 
 
 def cpu_has_bf16() -> bool:
@@ -51,9 +49,9 @@ def cpu_has_bf16() -> bool:
 
     ``ONEDNN_MAX_CPU_ISA`` capped below AVX512_CORE_BF16 counts as no.
     """
-    from .guards import onednn_isa_cap
+    from .guards import BELOW_AVX512, onednn_isa_cap
 
-    if onednn_isa_cap() in _CAPS_WITHOUT_BF16:
+    if onednn_isa_cap() in BELOW_AVX512 | {"AVX512_CORE", "AVX512_CORE_VNNI"}:  # caps without native bf16 kernels
         return False
     flags = cpu_flags()
     if flags:
