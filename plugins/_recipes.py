@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from rftbench.cards import RepresentationCard
 from rftbench.errors import CardError, RftbenchError
-from rftbench.paths import cache_dir
+from rftbench.paths import PathEscapeError, cache_dir, confined
 
 log = logging.getLogger("rftbench")
 
@@ -163,7 +163,10 @@ def shipped_weights_file(card: RepresentationCard) -> Path | None:
         return None
     if Path(name).name != name or name in (".", ".."):
         raise CardError(f"representation card {card.id!r}: weights.filename must be a plain file name (got {name!r})")
-    return SHIPPED_DIR / name
+    try:
+        return confined(SHIPPED_DIR, name, "weights.filename")  # the one helper for paths from cards (symlinks too)
+    except PathEscapeError as err:
+        raise CardError(f"representation card {card.id!r}: {err}") from None
 
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights"

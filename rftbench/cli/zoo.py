@@ -217,7 +217,7 @@ def zoo_build(
     import shutil
     from pathlib import Path
 
-    from rftbench_plugins._recipes import rebuild
+    from rftbench_plugins._recipes import rebuild, shipped_weights_file
 
     cards = _named_cards("representation", names)
     without = [c.id for c in cards if not c.weights.recipe]
@@ -229,7 +229,8 @@ def zoo_build(
         info = rebuild(card)
         if output:
             Path(output).mkdir(parents=True, exist_ok=True)
-            target = Path(output) / (card.weights.filename or f"{card.id}.safetensors")
+            shipped = shipped_weights_file(card)  # a plain file name, checked
+            target = Path(output) / (shipped.name if shipped is not None else f"{card.id}.safetensors")
             shutil.copyfile(info["file"], target)
             info["copied_to"] = str(target)
         outcomes.append({"card": card.id, **info})
