@@ -205,10 +205,10 @@ def _as_side(x: Side) -> Any:
         raise RftbenchError("an empty group of runs: give at least one run per side")
     sources = [i if isinstance(i, Source) else None for i in items]
     if all(s is not None for s in sources):
-        from .groups import _check_group
+        from .groups import check_group
 
         group = Group(f"{len(items)} runs", sources)  # type: ignore[arg-type]
-        _check_group(group.name, group.runs)
+        check_group(group.name, group.runs)
         return group
     return load_group(items)
 

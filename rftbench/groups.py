@@ -158,7 +158,12 @@ def _read_runs(targets: Iterable[str | Path], skip_missing: bool) -> tuple[list[
     return runs, problems
 
 
-def _check_group(name: str, runs: Sequence[Source]) -> None:
+def check_group(name: str, runs: Sequence[Source]) -> None:
+    """Raise :class:`RecipeMixError` unless ``runs`` are of one recipe, each seed once (the message names each differing field)."""
+    unknown = [r.name for r in runs if r.config is None]
+    if unknown and len(runs) > 1:
+        raise RecipeMixError(f"group {name}: {', '.join(unknown)} carry no run config (evaluations or entries), so nothing shows "
+                             "that the group is one recipe over seeds; a group holds result records (runs/HASH.json)")
     configs = [recipe_columns(r.config or {}) for r in runs]
     ids = [r.name for r in runs]
     mixed = _differences(configs, ids)
@@ -198,7 +203,7 @@ def load_group(targets: str | Path | Iterable[str | Path], name: str | None = No
     if not runs:
         raise RftbenchError(f"{label}: no result records left to compare" + (" after the filters" if filters else ""))
     group = Group(label, [s for s, _ in runs], left_out=problems)
-    _check_group(label, group.runs)
+    check_group(label, group.runs)
     return group
 
 
@@ -250,8 +255,8 @@ def group_runs(targets: str | Path | Iterable[str | Path], by: Sequence[str], *,
         groups.append(Group(label, sources, key=values, left_out=problems))
     groups.sort(key=lambda g: [_sort_key(v) for v in g.key.values()])
     for g in groups:
-        _check_group(g.name, g.runs)
+        check_group(g.name, g.runs)
     return groups
 
 
-__all__ = ["Group", "RECIPE", "RecipeMixError", "expand", "group_runs", "load_group", "recipe_columns", "sweep_results_dir"]
+__all__ = ["Group", "RECIPE", "RecipeMixError", "check_group", "expand", "group_runs", "load_group", "recipe_columns", "sweep_results_dir"]
