@@ -37,7 +37,7 @@ from .stats import PairedDifference, RecipeDifference, holm, paired_difference, 
 MODEL_LEVEL_WARNING = (
     "a comparison of two trained models: the interval and p-value cover the test points only, not seed-to-seed "
     "variation; another seed of the same recipe is another model and can differ from it as much (on study 01's "
-    "textures, 60% of same-recipe seed pairs differ significantly). To compare recipes, give each side as a group of "
+    "textures, 43% of pairs of seeds of one recipe differ at p < 0.05). To compare recipes, give each side as a group of "
     "runs with different seeds: 3 or more per side (2 at the least), e.g. `rftbench compare RUNS… --group-by recipe`."
 )
 
