@@ -247,6 +247,8 @@ def test_cli_compares_groups_from_a_folder_and_a_sweep_file(tmp_path, capsys):
     assert code == 0, err
     assert "Two recipes" in out and "A = eps_schedule=epsilon-scheduling" in out and "seeds paired" in out
     assert "cover seeds and test points" in err
+    code, _, err = run_cli(capsys, "compare", str(folder), "-g", "recipe", "--plot", str(tmp_path / "recipes.png"))
+    assert code == 0 and (tmp_path / "recipes.png").stat().st_size > 1000
     (tmp_path / "study" / "sweep.yaml").write_text("results_dir: results\naxes: {seed: [0, 1, 2]}\n")
     code, out, _ = run_cli(capsys, "compare", str(tmp_path / "study" / "sweep.yaml"), "-g", "recipe", "--no-pair-seeds", "--json")
     data = json.loads(out)
@@ -295,5 +297,7 @@ def test_a_run_with_a_missing_or_altered_file_is_named_and_skipped_only_when_ask
     assert code == 0, err
     assert err.count("left out (--skip-missing)") == 2 and "seeds 0,2,3" in out and "seeds 0,1,2" in out
     assert "seeds independent" in out  # the groups no longer ran the same seeds
+    code, _, err = run_cli(capsys, "compare", str(folder), "-g", "recipe", "--skip-missing", "--pair-seeds")
+    assert code == 2 and "did not run the same seeds" in err
     with pytest.raises(OutcomesError, match="cannot be compared"):
         compare(folder, folder)

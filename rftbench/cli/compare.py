@@ -148,30 +148,26 @@ def compare_command(
         err_console.print(f"plot: {written}")
 
 
-def _model_table(c, alpha: float) -> Table:
-    table = Table(title=f"Two trained models (one run per side; covers the test points, not the seeds)\nA = {c.a}\nB = {c.b}\n"
-                        f"{c.n} paired points", title_justify="left", box=None, pad_edge=False, collapse_padding=True, header_style="bold")
+def _table(c, alpha: float, title: str, middle: tuple[str, ...], cells) -> Table:
+    """One comparison: threat, A, B, A−B, interval, the level's own columns (``middle``), p, p Holm, mark."""
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, collapse_padding=True, header_style="bold")
     table.add_column("threat", no_wrap=True)
-    for name in ("A", "B", "A−B", "95% interval", "only A", "only B", "p", "p Holm", ""):
+    for name in ("A", "B", "A−B", "95% interval", *middle, "p", "p Holm", ""):
         table.add_column(name, justify="right", no_wrap=True)
     for d in c.differences:
-        mark = "*" if d.significant(alpha) else ""
         table.add_row(d.threat, f"{100 * d.acc_a:.1f}%", f"{100 * d.acc_b:.1f}%", _pp(d.diff), f"[{_pp(d.ci_low)}, {_pp(d.ci_high)}]",
-                      f"{d.only_a:g}", f"{d.only_b:g}", _p(d.p_value), _p(d.p_holm), mark)
+                      *cells(d), _p(d.p_value), _p(d.p_holm), "*" if d.significant(alpha) else "")
     return table
+
+
+def _model_table(c, alpha: float) -> Table:
+    title = f"Two trained models (one run per side; covers the test points, not the seeds)\nA = {c.a}\nB = {c.b}\n{c.n} paired points"
+    return _table(c, alpha, title, ("only A", "only B"), lambda d: (f"{d.only_a:g}", f"{d.only_b:g}"))
 
 
 def _recipe_table(c, alpha: float) -> Table:
-    pairing = "seeds paired" if c.paired else "seeds independent"
-    table = Table(title=f"Two recipes (groups of runs; covers seeds and test points)\n"
-                        f"A = {c.a}  ({len(c.seeds_a)} runs, seeds {_seeds(c.seeds_a)})\n"
-                        f"B = {c.b}  ({len(c.seeds_b)} runs, seeds {_seeds(c.seeds_b)})\n"
-                        f"{c.n} test points; {pairing}", title_justify="left", box=None, pad_edge=False, collapse_padding=True, header_style="bold")
-    table.add_column("threat", no_wrap=True)
-    for name in ("A", "B", "A−B", "95% interval", "sd A/B", "df", "p", "p Holm", ""):
-        table.add_column(name, justify="right", no_wrap=True)
-    for d in c.differences:
-        mark = "*" if d.significant(alpha) else ""
-        table.add_row(d.threat, f"{100 * d.acc_a:.1f}%", f"{100 * d.acc_b:.1f}%", _pp(d.diff), f"[{_pp(d.ci_low)}, {_pp(d.ci_high)}]",
-                      f"{_sd(d.seed_sd_a)}/{_sd(d.seed_sd_b)}", f"{d.df:.1f}", _p(d.p_value), _p(d.p_holm), mark)
-    return table
+    title = (f"Two recipes (groups of runs; covers seeds and test points)\n"
+             f"A = {c.a}  ({len(c.seeds_a)} runs, seeds {_seeds(c.seeds_a)})\n"
+             f"B = {c.b}  ({len(c.seeds_b)} runs, seeds {_seeds(c.seeds_b)})\n"
+             f"{c.n} test points; {'seeds paired' if c.paired else 'seeds independent'}")
+    return _table(c, alpha, title, ("sd A/B", "df"), lambda d: (f"{_sd(d.seed_sd_a)}/{_sd(d.seed_sd_b)}", f"{d.df:.1f}"))
