@@ -15,6 +15,9 @@
    check, and the paired tests; the Python API, the command in-process (table printed to a
    buffer) and the command as a new process (interpreter start-up and imports included), next
    to ``rftbench --help`` as a new process (the command line's start-up alone). The budget is 1 s.
+4. Recipe-level ``compare`` of two groups of 5 runs × 10,000 points (5 threat models): a results
+   folder of 10 records split with ``--group-by recipe``, in Python and as a new process
+   (``--only-groups`` times this alone). The budget is 1 s.
 
 Medians over ``--repeats``; the load average is printed, since the machine may be shared.
 """
@@ -159,6 +162,54 @@ def write_record_pair(root: Path, n: int) -> list[Path]:
     return paths
 
 
+def write_groups(root: Path, n: int, runs: int) -> Path:
+    """Two recipes (TRADES, Classic AT) × ``runs`` seeds, each a record with its per-example file, in ``root``."""
+    from rftbench.outcomes import write_outcomes
+    from rftbench.results import ResultRecord, write_record
+
+    for r, (loss, shift) in enumerate((("trades", 0.02), ("classic_at", 0.0))):
+        for seed in range(runs):
+            name = f"{r}{seed:015d}"
+            out = synthetic(n, 100 * r + seed, shift=shift)
+            (root / name).mkdir()
+            ref = write_outcomes(out, root / name)
+            ref["file"] = f"{name}/{ref['file']}"
+            metrics = {"clean_acc": float(out.clean.mean()), "n_examples": n,
+                       "threats": {t: {"acc": float(v.mean()), "n": n} for t, v in out.correct.items()}, "outcomes": ref}
+            config = {"dataset": "bench", "loss": loss, "seed": seed, "epochs": 10}
+            write_record(ResultRecord(id=name, config=config, metrics=metrics), root / f"{name}.json")
+    return root
+
+
+def group_compare_speed(n: int, runs: int, repeats: int) -> dict:
+    """Recipe-level ``compare`` of two groups of ``runs`` runs × ``n`` points (5 threat models), from a results folder."""
+    from rftbench.comparison import compare_many
+    from rftbench.groups import group_runs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_groups(Path(tmp), n, runs)
+        api, proc, baseline = [], [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            groups = group_runs(folder, ["recipe"])
+            result = compare_many(groups[0], groups[1:])
+            api.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "rftbench", "compare", str(folder), "-g", "recipe"], capture_output=True, text=True)
+            proc.append(time.perf_counter() - t0)
+            assert done.returncode == 0, done.stderr
+            assert "Two recipes" in done.stdout, done.stdout
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "rftbench", "--help"], capture_output=True, check=True)
+            baseline.append(time.perf_counter() - t0)
+    return {
+        "n": n, "runs_per_group": runs, "threats": len(result[0].differences), "level": result[0].level,
+        "api_seconds_median": statistics.median(api),
+        "cli_new_process_seconds_median": statistics.median(proc),
+        "cli_help_new_process_seconds_median": statistics.median(baseline),
+    }
+
+
 def compare_speed(n: int, repeats: int) -> dict:
     from rftbench.cli import main
     from rftbench.comparison import compare_many, load_source
@@ -203,6 +254,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--n-compare", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--group-runs", type=int, default=5, help="runs per group in the recipe-level compare timing")
+    parser.add_argument("--only-groups", action="store_true", help="time the recipe-level compare only")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -212,6 +265,12 @@ def main() -> None:
     get_manager()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, load average {os.getloadavg()}")
     figures = {"load_average_start": os.getloadavg()}
+    if args.only_groups:
+        gp = group_compare_speed(args.n_compare, args.group_runs, args.repeats)
+        print(f"recipe-level compare, two groups of {args.group_runs} runs × {args.n_compare} points: API {1000 * gp['api_seconds_median']:.0f} ms, "
+              f"new process {gp['cli_new_process_seconds_median']:.2f} s (budget 1 s), `rftbench --help` {gp['cli_help_new_process_seconds_median']:.2f} s; "
+              f"load average {os.getloadavg()}")
+        return
     print(f"1-2. evaluation of {args.n} points with per-example outcomes written ({args.repeats} repeats)…")
     figures["overhead"] = ov = overhead(args.n, args.repeats)
     print(f"   evaluation {ov['eval_seconds_median']:.2f} s, writing the file {1000 * ov['write_seconds_median']:.1f} ms: "
@@ -225,6 +284,11 @@ def main() -> None:
     print(f"   API {1000 * cp['api_seconds_median']:.1f} ms, command in-process {1000 * cp['cli_in_process_seconds_median']:.1f} ms, "
           f"command as a new process {cp['cli_new_process_seconds_median']:.2f} s (budget 1 s); "
           f"`rftbench --help` as a new process (start-up alone) {cp['cli_help_new_process_seconds_median']:.2f} s")
+    print(f"4. recipe-level compare of two groups of {args.group_runs} runs × {args.n_compare} points ({args.repeats} repeats)…")
+    figures["group_compare"] = gp = group_compare_speed(args.n_compare, args.group_runs, args.repeats)
+    print(f"   API (reading the folder, grouping, the tests) {1000 * gp['api_seconds_median']:.0f} ms, "
+          f"`rftbench compare FOLDER -g recipe` as a new process {gp['cli_new_process_seconds_median']:.2f} s (budget 1 s); "
+          f"`rftbench --help` {gp['cli_help_new_process_seconds_median']:.2f} s")
     figures["load_average_end"] = os.getloadavg()
     print(f"load average {os.getloadavg()}")
     if args.out:

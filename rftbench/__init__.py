@@ -31,7 +31,7 @@ from .zoo import get_dataset, get_representation, list_cards
 
 #: Public names whose modules import torch: loaded on first access, so `import rftbench` stays light.
 _LAZY = {"run": "runner", "load_model": "runner", "ResultRecord": "results", "read_record": "results", "evaluate": "evaluation",
-         "compare": "comparison", "compare_many": "comparison"}
+         "compare": "comparison", "compare_many": "comparison", "group_runs": "groups", "load_group": "groups"}
 
 
 def __getattr__(name: str):
@@ -82,11 +82,13 @@ __all__ = [
     "get_dataset",
     "get_manager",
     "get_representation",
+    "group_runs",
     "hookimpl",
     "list_cards",
     "load_card",
     "load_cards",
     "load_config",
+    "load_group",
     "load_model",
     "read_record",
     "resolve_config",

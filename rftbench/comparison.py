@@ -1,10 +1,21 @@
 """Paired comparisons of results measured on the same test points: is A really more robust than B?
 
-``compare(a, b)`` reads the per-example outcomes of two results (run folders, result records,
-``rftbench eval`` outputs or leaderboard entries that carry them), refuses when they were not
-measured on the same points, and returns per threat model the paired difference of accuracies
-with its 95% interval and the exact McNemar p-value (see :mod:`rftbench.stats`).
-``compare_many(base, others)`` compares several results with one, Holm-adjusting the p-values
+Two levels, never confused:
+
+- **two trained models** — ``compare(a, b)`` with one run per side reads the per-example outcomes
+  of two results (run folders, result records, ``rftbench eval`` outputs or leaderboard entries
+  that carry them), refuses when they were not measured on the same points, and returns per
+  threat model the paired difference of accuracies with its 95% interval and the exact McNemar
+  p-value (see :mod:`rftbench.stats`). It covers the test points only: another seed of the same
+  recipe is another model, and may differ from it as much, so each such comparison carries a
+  warning saying so.
+- **two recipes** — a side given as a :class:`~rftbench.groups.Group` (or a list of runs, a
+  results folder or a sweep file: :func:`~rftbench.groups.load_group`) is a group of runs of one
+  recipe; ``compare`` then tests the difference of the recipes' mean accuracies with a variance
+  that has a seed-to-seed part and a test-point part (:func:`rftbench.stats.recipe_difference`),
+  Welch's t with Satterthwaite's degrees of freedom, or paired by seed when asked.
+
+``compare_many(base, others)`` compares several sides with one, Holm-adjusting the p-values
 over every comparison made (each pair × each threat model).
 """
 
@@ -17,8 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RftbenchError
+import numpy as np
+
 from .outcomes import NotComparableError, Outcomes, OutcomesError, check_same_points, read_outcomes
-from .stats import PairedDifference, holm, paired_difference
+from .stats import PairedDifference, RecipeDifference, holm, paired_difference, recipe_difference
+
+#: The warning every comparison of single runs carries.
+MODEL_LEVEL_WARNING = (
+    "a comparison of two trained models: the interval and p-value cover the test points only, not seed-to-seed "
+    "variation; another seed of the same recipe is another model and can differ from it as much (on study 01's "
+    "textures, 43% of pairs of seeds of one recipe differ at p < 0.05). To compare recipes, give each side as a group of "
+    "runs with different seeds: 3 or more per side (2 at the least), e.g. `rftbench compare RUNS… --group-by recipe`."
+)
 
 
 @dataclass
@@ -29,19 +50,45 @@ class Source:
     path: Path
     outcomes: Outcomes
     kind: str  # record, evaluation or entry
+    config: dict[str, Any] | None = None  # the run's config (result records only)
+
+    @property
+    def seed(self) -> int | None:
+        """The run's seed (``None`` when its config is unknown)."""
+        seed = (self.config or {}).get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 @dataclass
 class Comparison:
-    """A minus B per threat model (``clean`` first); ``p_holm`` set by :func:`compare_many` or :func:`adjust`."""
+    """A minus B per threat model (``clean`` first); ``p_holm`` set by :func:`compare_many` or :func:`adjust`.
+
+    ``level`` is ``"model"`` (two trained models: :class:`~rftbench.stats.PairedDifference`, exact
+    McNemar, covering the test points only) or ``"recipe"`` (two groups of runs:
+    :class:`~rftbench.stats.RecipeDifference`, covering seeds and test points); ``warnings`` say
+    what the comparison does not cover or assumes.
+    """
 
     a: str
     b: str
     n: int
-    differences: list[PairedDifference] = field(default_factory=list)
+    differences: list[PairedDifference | RecipeDifference] = field(default_factory=list)
+    level: str = "model"
+    seeds_a: list[int | None] = field(default_factory=list)
+    seeds_b: list[int | None] = field(default_factory=list)
+    paired: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def covers(self) -> str:
+        """What the intervals and tests cover: ``test points`` or ``seeds and test points``."""
+        return RecipeDifference.covers if self.level == "recipe" else PairedDifference.covers
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "n": self.n, "differences": [d.to_dict() for d in self.differences]}
+        return {"a": self.a, "b": self.b, "n": self.n, "level": self.level, "covers": self.covers,
+                "runs_a": max(1, len(self.seeds_a)), "runs_b": max(1, len(self.seeds_b)), "seeds_a": self.seeds_a,
+                "seeds_b": self.seeds_b, "paired": self.paired, "warnings": self.warnings,
+                "differences": [d.to_dict() for d in self.differences]}
 
 
 def _confined(base: Path, name: str, where: Path) -> Path:
@@ -131,35 +178,139 @@ def load_source(target: str | Path, name: str | None = None, *, endpoint: str | 
         kind = "record" if metrics is not data else "evaluation"
         label = name or (data.get("id") or str(path))
     outcomes = read_outcomes(_confined(base, file, path), sha)
-    return Source(label, path, outcomes, kind)
+    config = data.get("config") if kind == "record" and isinstance(data.get("config"), dict) else None
+    return Source(label, path, outcomes, kind, config)
 
 
 def _as_source(x: Source | str | Path) -> Source:
     return x if isinstance(x, Source) else load_source(x)
 
 
-def compare(a: Source | str | Path, b: Source | str | Path, threats: Sequence[str] | None = None) -> Comparison:
+Side = Any  # Source | str | Path | Group | Sequence[Source | str | Path]
+
+
+def _as_side(x: Side) -> Any:
+    """A :class:`Source` (one run) or a :class:`~rftbench.groups.Group` (a list of runs, a results folder, a sweep file)."""
+    from .groups import Group, expand, load_group
+
+    if isinstance(x, (Source, Group)):
+        return x
+    if isinstance(x, (str, Path)):
+        path = Path(x)
+        if path.is_file() and path.suffix in (".yaml", ".yml") or (path.is_dir() and expand(path) != [path]):
+            return load_group(path)
+        return load_source(path)
+    items = list(x)
+    if not items:
+        raise RftbenchError("an empty group of runs: give at least one run per side")
+    sources = [i if isinstance(i, Source) else None for i in items]
+    if all(s is not None for s in sources):
+        from .groups import check_group
+
+        group = Group(f"{len(items)} runs", sources)  # type: ignore[arg-type]
+        check_group(group.name, group.runs)
+        return group
+    return load_group(items)
+
+
+def _threats(sa: Outcomes, sb: Outcomes, names: tuple[str, str], threats: Sequence[str] | None,
+             others: Sequence[Outcomes] = ()) -> list[str]:
+    common = ["clean"] + [t for t in sa.threats if t in sb.threats and all(t in o.threats for o in others)]
+    if not threats:
+        return common
+    chosen = []
+    for t in threats:
+        missing = [n for n, o in zip(names, (sa, sb)) if t != "clean" and t not in o.threats]
+        if not missing and t != "clean" and t not in common:
+            missing = ["some runs of the groups"]
+        if missing:
+            measured = sorted(t for t in common if t != "clean")
+            raise OutcomesError(f"threat {t!r} was not measured for {', '.join(missing)}; all have: clean"
+                                + "".join(f", {m}" for m in measured))
+        chosen.append(t)
+    return chosen
+
+
+def compare(a: Side, b: Side, threats: Sequence[str] | None = None, *, pair_seeds: bool | None = None) -> Comparison:
     """A minus B on the same points, per threat model (``clean`` and every threat both measured, or ``threats``).
+
+    Each side is one run (a run folder, record, evaluation, entry or :class:`Source`) or a group
+    of runs of one recipe (a :class:`~rftbench.groups.Group`, a list of runs, a results folder or
+    a sweep file). One run per side: the comparison of two trained models (exact McNemar; its
+    ``warnings`` say that seed-to-seed variation is not covered). A group on either side: the
+    recipe-level test (:func:`rftbench.stats.recipe_difference`); see :func:`compare_groups`.
 
     :raises NotComparableError: different dataset, card version, split, subsample or n.
     :raises OutcomesError: a side without (valid) per-example outcomes, or an unknown threat.
+    :raises RecipeMixError: a group whose runs differ in more than their seed.
     """
-    sa, sb = _as_source(a), _as_source(b)
+    from .groups import Group
+
+    sa, sb = _as_side(a), _as_side(b)
+    if isinstance(sa, Source) and isinstance(sb, Source):
+        return _compare_models(sa, sb, threats)
+    ga = sa if isinstance(sa, Group) else Group(sa.name, [sa])
+    gb = sb if isinstance(sb, Group) else Group(sb.name, [sb])
+    return compare_groups(ga, gb, threats, pair_seeds=pair_seeds)
+
+
+def _compare_models(sa: Source, sb: Source, threats: Sequence[str] | None, warnings: Sequence[str] = ()) -> Comparison:
     names = (sa.name, sb.name) if sa.name != sb.name else (f"A ({sa.name})", f"B ({sb.name})")
     check_same_points(sa.outcomes, sb.outcomes, names)
-    common = ["clean"] + [t for t in sa.outcomes.threats if t in sb.outcomes.threats]
-    if threats:
-        chosen = []
-        for t in threats:
-            missing = [s.name for s in (sa, sb) if t != "clean" and t not in s.outcomes.threats]
-            if missing:
-                measured = sorted(set(sa.outcomes.threats) & set(sb.outcomes.threats))
-                raise OutcomesError(f"threat {t!r} was not measured for {', '.join(missing)}; both have: clean"
-                                    + "".join(f", {m}" for m in measured))
-            chosen.append(t)
-        common = chosen
-    diffs = [paired_difference(sa.outcomes.outcome(t), sb.outcomes.outcome(t), t) for t in common]
-    return Comparison(sa.name, sb.name, len(sa.outcomes), diffs)
+    chosen = _threats(sa.outcomes, sb.outcomes, names, threats)
+    diffs = [paired_difference(sa.outcomes.outcome(t), sb.outcomes.outcome(t), t) for t in chosen]
+    return Comparison(sa.name, sb.name, len(sa.outcomes), diffs, "model", [sa.seed], [sb.seed],
+                      warnings=[*warnings, MODEL_LEVEL_WARNING])
+
+
+def shared_seeds(ga: Any, gb: Any) -> bool:
+    """Whether both groups ran exactly the same seeds (at least 2), so that they can be paired seed by seed."""
+    seeds_a, seeds_b = ga.seeds, gb.seeds
+    return len(seeds_a) >= 2 and None not in seeds_a and sorted(seeds_a) == sorted(seeds_b)
+
+
+def compare_groups(ga: Any, gb: Any, threats: Sequence[str] | None = None, *, pair_seeds: bool | None = None) -> Comparison:
+    """Recipe A minus recipe B: two :class:`~rftbench.groups.Group` s of runs on the same points, per threat model.
+
+    ``pair_seeds``: ``True`` pairs run with run by seed (both groups must have run the same
+    seeds), ``False`` treats the seeds as independent, ``None`` (default) pairs exactly when
+    both groups ran the same seeds (see the README's statistics section for the evidence that
+    same-seed runs of two recipes are correlated). A group of one run borrows the other
+    group's seed-to-seed variance (warned); one run on both sides falls back to the comparison
+    of two trained models (warned).
+    """
+    runs = [*ga.runs, *gb.runs]
+    first = ga.runs[0]
+    for other in runs[1:]:
+        check_same_points(first.outcomes, other.outcomes, (first.name, other.name))
+    warnings: list[str] = []
+    if len(ga) == 1 and len(gb) == 1:
+        warnings.append(f"each side is a group of one run ({ga.name}; {gb.name}): a recipe-level test needs at least "
+                        "2 runs (seeds) on one side, so this is the comparison of the two trained models")
+        return _compare_models(ga.runs[0], gb.runs[0], threats, warnings)
+    can_pair = shared_seeds(ga, gb)
+    if pair_seeds and not can_pair:
+        raise RftbenchError(f"--pair-seeds: the groups did not run the same seeds ({ga.name}: {_seeds(ga)}; "
+                            f"{gb.name}: {_seeds(gb)}); compare them unpaired")
+    paired = can_pair if pair_seeds is None else pair_seeds
+    for g, other in ((ga, gb), (gb, ga)):
+        if len(g) == 1:
+            warnings.append(f"{g.name} is a group of one run: its seed-to-seed variance is taken to be that of {other.name} "
+                            f"({len(other)} runs; equal variances assumed). Run 2 or more seeds of each recipe.")
+    order_a = sorted(ga.runs, key=lambda r: r.seed if r.seed is not None else -1) if paired else ga.runs
+    order_b = sorted(gb.runs, key=lambda r: r.seed if r.seed is not None else -1) if paired else gb.runs
+    chosen = _threats(first.outcomes, gb.runs[0].outcomes, (ga.name, gb.name), threats, [r.outcomes for r in runs])
+    diffs = []
+    for t in chosen:
+        a = np.stack([r.outcomes.outcome(t) for r in order_a])
+        b = np.stack([r.outcomes.outcome(t) for r in order_b])
+        diffs.append(recipe_difference(a, b, t, paired=paired))
+    return Comparison(ga.name, gb.name, len(first.outcomes), diffs, "recipe", [r.seed for r in order_a],
+                      [r.seed for r in order_b], paired, warnings)
+
+
+def _seeds(g: Any) -> str:
+    return ",".join("?" if s is None else str(s) for s in g.seeds)
 
 
 def adjust(comparisons: Sequence[Comparison]) -> list[Comparison]:
@@ -169,12 +320,13 @@ def adjust(comparisons: Sequence[Comparison]) -> list[Comparison]:
     return [replace(c, differences=[replace(d, p_holm=next(adjusted)) for d in c.differences]) for c in comparisons]
 
 
-def compare_many(base: Source | str | Path, others: Sequence[Source | str | Path], threats: Sequence[str] | None = None) -> list[Comparison]:
-    """Each of ``others`` against ``base`` (base minus other), Holm-adjusted over all the tests."""
+def compare_many(base: Side, others: Sequence[Side], threats: Sequence[str] | None = None, *,
+                 pair_seeds: bool | None = None) -> list[Comparison]:
+    """Each of ``others`` against ``base`` (base minus other; runs or groups, as :func:`compare`), Holm-adjusted over all the tests."""
     if not others:
         raise RftbenchError("compare needs at least two results")
-    first = _as_source(base)
-    return adjust([compare(first, o, threats) for o in others])
+    first = _as_side(base)
+    return adjust([compare(first, o, threats, pair_seeds=pair_seeds) for o in others])
 
 
 def plot_comparisons(comparisons: Sequence[Comparison], path: str | Path, alpha: float = 0.05) -> Path:
@@ -200,8 +352,14 @@ def plot_comparisons(comparisons: Sequence[Comparison], path: str | Path, alpha:
     ax.set_yticks(range(len(rows))[::-1], labels, fontsize=8)
     first = comparisons[0]
     who = f"{short(first.a)} − {short(first.b)}" if len(comparisons) == 1 else f"{short(first.a)} − each other result"
-    ax.set_title(f"{who}: paired difference in accuracy, 95% interval (n = {first.n})", fontsize=9, loc="left")
-    ax.set_xlabel(f"percentage points · red: significant at α = {alpha:g} (exact McNemar, Holm-adjusted)", fontsize=8)
+    levels = {c.level for c in comparisons}
+    what = ("recipes (groups of runs): interval over seeds and test points" if levels == {"recipe"}
+            else "two trained models: interval over the test points only" if levels == {"model"}
+            else "recipes (seeds and test points) and single models (test points only)")
+    test = {"recipe": "t-test", "model": "exact McNemar"}
+    ax.set_title(f"{who}: difference in accuracy, 95% interval (n = {first.n})\n{what}", fontsize=9, loc="left")
+    ax.set_xlabel(f"percentage points · red: significant at α = {alpha:g} ({' / '.join(test[v] for v in sorted(levels, reverse=True))}, "
+                  "Holm-adjusted)", fontsize=8)
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,5 +373,5 @@ def plot_comparisons(comparisons: Sequence[Comparison], path: str | Path, alpha:
     return path
 
 
-__all__ = ["Comparison", "NotComparableError", "OutcomesError", "Source", "adjust", "compare", "compare_many", "load_source",
-           "plot_comparisons"]
+__all__ = ["Comparison", "MODEL_LEVEL_WARNING", "NotComparableError", "OutcomesError", "Source", "adjust", "compare",
+           "compare_groups", "compare_many", "load_source", "plot_comparisons", "shared_seeds"]

@@ -70,3 +70,26 @@ def study(folder: Path) -> Path:
                 recs.append(record(f"{s}{epochs}{seed}ccccccccccccc", lr_schedule=sched, epochs=epochs, seed=seed,
                                    dataset="shapes", linf=0.2 + 0.05 * epochs + 0.05 * s, train_seconds=5.0 * epochs))
     return write(folder, recs)
+
+
+def with_outcomes(folder: Path, rec: dict[str, Any], clean: Any, robust: Any, labels: Any) -> dict[str, Any]:
+    """``rec`` with per-example outcomes (``clean``/``robust``: bool per point, under L∞ 4/255) written beside it in ``folder``.
+
+    The accuracies in the record are the outcomes' own; every record built on the same ``labels``
+    was measured on the same points.
+    """
+    import numpy as np
+
+    from rftbench.outcomes import from_evaluation, write_outcomes
+
+    clean, robust, labels = np.asarray(clean, bool), np.asarray(robust, bool) & np.asarray(clean, bool), np.asarray(labels)
+    logits = np.zeros((len(labels), 10))
+    logits[np.arange(len(labels)), labels] = np.where(clean, 2.0, -2.0)
+    outcomes = from_evaluation(logits, labels, {"linf:4/255": {"correct": robust}}, points={"dataset": rec["config"]["dataset"]})
+    run_dir = folder / rec["id"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ref = write_outcomes(outcomes, run_dir)
+    n = len(labels)
+    rec["metrics"].update(n_examples=n, clean_acc=float(clean.mean()), outcomes={**ref, "file": f"{rec['id']}/{ref['file']}"})
+    rec["metrics"]["threats"] = {"linf:4/255": {"acc": float(robust.mean()), "n": n}}
+    return rec

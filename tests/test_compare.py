@@ -182,3 +182,122 @@ def test_entry_outcomes_are_fetched_from_the_checkpoint(manager, tmp_path, fake_
     path = write_entry(other, tmp_path / "entries2" / f"{other.id}.json")
     with pytest.raises(OutcomesError, match="neither beside the entry nor in its checkpoint"):
         load_source(path, endpoint=fake_hub.url)
+
+
+# ---------------------------------------------------------------------------- recipes: groups of runs
+
+
+def _study(root, *, seeds=(0, 1, 2), n=300, shift=0.15, seed_sd=0.03):
+    """Two recipes (classic_at at fixed ε, and the ε schedule), each over ``seeds``, on the same n points."""
+    from report_helpers import record, with_outcomes, write
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 10, n)
+    easy = rng.random(n)
+    recs = []
+    for r, (sched, base) in enumerate((("constant", 0.55), ({"name": "epsilon-scheduling", "t1": "25%", "t2": "75%"}, 0.55 + shift))):
+        for seed in seeds:
+            level = base + rng.normal(0, seed_sd)
+            clean = (easy + 0.25 * rng.random(n)) < level + 0.35
+            robust = (easy + 0.25 * rng.random(n)) < level
+            rec = record(f"{r}{seed}" + "a" * 14, loss="classic_at", eps_schedule=sched, seed=seed, dataset="textures", n=n)
+            recs.append(with_outcomes(root, rec, clean, robust, labels))
+    return write(root, recs)
+
+
+def test_groups_compare_as_recipes(tmp_path):
+    from rftbench.groups import group_runs
+    from rftbench.stats import recipe_difference
+
+    folder = _study(tmp_path / "runs")
+    groups = group_runs(folder, ["recipe"])
+    assert [g.name for g in groups] == ["eps_schedule=constant", "eps_schedule=epsilon-scheduling, eps_schedule.t1=25%, eps_schedule.t2=75%"]
+    assert [g.seeds for g in groups] == [[0, 1, 2], [0, 1, 2]]
+    result = compare(groups[1], groups[0], pair_seeds=False)
+    assert result.level == "recipe" and result.covers == "seeds and test points" and not result.warnings
+    for d in result.differences:
+        a = np.stack([r.outcomes.outcome(d.threat) for r in groups[1].runs])
+        b = np.stack([r.outcomes.outcome(d.threat) for r in groups[0].runs])
+        assert d == recipe_difference(a, b, d.threat)
+    assert result.differences[1].significant()  # 15 points apart with a 3-point seed spread
+    # the same with lists of runs, a results folder per side, and pairing by the shared seeds (the default)
+    runs = sorted(folder.glob("*.json"))
+    paired = compare(runs[3:], runs[:3])
+    assert paired.paired and [d.test for d in paired.differences] == ["paired-t", "paired-t"]
+    assert paired.seeds_a == [0, 1, 2] and paired.to_dict()["level"] == "recipe"
+
+
+def test_one_run_per_side_is_a_model_comparison_with_a_warning(tmp_path):
+    folder = _study(tmp_path / "runs")
+    runs = sorted(folder.glob("*.json"))
+    result = compare(runs[0], runs[3])
+    assert result.level == "model" and result.covers == "test points"
+    assert any("two trained models" in w and "3 or more per side" in w for w in result.warnings)
+    # a group of one run asked for a recipe-level test: the same, with a warning, never a failure
+    single = compare([runs[0]], [runs[3]])
+    assert single.level == "model" and any("group of one run" in w for w in single.warnings)
+    # one run against three: the recipe-level test borrows the group's seed variance, and says so
+    borrowed = compare([runs[0]], runs[3:])
+    assert borrowed.level == "recipe" and any("equal variances assumed" in w for w in borrowed.warnings)
+
+
+def test_cli_compares_groups_from_a_folder_and_a_sweep_file(tmp_path, capsys):
+    folder = _study(tmp_path / "study" / "results")
+    code, out, err = run_cli(capsys, "compare", str(folder), "-g", "eps_schedule", "--base", "eps_schedule=epsilon-scheduling")
+    assert code == 0, err
+    assert "Two recipes" in out and "A = eps_schedule=epsilon-scheduling" in out and "seeds paired" in out
+    assert "cover seeds and test points" in err
+    code, _, err = run_cli(capsys, "compare", str(folder), "-g", "recipe", "--plot", str(tmp_path / "recipes.png"))
+    assert code == 0 and (tmp_path / "recipes.png").stat().st_size > 1000
+    (tmp_path / "study" / "sweep.yaml").write_text("results_dir: results\naxes: {seed: [0, 1, 2]}\n")
+    code, out, _ = run_cli(capsys, "compare", str(tmp_path / "study" / "sweep.yaml"), "-g", "recipe", "--no-pair-seeds", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["comparisons"][0]["level"] == "recipe" and not data["comparisons"][0]["paired"]
+    assert data["comparisons"][0]["differences"][0]["test"] == "welch-t"
+    # two single runs: the model-level table, with the warning
+    runs = sorted(folder.glob("*.json"))
+    code, out, err = run_cli(capsys, "compare", str(runs[0]), str(runs[3]))
+    assert code == 0 and "Two trained models" in out and "warning:" in err and "seed-to-seed" in err
+
+
+def test_groups_that_mix_recipes_are_refused_naming_each_field(tmp_path, capsys):
+    from report_helpers import record, write
+
+    folder = _study(tmp_path / "runs")
+    code, _, err = run_cli(capsys, "compare", str(folder), str(folder))
+    assert code == 2 and "different recipes" in err and "eps_schedule:" in err and "eps_schedule.t1:" in err
+    rec = json.loads(next(folder.glob("00*.json")).read_text())
+    rec["id"], rec["config"]["epochs"], rec["config"]["seed"] = "9" * 16, 9, 7
+    write(folder, [rec])
+    code, _, err = run_cli(capsys, "compare", str(folder), "-g", "eps_schedule")
+    assert code == 2 and "epochs: 4" in err and "9 (" in err and "add epochs" in err
+    # the same recipe and seed twice
+    (folder / ("9" * 16 + ".json")).unlink()
+    rec["id"], rec["config"]["epochs"], rec["config"]["seed"] = "8" * 16, 4, 0
+    write(folder, [rec])
+    code, _, err = run_cli(capsys, "compare", str(folder), "-g", "recipe")
+    assert code == 2 and "two runs with seed 0" in err
+
+
+def test_groups_on_different_points_are_refused(tmp_path, capsys):
+    a = _study(tmp_path / "a", n=300)
+    b = _study(tmp_path / "b", n=200)
+    code, _, err = run_cli(capsys, "compare", *map(str, sorted(a.glob("0*.json"))), *map(str, sorted(b.glob("1*.json"))), "-g", "recipe")
+    assert code == 2 and "not measured on the same test points" in err and "number of points" in err
+
+
+def test_a_run_with_a_missing_or_altered_file_is_named_and_skipped_only_when_asked(tmp_path, capsys):
+    folder = _study(tmp_path / "runs", seeds=(0, 1, 2, 3))
+    broken = next((folder / ("01" + "a" * 14)).glob("outcomes-*.npz"))
+    broken.write_bytes(broken.read_bytes()[:-30])
+    (next((folder / ("13" + "a" * 14)).glob("outcomes-*.npz"))).unlink()
+    code, _, err = run_cli(capsys, "compare", str(folder), "-g", "recipe")
+    assert code == 2 and "2 run(s) cannot be compared" in err and "01aaaa" in err and "13aaaa" in err and "--skip-missing" in err
+    code, out, err = run_cli(capsys, "compare", str(folder), "-g", "recipe", "--skip-missing")
+    assert code == 0, err
+    assert err.count("left out (--skip-missing)") == 2 and "seeds 0,2,3" in out and "seeds 0,1,2" in out
+    assert "seeds independent" in out  # the groups no longer ran the same seeds
+    code, _, err = run_cli(capsys, "compare", str(folder), "-g", "recipe", "--skip-missing", "--pair-seeds")
+    assert code == 2 and "did not run the same seeds" in err
+    with pytest.raises(OutcomesError, match="cannot be compared"):
+        compare(folder, folder)

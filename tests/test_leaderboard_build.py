@@ -182,3 +182,4 @@ def test_accuracies_are_shown_with_their_interval():
     assert f"{100 * low:.1f}–{100 * high:.1f}" in html and "n = 1000 test images" in html
     assert "n = 64 test images" in html  # local entries: their own n_eval
     assert 'id="tie-note"' in html
+    assert "compare single entries — one trained model each" in html  # the ≈ marks are not a comparison of recipes, and say so

@@ -82,14 +82,18 @@ def test_local_study_sections(full):
             "eps-accuracy-vs-eps.png", "transfer-as-vs-lp.png", "cost-robust-vs-epochs.png"} <= figures
     for name in figures:
         assert f"figures/{name}" in html and f"(figures/{name})" in markdown
-    rows = _table(markdown, "Per condition (mean ± sd over seeds, %; the pooled clean accuracy with its 95% Wilson interval over all seeds' test points)")
+    rows = _table(markdown, "Per condition (mean ± sd over seeds, %; 95% interval of the condition's accuracy covering seeds and "
+                            "test points, or with one seed its Wilson interval covering the test points only)")
     by_cond = {r[1]: r for r in rows if r[0].startswith("digits · mini_resnet.shapes_standard")}
     # digits has 10 classes: chance + 5 points = 0.15; fixed ε crosses it at epoch 3, the schedule at 1
-    assert by_cond["classic_at · ε constant linf 4/255"][7] == "3, 3, 3"
-    assert by_cond["classic_at · ε epsilon-scheduling(t1=25%,t2=75%) linf 4/255"][7] == "1, 1, 1"
+    assert by_cond["classic_at · ε constant linf 4/255"][8] == "3, 3, 3"
+    assert by_cond["classic_at · ε epsilon-scheduling(t1=25%,t2=75%) linf 4/255"][8] == "1, 1, 1"
     assert by_cond["ce (clean fine-tuning)"][3] == "91.0 ± 1.0"
+    # the recipe-level interval (seeds and test points), not a Wilson interval pooling 3 × 200 points as if 600
+    half = math.hypot(4.302652729911275 * 0.01 / math.sqrt(3), 1.959963984540054 * math.sqrt(0.91 * 0.09 / 200))
+    assert by_cond["ce (clean fine-tuning)"][4] == f"[{100 * (0.91 - half):.1f}, {100 * (0.91 + half):.1f}]"
     lo, hi = wilson(0.91, 600)
-    assert by_cond["ce (clean fine-tuning)"][4] == f"91.0 [{100 * lo:.1f}, {100 * hi:.1f}]"
+    assert by_cond["ce (clean fine-tuning)"][4] != f"[{100 * lo:.1f}, {100 * hi:.1f}]"
     transfer = _table(markdown, "L∞ 4/255 / clean accuracy by protocol (mean ± sd over seeds, %)")
     assert [r[1] for r in transfer] == ["mini_resnet.shapes_robust"]  # the only one fine-tuned with two protocols
     assert transfer[0][4:] == ["31.0 ± 1.0 / 70.0 ± 0.0", "51.0 ± 1.0 / 70.0 ± 0.0"]  # FFT, LP
@@ -189,39 +193,40 @@ def test_entry_files_and_collections_are_inputs(tmp_path):
     assert len(loaded.problems) == 1 and "bad.json" in loaded.problems[0]
 
 
-def test_pairs_with_per_example_outcomes_get_paired_tests_as_rftbench_compare(tmp_path):
+def test_pairs_with_per_example_outcomes_get_recipe_level_tests_as_rftbench_compare(tmp_path):
     import numpy as np
 
+    from report_helpers import with_outcomes
     from rftbench.comparison import adjust, compare
-    from rftbench.outcomes import from_evaluation, write_outcomes
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 400)
     folder = tmp_path / "runs"
     recs = []
-    for seed in range(2):
+    for seed in range(3):
         for loss, robust_rate in (("trades", 0.55), ("classic_at", 0.40)):
-            run_id = f"{loss[:1]}{seed}" + "f" * 14
-            logits = rng.normal(size=(400, 10))
-            logits[np.arange(400), labels] += 3.0  # mostly correct clean
-            robust = rng.random(400) < robust_rate
-            outcomes = from_evaluation(logits, labels, {"linf:4/255": {"correct": robust}}, points={"dataset": "digits"})
-            ref = write_outcomes(outcomes, (folder / run_id).mkdir(parents=True) or folder / run_id)
-            rec = record(run_id, loss=loss, seed=seed, n=400, clean=float(outcomes.clean.mean()), linf=float(robust.mean()))
-            rec["metrics"]["outcomes"] = {**ref, "file": f"{run_id}/{ref['file']}"}
-            recs.append(rec)
+            rate = robust_rate + rng.normal(0, 0.02)
+            rec = record(f"{loss[:1]}{seed}" + "f" * 14, loss=loss, seed=seed, n=400)
+            recs.append(with_outcomes(folder, rec, rng.random(400) < 0.8, rng.random(400) < rate, labels))
+    # another setting with one seed per loss: two trained models, said to cover the test points only
+    for loss in ("trades", "classic_at"):
+        rec = record(f"{loss[:1]}7" + "e" * 14, loss=loss, seed=7, n=400, epochs=9)
+        recs.append(with_outcomes(folder, rec, rng.random(400) < 0.8, rng.random(400) < 0.5, labels))
     recs.append(record("c9" + "f" * 14, loss="classic_at", seed=9))  # no outcomes, and no partner
     recs.append(record("t9" + "f" * 14, loss="trades", seed=9))
     write(folder, recs)
     report = build_report([str(folder)], tmp_path / "out")
     markdown = (tmp_path / "out" / "report.md").read_text()
-    rows = _table(markdown, "trades vs classic_at, pair by pair on the same test points")
-    assert len(rows) == 4  # 2 pairs × (clean, L∞)
-    expected = adjust([compare(folder / f"t{s}{'f' * 14}.json", folder / f"c{s}{'f' * 14}.json") for s in range(2)])
-    shown = {(r[0].rsplit("seed ", 1)[1], r[1]): r for r in rows}
-    for seed, c in enumerate(expected):
-        for d in c.differences:
-            row = shown[(str(seed), "clean" if d.threat == "clean" else next(k[1] for k in shown if k[1] != "clean"))]
-            assert row[8] == f"{d.p_value:.2g}" and row[9] == f"{d.p_holm:.2g}" and row[4] == f"{100 * d.diff:+.1f}"
-    assert "1 of 3 pairs have no per-example outcomes" in "\n".join(report.missing)
-    assert "differences are significant at 5% after Holm" in markdown
+    rows = _table(markdown, "trades vs classic_at per setting on the same test points")
+    assert len(rows) == 4  # 2 settings × (clean, L∞)
+    recipe = compare([folder / f"t{s}{'f' * 14}.json" for s in range(3)], [folder / f"c{s}{'f' * 14}.json" for s in range(3)])
+    model = compare(folder / f"t7{'e' * 14}.json", folder / f"c7{'e' * 14}.json")
+    expected = adjust([recipe, model])
+    assert expected[0].level == "recipe" and expected[0].paired and expected[1].level == "model"
+    shown = [r for r in rows if r[0].endswith("FFT-4")] + [r for r in rows if r[0].endswith("FFT-9")]
+    for row, d in zip(shown, [*expected[0].differences, *expected[1].differences]):
+        assert row[8] == f"{d.p_value:.2g}" and row[9] == f"{d.p_holm:.2g}" and row[6] == f"{100 * d.diff:+.1f}"
+    assert [r[1:3] for r in shown] == [["3 vs 3 (paired)", "seeds + test points"]] * 2 + [["1 vs 1", "test points only (1 run per side)"]] * 2
+    assert "2 result(s) have no per-example outcomes" in "\n".join(report.missing)
+    assert "differences are significant at 5% after Holm" in markdown and "cover seeds and test points" in markdown
+    assert "covers the test points only, not seed-to-seed variation" in markdown

@@ -160,7 +160,9 @@
     if (tieNote) {
       tieNote.textContent = heads[i].textContent.trim() + ": " + bests + " best of their dataset (bold) and " + ties +
         " statistically indistinguishable from it (≈: Newcombe 95% interval of the difference contains 0), among " +
-        shownRows.length + " entries shown; accuracies in % with their Wilson 95% interval.";
+        shownRows.length + " entries shown; accuracies in % with their Wilson 95% interval. The marks compare single " +
+        "entries (one trained model each) on test-image sampling only, not seed-to-seed variation: they are not a " +
+        "comparison of recipes.";
     }
   }
 

@@ -13,7 +13,10 @@ Every accuracy is shown with its Wilson 95% interval, from the entry's number of
 (``metrics.n_eval``; for imported results the study's, 1,000 for the reference study). Sorting by
 an accuracy column marks, within each dataset, the best entry shown and those statistically
 indistinguishable from it (:func:`ties_with_best`: Newcombe's interval of the difference
-contains 0); the script computes the same marks as Python.
+contains 0); the script computes the same marks as Python. The marks compare single entries —
+one trained model each — and cover the sampling of test images only, not seed-to-seed
+variation (the page says so): they are not a comparison of recipes (``rftbench compare`` with
+groups of seeds is).
 
 Next to ``index.html`` the build writes ``README.md`` (the front matter that makes the folder a
 static Hugging Face Space) and ``entries.jsonl`` (every entry shown, for download).
@@ -114,6 +117,7 @@ def ties_with_best(values: Sequence[tuple[str, float | None, float | None, float
     indistinguishable from it) when Newcombe's hybrid score interval of best − row, built from
     the two Wilson intervals, reaches 0: ``(best − acc) − √((best − best_low)² + (acc_high − acc)²) ≤ 0``.
     Rows without an interval (unknown n) are left unmarked. The site's script applies the same rule.
+    Each row is one entry (one trained model): the rule covers test-point sampling, not seeds.
     """
     best: dict[str, tuple[float, float]] = {}
     for dataset, acc, low, _high in values:

@@ -98,6 +98,23 @@ def with_ci(acc: float | None, n: int | None) -> str:
     return f"{pct(acc)} [{pct(lo)}, {pct(hi)}]"
 
 
+def recipe_ci(values: Sequence[float], group: Sequence[Row]) -> str:
+    """The 95% interval of one condition's accuracy over its seeds (seeds and test points; one seed: Wilson, test points).
+
+    ``[lo, hi]`` in percent, with ``(1 seed)`` after a single run's interval; ``—`` when the
+    number of test points is unknown or differs between the runs.
+    """
+    from ..stats import recipe_interval
+
+    sizes = {r.n for r in group}
+    if not values or len(sizes) != 1 or None in sizes:
+        return "—"
+    ci = recipe_interval(values, sizes.pop())
+    if ci is None:
+        return "—"
+    return f"[{pct(ci[0])}, {pct(ci[1])}]" + (" (1 seed)" if len(values) == 1 else "")
+
+
 def threat_title(label: str) -> str:
     norm, _, budget = label.partition(":")
     return f"{ {'linf': 'L∞', 'l2': 'L2', 'l1': 'L1', 'corruptions': 'corr.'}.get(norm, norm)} {budget}"
@@ -216,8 +233,8 @@ def loss_pairs(rows: Sequence[Row], a: str = "trades", b: str = "classic_at") ->
     s = Section("pairs", f"{a} vs {b}: win rate on `sum` over matched pairs",
                 intro=(f"A pair is two results identical in representation, dataset, protocol, epochs, schedules, training "
                        f"threat, seed and evaluation suite, one trained with {a} and one with {b}. Win rate = wins / "
-                       "(wins + losses), ties left out, with its 95% Wilson interval over the pairs and a two-sided "
-                       "sign test."))
+                       "(wins + losses), ties left out, with its 95% Wilson interval over the pairs (it covers the "
+                       "sampling of pairs, not the test points within each) and a two-sided sign test."))
     by_key: dict[tuple[Any, ...], dict[str, Row]] = defaultdict(dict)
     for r in rows:
         if r.loss in (a, b) and r.sum is not None:
@@ -228,7 +245,7 @@ def loss_pairs(rows: Sequence[Row], a: str = "trades", b: str = "classic_at") ->
                          (", ".join(sorted({r.loss for r in rows})) or "no losses") + " without a partner differing only in the loss")
         return s
     pairs = [(k, ra.sum, rb.sum) for k, ra, rb in matched]
-    header = ["protocol", "pairs", f"{a} wins", f"{b} wins", "ties", f"{a} win rate", "95% Wilson", "sign test p",
+    header = ["protocol", "pairs", f"{a} wins", f"{b} wins", "ties", f"{a} win rate", "95% Wilson (over pairs)", "sign test p",
               f"mean Δsum ({a} − {b})"]
     body = []
     by_protocol = _seed_groups(pairs, lambda p: f"{p[0][2].upper()}-{p[0][3]}")
@@ -242,50 +259,79 @@ def loss_pairs(rows: Sequence[Row], a: str = "trades", b: str = "classic_at") ->
         body.append([label, str(len(group)), str(wins), str(losses), str(ties), pct(rate), f"[{pct(lo)}, {pct(hi)}]",
                      f"{sign_test(wins, losses):.2g}", f"{delta:+.3f}"])
     s.tables.append(Table(f"{a} vs {b} on sum", header, body))
-    paired_tests(s, [(ra, rb) for _, ra, rb in matched], a, b)
+    settings: dict[tuple[Any, ...], tuple[list[Row], list[Row]]] = defaultdict(lambda: ([], []))
+    for key, ra, rb in matched:
+        setting = key[:7] + key[8:]  # everything but the seed
+        settings[setting][0].append(ra)
+        settings[setting][1].append(rb)
+    named = [(f"{k[0]} · {k[1]} · {k[2].upper()}-{k[3]}", ra, rb) for k, (ra, rb) in sorted(settings.items(), key=lambda kv: str(kv[0]))]
+    recipe_tests(s, named, a, b, f"{a} vs {b} per setting on the same test points")
     return s
 
 
-def paired_tests(s: Section, pairs: Sequence[tuple[Row, Row]], a: str, b: str) -> None:
-    """Per matched pair and threat, the paired difference on the same test points (exact McNemar, Holm over all).
+def recipe_tests(s: Section, settings: Sequence[tuple[str, Sequence[Row], Sequence[Row]]], a: str, b: str, caption: str) -> None:
+    """Per setting, the ``a`` runs against the ``b`` runs on the same test points (``rftbench compare``'s computation).
 
-    Uses the per-example outcomes local results keep (``rftbench compare``'s computation); pairs
-    without them on both sides are left out, and said.
+    Two recipes where a side holds 2 or more seeds (the t-test whose variance adds the
+    seed-to-seed and the test-point parts, paired by seed where both sides ran the same seeds);
+    one seed per side: the comparison of two trained models (exact McNemar), which covers the test
+    points only, and says so. Holm over every test shown. Runs without per-example outcomes,
+    groups mixing recipes and runs on other points are left out, and said.
     """
-    from ..comparison import adjust, compare, load_source
+    from ..comparison import adjust, compare_groups, load_source
     from ..errors import RftbenchError
+    from ..groups import Group, check_group
 
-    usable = [(ra, rb) for ra, rb in pairs if ra.outcomes and rb.outcomes]
-    if len(usable) < len(pairs):
-        s.missing.append(f"paired tests on the test points: {len(pairs) - len(usable)} of {len(pairs)} pairs have no "
-                         "per-example outcomes on both sides (published results, or results evaluated before rftbench "
-                         "kept them): they count in the win rate above only")
-    comparisons, names = [], []
-    for ra, rb in usable:
-        name = f"{ra.representation} · {ra.dataset} · {ra.protocol_label}" + (f" · seed {ra.seed}" if ra.seed is not None else "")
+    comparisons, names, without = [], [], 0
+    for name, rows_a, rows_b in settings:
+        usable_a, usable_b = [r for r in rows_a if r.outcomes], [r for r in rows_b if r.outcomes]
+        without += len(rows_a) + len(rows_b) - len(usable_a) - len(usable_b)
+        if not usable_a or not usable_b:
+            continue
         try:
-            comparisons.append(compare(load_source(ra.where, a), load_source(rb.where, b)))
+            groups = []
+            for label, rows in ((a, usable_a), (b, usable_b)):
+                group = Group(label, [load_source(r.where, r.id) for r in sorted(rows, key=lambda r: r.seed or 0)])
+                check_group(f"{label} in {name}", group.runs)
+                groups.append(group)
+            comparisons.append(compare_groups(*groups))
             names.append(name)
         except RftbenchError as err:
-            s.missing.append(f"paired test for {name} left out: {err}")
+            s.missing.append(f"test for {name} left out: {err}")
+    if without:
+        s.missing.append(f"tests on the test points: {without} result(s) have no per-example outcomes (published results, or "
+                         "results evaluated before rftbench kept them): left out of the tests below")
     if not comparisons:
         return
     comparisons = adjust(comparisons)
-    header = ["pair", "threat", a, b, f"{a} − {b}", "95% interval", f"only {a}", f"only {b}", "McNemar p", "Holm p"]
+    header = ["setting", "seeds", "covers", "threat", a, b, f"{a} − {b}", "95% interval", "p", "Holm p"]
     body, significant, total = [], 0, 0
     for name, c in zip(names, comparisons):
+        recipe = c.level == "recipe"
+        seeds = f"{len(c.seeds_a)} vs {len(c.seeds_b)}" + (" (paired)" if c.paired else "")
+        covers = "seeds + test points" if recipe else "test points only (1 run per side)"
         for d in c.differences:
             total += 1
             significant += d.significant()
-            body.append([name, threat_title(d.threat) if d.threat != "clean" else "clean", pct(d.acc_a), pct(d.acc_b),
-                         f"{100 * d.diff:+.1f}", f"[{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}]", f"{d.only_a:g}",
-                         f"{d.only_b:g}", f"{d.p_value:.2g}", f"{d.p_holm:.2g}"])
+            body.append([name, seeds, covers, threat_title(d.threat) if d.threat != "clean" else "clean", pct(d.acc_a), pct(d.acc_b),
+                         f"{100 * d.diff:+.1f}", f"[{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}]", f"{d.p_value:.2g}",
+                         f"{d.p_holm:.2g}"])
+    levels = {c.level for c in comparisons}
+    how = []
+    if "recipe" in levels:
+        how.append("where a side holds 2 or more seeds, the two recipes are compared: the difference of the mean "
+                   "accuracies with a t-test and 95% interval whose variance adds the seed-to-seed part (the runs' spread) "
+                   "and the test-point part, so they cover seeds and test points (paired by seed where both sides ran the "
+                   "same seeds)")
+    if "model" in levels:
+        how.append("with one seed per side, the two trained models are compared (exact McNemar test on the points only one "
+                   "gets right, Agresti–Min interval): that covers the test points only, not seed-to-seed variation — "
+                   "another seed can differ as much; run 3 or more seeds per side to compare the recipes")
     s.paragraphs.append(
-        f"Paired on the same test points ({len(comparisons)} pairs with per-example outcomes): {significant} of {total} "
-        f"differences are significant at 5% after Holm's correction over all {total} (exact McNemar test on the points "
-        f"only one side gets right; differences in accuracy points with 95% Agresti–Min intervals)."
+        f"On the same test points ({len(comparisons)} settings): {significant} of {total} differences are significant at "
+        f"5% after Holm's correction over all {total}; " + "; ".join(how) + "."
     )
-    s.tables.append(Table(f"{a} vs {b}, pair by pair on the same test points", header, body))
+    s.tables.append(Table(caption, header, body))
 
 
 def rank_agreement_section(rows: Sequence[Row], figures: Figures, slug: str) -> Section:
@@ -363,7 +409,8 @@ def pareto_section(rows: Sequence[Row], figures: Figures, slug: str) -> Section:
     path, rel = figures.path(f"{slug}-pareto")
     figs.pareto_panels(path, shown, f"{threat_title(robust)} accuracy")
     s.figures.append(FigureRef(rel, f"Clean vs {threat_title(robust)} accuracy per dataset; red: the Pareto front"))
-    s.tables.append(Table("Results on the front", ["dataset", "representation", "protocol", "loss", "clean %", f"{threat_title(robust)} %"], body))
+    s.tables.append(Table("Results on the front (one run each; 95% Wilson intervals over the test points only)",
+                          ["dataset", "representation", "protocol", "loss", "clean %", f"{threat_title(robust)} %"], body))
     return s
 
 
@@ -401,6 +448,17 @@ def first_adapted(curve: Sequence[float | None], threshold: float) -> int | None
     return next((i + 1 for i, v in enumerate(curve) if v is not None and v > threshold), None)
 
 
+def _condition_tests(local: Sequence[Row]) -> list[tuple[str, list[Row], list[Row]]]:
+    """Per setting with one fixed-ε adversarial condition: (``setting · condition``, its runs, the fixed-ε runs) for each other condition."""
+    out = []
+    for setting, group in sorted(_seed_groups(local, _setting).items()):
+        by = _seed_groups(group, lambda r: r.condition)
+        fixed = [c for c, runs in by.items() if runs[0].loss != "ce" and runs[0].eps_schedule == "constant"]
+        if len(fixed) == 1:
+            out += [(f"{setting} · {cond}", runs, by[fixed[0]]) for cond, runs in sorted(by.items()) if cond != fixed[0]]
+    return out
+
+
 def epsilon_scheduling(rows: Sequence[Row], figures: Figures, classes: Callable[[str], int | None]) -> Section:
     s = Section("epsilon-scheduling", "Epsilon-Scheduling: task adaptation and expected robustness",
                 intro=("Conditions are the loss with its ε schedule; lines are the mean over seeds, the band their range. "
@@ -416,19 +474,23 @@ def epsilon_scheduling(rows: Sequence[Row], figures: Figures, classes: Callable[
         if n_classes:
             threshold = 1 / n_classes + 0.05
             firsts = [first_adapted(r.curves.get("val_acc", []), threshold) for r in group if r.curves.get("val_acc")]
-        pooled_n = sum(r.n or 0 for r in group)
-        clean_ci = with_ci(_mean(r.clean for r in group), pooled_n) if all(r.n for r in group) else pct(_mean(r.clean for r in group))
         summary.append([
-            setting, cond, str(len(group)), pm([r.clean for r in group]), clean_ci,
+            setting, cond, str(len(group)), pm([r.clean for r in group]), recipe_ci([r.clean for r in group], group),
             pm([r.threats[robust] for r in group if robust in r.threats]) if robust else "—",
+            recipe_ci([r.threats[robust] for r in group if robust in r.threats], group) if robust else "—",
             pm([r.expected for r in group if r.expected is not None]),
             ", ".join("never" if f is None else str(f) for f in firsts) if firsts else "—",
         ])
     if summary:
+        robust_title = threat_title(robust) if robust else "robust"
         s.tables.append(Table(
-            "Per condition (mean ± sd over seeds, %; the pooled clean accuracy with its 95% Wilson interval over all seeds' test points)",
-            ["setting", "condition", "seeds", "clean", "clean pooled [95% CI]", f"{threat_title(robust) if robust else 'robust'}",
+            "Per condition (mean ± sd over seeds, %; 95% interval of the condition's accuracy covering seeds and test points, "
+            "or with one seed its Wilson interval covering the test points only)",
+            ["setting", "condition", "seeds", "clean", "clean 95% interval", robust_title, f"{robust_title} 95% interval",
              "expected robustness", "first epoch > chance + 5"], summary))
+        compared = _condition_tests(local)
+        if compared:
+            recipe_tests(s, compared, "condition", "fixed ε", "Each condition against fixed ε in its setting, on the same test points")
     if not with_curves:
         s.missing.append("validation accuracy per epoch: no result carries per-epoch validation curves (imported results "
                          "and leaderboard entries have none; records of runs on a dataset with a val split do)")
@@ -579,7 +641,8 @@ def training_cost(rows: Sequence[Row], figures: Figures) -> Section:
 
 def results_table(rows: Sequence[Row]) -> Section:
     s = Section("results", "Every local result",
-                intro="Accuracies in % with their 95% Wilson interval over the test points where the record gives their number.")
+                intro=("Accuracies in % with their 95% Wilson interval where the record gives the number of test points: one "
+                       "run each, so the interval covers the test points only, not seed-to-seed variation."))
     local = sorted((r for r in rows if r.origin != "published"),
                    key=lambda r: (r.dataset, r.representation, r.protocol_label, r.condition, r.seed or 0))
     if not local:

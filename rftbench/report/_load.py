@@ -314,14 +314,9 @@ def _files(root: Path) -> list[Path]:
 
 
 def _sweep_results_dir(path: Path) -> Path:
-    from ..yamlfile import read_mapping
+    from ..groups import sweep_results_dir
 
-    data = read_mapping(path, RftbenchError, "a sweep file (base, axes, zip, results_dir, …)")
-    results_dir = data.get("results_dir", "runs/sweep")
-    if not isinstance(results_dir, str) or not results_dir:
-        raise RftbenchError(f"{path}: results_dir must be a folder name (got {results_dir!r})")
-    folder = Path(results_dir)
-    return folder if folder.is_absolute() else path.parent / folder
+    return sweep_results_dir(path)
 
 
 def resolve_input(text: str) -> tuple[str, Path]:

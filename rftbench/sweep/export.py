@@ -16,7 +16,6 @@ import csv
 import fnmatch
 import io
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -56,7 +55,21 @@ def load_rows(root: str | Path, *, recursive: bool = False, problems: list[str] 
 def flatten_record(record: ResultRecord) -> dict[str, Any]:
     """One record as a flat mapping of column → scalar (see the module docstring)."""
     row: dict[str, Any] = {"id": record.id, "status": record.status, "created": record.created}
-    for key, value in record.config.items():
+    row.update(flatten_config(record.config))
+    for key, value in _flat(record.metrics).items():
+        if key.startswith("outcomes."):
+            continue  # the per-example file's reference: not a number to tabulate
+        row[f"metrics.{key}" if key in row else key] = value
+    _add_intervals(row, record.metrics)
+    for key, value in record.timings.items():
+        row[f"timings.{key}"] = value
+    return row
+
+
+def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run config as flat columns: ``loss`` (the component's name), ``loss.beta``, ``optimizer.lr_head``, ``evaluation``…"""
+    row: dict[str, Any] = {}
+    for key, value in config.items():
         if isinstance(value, Mapping):
             if "name" in value:
                 row[key] = value["name"]
@@ -67,13 +80,6 @@ def flatten_record(record: ResultRecord) -> dict[str, Any]:
             row[key] = ",".join(_component_text(v) for v in value)
         else:
             row[key] = value
-    for key, value in _flat(record.metrics).items():
-        if key.startswith("outcomes."):
-            continue  # the per-example file's reference: not a number to tabulate
-        row[f"metrics.{key}" if key in row else key] = value
-    _add_intervals(row, record.metrics)
-    for key, value in record.timings.items():
-        row[f"timings.{key}"] = value
     return row
 
 
@@ -103,14 +109,14 @@ def group_rows(rows: Iterable[dict[str, Any]], keys: Iterable[str]) -> list[dict
     Per group: the keys, ``runs`` (how many), ``seeds`` (their seeds), ``pooled`` (other config
     columns whose values differ inside the group, so a pooling is never silent) and, for every
     accuracy column, ``<col>.mean``, ``<col>.std`` (sample, over the runs), ``<col>.ci_low`` and
-    ``<col>.ci_high``: a 95% interval of the configuration's accuracy. With k ≥ 2 runs its
-    half-width adds in quadrature the seed-to-seed part (t quantile, k − 1 degrees of freedom,
-    times s/√k) and the test-set part (1.96·√(p(1 − p)/n): the runs share the same n points, so
-    averaging seeds does not shrink it), clipped to [0, 1]; with one run it is that run's Wilson
-    interval. Other numeric metric columns get ``.mean`` and ``.std``.
+    ``<col>.ci_high``: a 95% interval of the configuration's accuracy, covering seeds and test
+    points (:func:`rftbench.stats.recipe_interval`: with k ≥ 2 runs its half-width adds in
+    quadrature the seed-to-seed part, t quantile with k − 1 degrees of freedom times s/√k, and the
+    test-set part, 1.96·√(p(1 − p)/n), clipped to [0, 1]); with one run it is that run's Wilson
+    interval (test points only). Other numeric metric columns get ``.mean`` and ``.std``.
     """
     from ..config import RunConfig
-    from ..stats import Z95, mean_interval
+    from ..stats import mean_interval, recipe_interval
 
     rows = list(rows)
     keys = list(keys)
@@ -145,15 +151,14 @@ def group_rows(rows: Iterable[dict[str, Any]], keys: Iterable[str]) -> list[dict
             if len(members) == 1 and is_accuracy(col):
                 low, high = first.get(f"{col}.ci_low"), first.get(f"{col}.ci_high")
                 single = (low, high) if low is not None else None
-            stats = mean_interval([v for v in values if v is not None], single)
+            present = [v for v in values if v is not None]
+            stats = mean_interval(present, single)
             agg[f"{col}.mean"], agg[f"{col}.std"] = stats["mean"], stats["std"]
             if is_accuracy(col):
                 low, high = stats["ci_low"], stats["ci_high"]
                 n = _points(first, col)
                 if stats["k"] >= 2 and n:
-                    p = stats["mean"]
-                    half = math.hypot(stats["ci_high"] - p, Z95 * math.sqrt(max(p * (1 - p), 0.0) / n))
-                    low, high = p - half, p + half
+                    low, high = recipe_interval(present, n)
                 agg[f"{col}.ci_low"] = None if low is None else max(0.0, low)
                 agg[f"{col}.ci_high"] = None if high is None else min(1.0, high)
         out.append(agg)
