@@ -51,3 +51,65 @@ def test_an_entry_nested_100000_deep_is_a_named_problem(tmp_path, capsys):
     assert code == 1 and "RecursionError" not in err + out and "bug" not in err
     with pytest.raises(EntryError, match="nested too deeply"):
         load_entry(path)
+
+
+# --------------------------------------------------------------------------- YAML: rows 4, 5, 10
+
+
+def test_an_integer_over_4300_digits_is_a_named_error_in_config_set_and_card(tmp_path, capsys):
+    from rftbench.cards import load_card
+    from rftbench.errors import CardError
+
+    big = "9" * 5000
+    config = tmp_path / "c.yaml"
+    config.write_text(f"seed: {big}\n")
+    for argv in (["config", "show", str(config)], ["config", "show", "--set", f"seed={big}"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "4,300 digits" in err and "bug" not in err
+        assert len(err) < 1000  # the reason is not buried under the number
+    card = tmp_path / "x.y.yaml"
+    card.write_text(f"id: x.y\nsource: timm\narch: {big}\n")
+    with pytest.raises(CardError, match="4,300 digits"):
+        load_card(card, "representation")
+
+
+def test_a_long_string_aliased_many_times_is_refused_quickly():
+    import time
+
+    from rftbench.yamlfile import YamlError, loads
+
+    text = "s: &s " + "x" * (1 << 20) + "\nl: [" + ", ".join(["*s"] * 50_000) + "]\n"
+    start = time.process_time()
+    with pytest.raises(YamlError, match="characters"):
+        loads(text)
+    assert time.process_time() - start < 20  # CPU time, not wall clock: it spun > 180 s before
+    loads("s: &s " + "x" * 1000 + "\nl: [" + ", ".join(["*s"] * 100) + "]\n")  # ordinary aliases still work
+
+
+def test_suggestions_are_bounded_in_name_and_candidate_length():
+    from rftbench.errors import MAX_SUGGEST_LENGTH, close_matches
+
+    long = "x" * (MAX_SUGGEST_LENGTH + 1)
+    assert close_matches(long, [long[:-1]]) == []
+    assert close_matches("trade", ["trades", long]) == ["trades"]
+
+
+def test_a_repeated_merge_key_is_an_error_and_a_merge_list_still_works():
+    from rftbench.yamlfile import YamlError, loads
+
+    with pytest.raises(YamlError, match="merge key '<<' appears twice"):
+        loads("a: &a {p: 1}\nb: &b {q: 2}\nc: {<<: *a, <<: *b}\n")
+    assert loads("a: &a {p: 1}\nb: &b {q: 2}\nc: {<<: [*a, *b], r: 3}\n")["c"] == {"p": 1, "q": 2, "r": 3}
+
+
+# --------------------------------------------------------------------------- schema: row 7
+
+
+@pytest.mark.parametrize("assignment, field", [
+    ("optimizer.betas=[2, 3]", "optimizer.betas"),
+    ("optimizer.betas=[0.9, -0.1]", "optimizer.betas"),
+    ("seed=99999999999999999999999", "seed"),
+])
+def test_out_of_range_values_are_refused_by_the_schema(capsys, assignment, field):
+    code, _, err = run(capsys, "config", "show", "--set", assignment)
+    assert code == 2 and field in err and "bug" not in err
