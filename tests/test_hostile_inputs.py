@@ -113,3 +113,24 @@ def test_a_repeated_merge_key_is_an_error_and_a_merge_list_still_works():
 def test_out_of_range_values_are_refused_by_the_schema(capsys, assignment, field):
     code, _, err = run(capsys, "config", "show", "--set", assignment)
     assert code == 2 and field in err and "bug" not in err
+
+
+# --------------------------------------------------------------------------- terminal: row 6
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "jsonl"])
+def test_terminal_escapes_in_a_record_are_never_printed_raw(tmp_path, capsys, fmt):
+    from rftbench.results import write_record
+    from tests.leaderboard_helpers import make_record
+
+    hostile = "evil\x1b]0;pwned\x07\x1b[2J\x9b31m"
+    write_record(make_record("a1b2c3d4e5f60718", representation=hostile), tmp_path / "a1b2c3d4e5f60718.json")
+    code, out, err = run(capsys, "results", str(tmp_path), "-F", fmt)
+    assert code == 0, err
+    assert not any(c in out + err for c in "\x1b\x07\x9b"), repr(out)
+    assert "evil" in out
+    if fmt == "csv":
+        assert "\\x1b" in out  # shown, not dropped
+        exact = tmp_path / "out.csv"
+        assert run(capsys, "results", str(tmp_path), "-F", "csv", "-o", str(exact))[0] == 0
+        assert hostile in exact.read_text()  # a file keeps the exact value
