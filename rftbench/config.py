@@ -230,6 +230,8 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a directory; pass a YAML file (e.g. {str(path / 'config.yaml')!r})")
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         data = read_mapping(path, ConfigError, "a config (field: value, …)", empty_ok=True)
