@@ -124,6 +124,31 @@ def union_summary(clean: Any, correct: Mapping[str, Any], norms: Mapping[str, st
     return out
 
 
+def unions_on_read(metrics: Mapping[str, Any], base: str | Path) -> dict[str, dict[str, Any]]:
+    """The union accuracies of a result written before they were recorded, from its per-example file.
+
+    ``metrics`` is a record's metrics (or an evaluation), ``base`` the folder its
+    ``outcomes.file`` is relative to. Returns ``{}`` (unknown, never zero) when the record has no
+    outcomes reference or its file is missing, altered or unreadable; the threats' norms come from
+    ``metrics["threats"][label]["norm"]`` where recorded.
+    """
+    ref = metrics.get("outcomes")
+    if not isinstance(ref, Mapping) or not isinstance(ref.get("file"), str) or not isinstance(ref.get("sha256"), str):
+        return {}
+    base = Path(base)
+    rel = Path(ref["file"])
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        return {}
+    try:
+        found = read_outcomes(base / rel, ref["sha256"])
+    except OutcomesError:
+        return {}
+    threats = metrics.get("threats") if isinstance(metrics.get("threats"), Mapping) else {}
+    norms = {k: v["norm"] for k, v in threats.items() if isinstance(v, Mapping) and isinstance(v.get("norm"), str)}
+    reliable = {k: bool(v.get("reliable", True)) for k, v in threats.items() if isinstance(v, Mapping)}
+    return union_summary(found.clean, found.correct, {**found.norms, **norms}, reliable)
+
+
 class OutcomesError(RftbenchError):
     """A per-example outcomes file is missing, truncated, altered or malformed; the message names it."""
 
@@ -459,5 +484,6 @@ __all__ = [
     "union_correct",
     "union_members",
     "union_summary",
+    "unions_on_read",
     "write_outcomes",
 ]

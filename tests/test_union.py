@@ -16,7 +16,7 @@ from rftbench.outcomes import (
     write_outcomes,
 )
 from tests.plugins import evaluation as fx
-from tests.plugins.evaluation import one_thread  # noqa: F401 - fixtures
+from tests.plugins.evaluation import manager, one_thread  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -96,3 +96,139 @@ def test_evaluation_records_the_unions_and_they_match_the_outcomes(builtins, tmp
         assert record["acc"] <= min([result["clean_acc"]] + [result["threats"][t]["acc"] for t in members]) + 1e-12
     # corruptions and attacks break different points, so union_all is strictly below each of its threats here
     assert result["union_all"]["acc"] < min(result["threats"][t]["acc"] for t in labels)
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+def _record(root, name, *, model_seed=0, eps=(0.05, 0.12), n=80):
+    """A record as the runner writes it (root/NAME.json, root/NAME/outcomes-*.npz) with two L∞ threats."""
+    from rftbench.results import ResultRecord, write_record
+
+    model, _ = fx.linear_problem(n=n, seed=model_seed)
+    _, data = fx.linear_problem(n=n, seed=0)
+    run_dir = root / name
+    metrics = evaluate(model, data, [{"name": "tiny_fgsm", "eps": e} for e in eps], batch_size=32, output_dir=run_dir,
+                       progress=False, points={"dataset": "toy", "card_sha256": "c" * 64, "split": "test"})
+    metrics["outcomes"]["file"] = f"{name}/{metrics['outcomes']['file']}"
+    path = root / f"{name}.json"
+    write_record(ResultRecord(id=name, config={"dataset": "toy", "seed": model_seed}, metrics=metrics), path)
+    return path
+
+
+def test_compare_includes_the_union_paired_per_point(manager, tmp_path):
+    from scipy.stats import binomtest
+
+    from rftbench.comparison import compare, load_source
+
+    a, b = _record(tmp_path, "a", model_seed=0), _record(tmp_path, "b", model_seed=1)
+    result = compare(a, b)
+    assert [d.threat for d in result.differences] == ["clean", "tiny_fgsm:0.05", "tiny_fgsm:0.12", "union"]
+    d = result.differences[-1]
+    ua, ub = load_source(a).outcomes.outcome("union"), load_source(b).outcomes.outcome("union")
+    assert (d.only_a, d.only_b) == (int((ua & ~ub).sum()), int((ub & ~ua).sum()))
+    assert d.acc_a == pytest.approx(json_union(a)) and d.diff == pytest.approx(ua.mean() - ub.mean())
+    assert d.p_value == pytest.approx(binomtest(d.only_a, d.only_a + d.only_b).pvalue if d.only_a + d.only_b else 1.0)
+    # asked for by name; refused when the sides' unions span different threats
+    assert [x.threat for x in compare(a, b, ["union"]).differences] == ["union"]
+    c = _record(tmp_path, "c", model_seed=2, eps=(0.05, 0.2))
+    assert "union" not in [x.threat for x in compare(a, c).differences]
+    with pytest.raises(OutcomesError, match="'union' is not defined over the same threats"):
+        compare(a, c, ["union"])
+
+
+def json_union(path) -> float:
+    import json
+
+    return json.loads(path.read_text())["metrics"]["union"]["acc"]
+
+
+def test_compare_recipes_includes_the_union(manager, tmp_path):
+    import numpy as np
+
+    from rftbench.comparison import compare
+    from rftbench.groups import load_group
+    from rftbench.stats import recipe_difference
+
+    ga = [_record(tmp_path, f"a{s}", model_seed=s) for s in (0, 1, 2)]
+    gb = [_record(tmp_path, f"b{s}", model_seed=s + 10) for s in (0, 1, 2)]
+    result = compare(ga, gb)
+    assert result.level == "recipe" and result.differences[-1].threat == "union"
+    group_a, group_b = load_group(ga), load_group(gb)
+    expected = recipe_difference(np.stack([r.outcomes.outcome("union") for r in group_a.runs]),
+                                 np.stack([r.outcomes.outcome("union") for r in group_b.runs]), "union",
+                                 paired=result.paired)
+    got = result.differences[-1]
+    assert got.diff == pytest.approx(expected.diff) and got.ci_low == pytest.approx(expected.ci_low)
+
+
+def test_cli_compare_shows_the_union(manager, tmp_path, capsys):
+    from tests.cli_helpers import run_cli
+
+    a, b = _record(tmp_path, "a", model_seed=0), _record(tmp_path, "b", model_seed=1)
+    code, out, err = run_cli(capsys, "compare", str(a), str(b))
+    assert code == 0, err
+    assert any(line.lstrip("│ ").startswith("union") for line in out.splitlines())
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def test_results_rows_carry_the_union_with_its_interval_and_old_records_get_it_on_read(manager, tmp_path, capsys):
+    import json
+
+    from rftbench.stats import accuracy_interval
+    from rftbench.sweep.export import load_rows
+    from tests.cli_helpers import run_cli
+
+    new = _record(tmp_path, "new", model_seed=0)
+    old = _record(tmp_path, "old", model_seed=1)
+    recorded = json.loads(old.read_text())
+    union = recorded["metrics"].pop("union")
+    old.write_text(json.dumps(recorded))  # as written before union accuracies were recorded
+    bare = json.loads(new.read_text())
+    bare["id"] = "bare"
+    bare["metrics"].pop("union")
+    bare["metrics"].pop("outcomes")  # no per-example file: the union is unknown, not zero
+    (tmp_path / "bare.json").write_text(json.dumps(bare))
+    rows = {r["id"]: r for r in load_rows(tmp_path)}
+    assert rows["old"]["union.acc"] == pytest.approx(union["acc"]) and rows["old"]["union.n"] == 80
+    assert "union.acc" not in rows["bare"]
+    for row in (rows["new"], rows["old"]):
+        low, high = accuracy_interval(row["union.acc"], 80)
+        assert (row["union.acc.ci_low"], row["union.acc.ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    code, out, err = run_cli(capsys, "results", str(tmp_path), "-c", "id,union.acc", "-s", "id")
+    assert code == 0, err
+    shown = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") >= 3}
+    acc, (low, high) = rows["new"]["union.acc"], accuracy_interval(rows["new"]["union.acc"], 80)
+    assert shown["new"] == f"{100 * acc:.1f} [{100 * low:.1f}, {100 * high:.1f}]" and shown["bare"] == ""
+    code, out, err = run_cli(capsys, "results", str(tmp_path), "-F", "csv", "-c", "id,union.acc*")
+    assert code == 0 and out.splitlines()[0] == "id,union.acc,union.acc.ci_low,union.acc.ci_high"
+
+
+def _render(table) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(table)
+    return console.export_text()
+
+
+def test_run_summary_and_eval_table_show_the_union(manager, tmp_path):
+    import json
+
+    from rftbench.cli.eval import result_table
+    from rftbench.cli.run import summary_table
+    from rftbench.results import read_record
+    from rftbench.stats import format_accuracy
+
+    path = _record(tmp_path, "a")
+    record = read_record(path)
+    expected = format_accuracy(record.metrics["union"]["acc"], 80)
+    text = _render(summary_table(record))
+    assert any("union accuracy (L∞/L2/L1)" in line and expected in line for line in text.splitlines())
+    assert "tiny_fgsm:0.05, tiny_fgsm:0.12" in text
+    text = _render(result_table(json.loads(path.read_text())["metrics"], "eval"))
+    assert "union accuracy (L∞/L2/L1)" in text and expected in text
+    record.metrics.pop("union")
+    assert "union accuracy" not in _render(summary_table(record))

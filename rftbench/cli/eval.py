@@ -34,6 +34,13 @@ def result_table(result: dict[str, Any], title: str) -> Table:
             notes.append("unreliable: see flags")
         table.add_row(f"accuracy {label}", format_accuracy(record["acc"], record.get("n", n)),
                       Text(", ".join(notes), style="" if record.get("reliable", True) else "red"))
+    for key, what in (("union", "L∞/L2/L1"), ("union_all", "all threats")):
+        union = result.get(key)
+        if isinstance(union, dict):
+            table.add_row(f"union accuracy ({what})", format_accuracy(union.get("acc"), union.get("n", n)),
+                          Text("correct under every one of " + ", ".join(map(str, union.get("of") or []))
+                               + ("" if union.get("reliable", True) else "; unreliable: see flags"),
+                               style="" if union.get("reliable", True) else "red"))
     for label, record in result["metrics"].items():
         value = record.get("value", record.get("kendall_tau", record.get("sum")))
         table.add_row(label, f"{value:.4g}" if isinstance(value, (int, float)) else "-", f"{record['seconds']:.1f} s")

@@ -37,6 +37,11 @@ def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
     table.add_row("clean accuracy", clean + styled(" [dim]95% CI, n={}[/]", n) if n else clean)
     for label, result in (metrics.get("threats") or {}).items():
         table.add_row(f"robust accuracy {label}", styled("[yellow]{}[/]", format_accuracy(result.get("acc"), result.get("n", n))))
+    for key, what in (("union", "L∞/L2/L1"), ("union_all", "all threats")):
+        union = metrics.get(key)
+        if isinstance(union, dict):
+            table.add_row(f"union accuracy ({what})", styled("[yellow]{}[/]", format_accuracy(union.get("acc"), union.get("n", n)))
+                          + styled(" [dim]correct under every one of {}[/]", ", ".join(map(str, union.get("of") or []))))
     for label, result in (metrics.get("metrics") or {}).items():
         value = result.get("value") if isinstance(result, dict) else result
         if isinstance(value, (int, float)):
