@@ -232,3 +232,56 @@ def test_run_summary_and_eval_table_show_the_union(manager, tmp_path):
     assert "union accuracy (L∞/L2/L1)" in text and expected in text
     record.metrics.pop("union")
     assert "union accuracy" not in _render(summary_table(record))
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def test_report_shows_the_union_per_recipe_and_per_run(tmp_path):
+    import json
+
+    from rftbench.outcomes import from_evaluation, write_outcomes
+    from rftbench.report import build_report
+    from rftbench.report._analyses import pm, recipe_ci
+    from rftbench.report._build import md
+    from rftbench.report._load import load_inputs
+    from tests.report_helpers import record, write
+
+    folder = tmp_path / "runs"
+    recs = []
+    for seed, union in enumerate((0.30, 0.32, 0.34)):
+        rec = record(f"u{seed}aaaaaaaaaaaaaa", seed=seed, linf=0.4, threats={"l2:0.5": 0.5})
+        rec["metrics"]["union"] = {"acc": union, "n": 200, "of": ["linf:4/255", "l2:0.5"], "reliable": True}
+        recs.append(rec)
+    hostile = record("hbbbbbbbbbbbbbbb", seed=0, loss="trades", linf=0.4, threats={"l2:0.5": 0.5})
+    hostile["metrics"]["union"] = {"acc": 0.45, "n": 200, "of": ["linf:4/255", "l2:0.5"]}  # above L∞'s 0.40: impossible
+    recs.append(hostile)
+    # a record from before unions were recorded, with its per-example file: the union is computed on read
+    old = record("o" + "c" * 15, seed=0, loss="mart")
+    clean = np.array([1, 1, 1, 1, 0, 1, 1, 1], bool)
+    linf, l2 = np.array([1, 0, 1, 1, 0, 1, 1, 0], bool), np.array([1, 1, 0, 1, 0, 1, 0, 1], bool)
+    labels = np.zeros(8, np.int64)
+    logits = np.zeros((8, 3))
+    logits[:, 0] = np.where(clean, 2.0, -2.0)
+    o = from_evaluation(logits, labels, {"linf:4/255": {"correct": linf}, "l2:0.5": {"correct": l2}}, points={"dataset": "digits"},
+                        norms={"linf:4/255": "linf", "l2:0.5": "l2"})
+    (folder / old["id"]).mkdir(parents=True)
+    ref = write_outcomes(o, folder / old["id"])
+    old["metrics"].update(n_examples=8, clean_acc=7 / 8, outcomes={**ref, "file": f"{old['id']}/{ref['file']}"},
+                          threats={"linf:4/255": {"acc": 5 / 8, "n": 8}, "l2:0.5": {"acc": 5 / 8, "n": 8}})
+    recs.append(old)
+    write(folder, recs)
+    rows = {r.id: r for r in load_inputs([str(folder)]).rows}
+    assert rows[old["id"]].union == pytest.approx(3 / 8)  # points 0, 3, 5
+    assert rows["hbbbbbbbbbbbbbbb"].union is None  # refused, shown as unknown
+    build_report([str(folder)], tmp_path / "out")
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "Union accuracy: robust to every threat at once" in text
+    table = text.split(f"*{md('Union accuracy per recipe')}*", 1)[1].strip().splitlines()[2:]
+    cells = [[c.strip().replace("\\", "") for c in line.strip("|").split("|")] for line in table if line.startswith("|")]
+    recipe = next(c for c in cells if c[3].startswith("classic_at"))
+    group = [rows[f"u{s}aaaaaaaaaaaaaa"] for s in range(3)]
+    assert recipe[5] == "3" and recipe[6] == pm([0.30, 0.32, 0.34]) and recipe[7] == recipe_ci([0.30, 0.32, 0.34], group)
+    assert recipe[8] == pm([0.4, 0.4, 0.4]) and recipe[9] == pm([0.10, 0.08, 0.06])
+    assert not any(c[3].startswith("trades") for c in cells)
+    assert "union (L∞/L2/L1)" in text.split("Every local result", 1)[1]
