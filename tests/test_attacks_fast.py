@@ -170,3 +170,18 @@ def test_one_training_step_with_classic_at_and_trades(attack, loss, norm):
     x_adv = step.attack(x, y, threat.eps)
     bound = threat.eps * (3 if attack == "n-fgsm" else 1)
     assert 0 < float(lp_norm(x_adv - x, norm).max()) <= bound * (1 + 1e-5)
+
+
+def test_evaluating_with_n_fgsm_is_flagged_as_leaving_the_ball(builtins):
+    """N-FGSM's points lie outside the ε-ball by design: an evaluation with it says so; FGSM-RS passes."""
+    from torch.utils.data import TensorDataset
+
+    from rftbench.evaluation import evaluate
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3))
+    data = TensorDataset(torch.rand(32, 3, 4, 4), torch.randint(0, 3, (32,)))
+    for attack, flagged in (("n-fgsm", True), ("fgsm-rs", False)):
+        result = evaluate(model, data, [{"name": "linf", "eps": "8/255", "attack": attack}], progress=False)
+        checks = {f["check"] for f in result["flags"]}
+        assert ("budget_violation" in checks) is flagged, (attack, result["flags"])
