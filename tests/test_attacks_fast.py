@@ -13,6 +13,7 @@ from rftbench.attacks import fgsm_rs, get_attack, lp_norm, n_fgsm
 from rftbench.engine import FusedStep, Precision
 from rftbench_plugins.losses import ClassicAT, Trades
 from rftbench_plugins.threats import L2Params, LinfParams, LpThreat
+from tests.plugins.engine_cards import engine_manager  # noqa: F401 - fixture
 
 FAST = {"fgsm-rs": fgsm_rs, "n-fgsm": n_fgsm}
 
@@ -185,3 +186,35 @@ def test_evaluating_with_n_fgsm_is_flagged_as_leaving_the_ball(builtins):
         result = evaluate(model, data, [{"name": "linf", "eps": "8/255", "attack": attack}], progress=False)
         checks = {f["check"] for f in result["flags"]}
         assert ("budget_violation" in checks) is flagged, (attack, result["flags"])
+
+
+@pytest.mark.parametrize("loss,threat", [
+    ("classic_at", "{name: linf, eps: 4/255, attack: fgsm-rs}"),
+    ("trades", "{name: linf, eps: 4/255, attack: n-fgsm, attack_params: {k: 1.5}}"),
+])
+def test_a_run_trains_with_a_fast_attack_and_records_the_union(engine_manager, tmp_path, loss, threat):
+    """Config → run → record: the resolved training threat says what ran; the suite's two Lp threats give a union."""
+    from rftbench import run
+    from tests.test_run import tiny
+
+    suite = "[{name: linf, eps: 4/255, attack: pgd, steps: 2}, {name: l2, eps: 0.2, attack: pgd, steps: 2}]"
+    record = run(overrides=tiny(tmp_path, loss=loss, threat=threat, epochs=1, evaluation=suite), manager=engine_manager)
+    assert record.status == "complete"
+    trained = record.config["threat"]
+    assert trained["attack"] in FAST and trained["steps"] == 1 and trained["random_start"] is True
+    if trained["attack"] == "n-fgsm":
+        assert trained["attack_params"] == {"k": 1.5, "alpha": 1.0, "clip": None}
+    union = record.metrics["union"]
+    assert union["of"] == list(record.metrics["threats"]) and union["n"] == 32
+    assert union["acc"] <= min([record.metrics["clean_acc"]] + [t["acc"] for t in record.metrics["threats"].values()])
+
+
+def test_bad_fast_attack_parameters_are_a_named_error_before_training(engine_manager, capsys, tmp_path):
+    from tests.cli_helpers import run_cli
+    from tests.test_cli_run import sets
+
+    code, _, err = run_cli(capsys, "run", *sets(tmp_path, threat="{name: linf, eps: 4/255, attack: n-fgsm, attack_params: {k: -1}}"))
+    assert code == 2 and "error:" in err and "attack 'n-fgsm': k:" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "run", *sets(tmp_path, threat="{name: l1, eps: 10, attack: fgsm-rs}"))
+    assert code == 2 and "attack 'fgsm-rs' does not support the l1 norm" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*.json"))
