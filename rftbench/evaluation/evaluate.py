@@ -346,7 +346,9 @@ def evaluate(
     :return: a JSON-able dict: ``n_examples``, ``clean_acc``, ``threats`` (label →
         ``{"acc": …, "n": …, "seconds": …, …}``), ``metrics`` (label → the metric's record),
         ``flags`` (gradient-masking and reliability warnings, each ``{"check", "threat",
-        "message", "severity"}``), ``reliable`` (no warning flag), ``seed``, ``plots``
+        "message", "severity"}``), ``reliable`` (no warning flag), ``union`` and ``union_all``
+        (when the suite defines them: the share of points correct under every L∞/L2/L1 threat,
+        and under every threat, corruptions included; ``{"acc", "n", "of", "reliable"}``), ``seed``, ``plots``
         (written files), ``outcomes`` (with ``output_dir``: the per-example file's name,
         sha256, size and the points' identity) and ``seconds``.
     """
@@ -392,6 +394,7 @@ def evaluate(
         for label, record in result["threats"].items():
             record["reliable"] = label not in unreliable and None not in unreliable
         result["reliable"] = not unreliable
+        result.update(_unions(ctx, result, per_example))
         result["plots"] = []
         if ctx.output_dir is not None:
             from .plots import write_plots
@@ -400,6 +403,20 @@ def evaluate(
             result["outcomes"] = _write_outcomes(ctx, per_example, points)
         result["seconds"] = round(time.perf_counter() - started, 3)
         return result
+
+
+def _unions(ctx: EvalContext, result: Mapping[str, Any], per_example: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, Any]:
+    """The union accuracies (``union``: every L∞/L2/L1 threat; ``union_all``: corruptions included), from the per-point outcomes.
+
+    Each ``{"acc", "n", "of", "reliable"}``: the share of points correct clean and under every
+    threat in ``of`` (see :mod:`rftbench.outcomes`); left out when the suite does not define it.
+    """
+    from .. import outcomes as oc
+
+    threats = result["threats"]
+    return oc.union_summary(ctx.clean_correct.numpy(), {k: v["correct"].numpy() for k, v in per_example.items()},
+                            norms={k: str(threats[k].get("norm")) for k in per_example},
+                            reliable={k: bool(threats[k].get("reliable", True)) for k in per_example})
 
 
 def _write_outcomes(ctx: EvalContext, per_example: Mapping[str, Mapping[str, torch.Tensor]],
@@ -412,7 +429,7 @@ def _write_outcomes(ctx: EvalContext, per_example: Mapping[str, Mapping[str, tor
     # the evaluated points are the first n of the test split: a point's index is its position
     built = oc.from_evaluation(ctx.clean_logits.numpy(), ctx.labels.numpy(),
                                {k: {n: v.numpy() for n, v in out.items() if not n.startswith("_")} for k, out in per_example.items()},
-                               points=ident)
+                               points=ident, norms={k: str(ctx.results["threats"][k].get("norm")) for k in per_example})
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     return oc.write_outcomes(built, ctx.output_dir)
 
