@@ -108,3 +108,28 @@ def test_training_makes_at_most_two_syncs_per_optimiser_step(engine_manager, tmp
     assert count.total <= 2 * steps, f"{count} in {steps} optimiser steps"
     if log_every == "1":  # one read per step (+ the validation split's one read)
         assert count.by_op["rftbench::host_read"] >= steps
+
+
+def test_a_nan_read_late_still_names_its_step_and_keeps_the_last_good_checkpoint(engine_manager, tmp_path):
+    from rftbench import run
+    from rftbench.engine import NonFiniteLossError
+    from tests.test_run import BadPlugin, NanAfter, tiny
+
+    engine_manager.register(BadPlugin(), "bad")
+    NanAfter.calls = 0
+    # read only at the epoch's end: the NaN of epoch 2, step 3 is found 3 steps later, before any checkpoint
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 2, step 3 .*last good checkpoint \(e0001-s000000\) is kept"):
+        run(overrides=tiny(tmp_path, loss="nan-after", log_every=1000), manager=engine_manager)
+
+
+def test_the_curves_do_not_depend_on_when_the_statistics_are_read(engine_manager, tmp_path):
+    from rftbench import run
+    from tests.test_run import tiny
+
+    every = run(overrides=tiny(tmp_path / "a", log_every=1), manager=engine_manager)
+    rarely = run(overrides=tiny(tmp_path / "b", log_every=1000), manager=engine_manager)
+    assert every.id == rarely.id  # log_every is not part of the result
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        assert every.curves[key] == rarely.curves[key]
+    assert every.metrics["clean_acc"] == rarely.metrics["clean_acc"]
+    assert {k: v["acc"] for k, v in every.metrics["threats"].items()} == {k: v["acc"] for k, v in rarely.metrics["threats"].items()}
