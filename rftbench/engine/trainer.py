@@ -230,8 +230,10 @@ class Trainer:
         # sums on the device, read once at the end (fp64: the same arithmetic as summing on the host)
         loss = torch.zeros((), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        with host_work():  # the loader draws its base seed on the CPU
+            batches = iter(loader)
         with torch.no_grad():
-            for x, y in loader:
+            for x, y in batches:
                 x = x.to(self.device)
                 y = y.to(self.device)
                 if self.channels_last:
@@ -243,7 +245,7 @@ class Trainer:
                 correct += (logits.argmax(1) == y).sum()
                 n += len(y)
         with host_read():
-            total, right = loss.item(), correct.item()
+            total, right = torch.stack([loss, correct.double()]).tolist()
         return total / max(n, 1), right / max(n, 1)
 
     def _read_stats(self) -> None:
