@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..sweep.worker import DEFAULT_RUN
 from ..zoo import parse_filters
-from ._app import app, console, err_console, print_json, styled
+from ._app import app, console, err_console, print_json, styled, visible
 
 
 def _params(pairs: list[str] | None) -> dict[str, object]:
@@ -154,8 +154,8 @@ def results_command(
     if not rows:
         raise RftbenchError(f"no result records match in {results_dir}; nothing to export")
     text = write_rows(rows, cols, fmt, output)
-    if text is not None:
-        typer.echo(text, nl=False)
+    if text is not None:  # on stdout control characters are shown as \xNN; a file (-o) keeps the exact values
+        typer.echo(visible(text), nl=False)
     else:
         err_console.print(f"wrote {len(rows)} rows × {len(cols)} columns to {output}")
 
