@@ -240,3 +240,17 @@ def test_a_one_epoch_run_gets_no_per_epoch_plot(tmp_path):
     two = write(tmp_path / "two", [record("c" * 16, val_acc=[0.4, 0.6])])
     build_report([str(two)], tmp_path / "out2")
     assert (tmp_path / "out2" / "figures" / "eps-val-curves.png").is_file()
+
+
+def test_the_heatmap_title_is_never_cut():
+    from rftbench.report._figures import _figure, _fitted_title
+
+    title = "Kendall τ between threat models (mean over dataset × protocol)"
+    for width in (4.5, 6.0):
+        fig = _figure(width, 3.6)
+        fig.subplots()
+        _fitted_title(fig, title)
+        fig.canvas.draw()
+        box = fig.texts[0].get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+        assert " ".join(fig.texts[0].get_text().split()) == title  # wrapped, whole
