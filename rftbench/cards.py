@@ -179,12 +179,26 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def strip_pydantic_prefix(message: str) -> str:
+    """``"Value error, must be a multiple of 64"`` → ``"must be a multiple of 64"`` (other messages unchanged)."""
+    for prefix in _PYDANTIC_PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
 def format_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line per problem: ``field.path: message (got: value)``."""
+    """One line per problem: ``field.path: message (got: value)``.
+
+    Pydantic's own prefixes ("Value error, ", "Assertion failed, ") are dropped: the message is the validator's.
+    """
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
-        msg = e["msg"]
+        msg = strip_pydantic_prefix(e["msg"])
         if "ctx" in e and "expected" in e["ctx"]:
             msg += f" (allowed: {e['ctx']['expected']})"
         got = e.get("input")

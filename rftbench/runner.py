@@ -281,6 +281,8 @@ def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.devi
                        seed=config.seed, manager=manager, output_dir=run_dir, progress=progress, points=points)
     if "outcomes" in metrics:  # the file's path relative to the record's folder
         metrics["outcomes"]["file"] = f"{run_dir.name}/{metrics['outcomes']['file']}"
+    # plots likewise: a record names no folder of the machine it ran on (output_dir and run_dir say where it ran)
+    metrics["plots"] = [Path(os.path.relpath(p, run_dir.parent)).as_posix() for p in metrics.get("plots", [])]
     return metrics
 
 
