@@ -277,7 +277,7 @@ def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.devi
     from .outcomes import points_for
 
     points = points_for(config.dataset, manager)
-    metrics = evaluate(model, data.test, config.evaluation, batch_size=256, n_examples=config.n_eval, device=device,
+    metrics = evaluate(model, data.test, config.evaluation, batch_size=config.eval_batch_size, n_examples=config.n_eval, device=device,
                        seed=config.seed, manager=manager, output_dir=run_dir, progress=progress, points=points)
     if "outcomes" in metrics:  # the file's path relative to the record's folder
         metrics["outcomes"]["file"] = f"{run_dir.name}/{metrics['outcomes']['file']}"
