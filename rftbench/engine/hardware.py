@@ -75,13 +75,35 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` → CUDA if available else CPU; ``cuda`` without a GPU is a :class:`ConfigError`."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device = 'cuda', but no CUDA GPU is available; use device=auto or device=cpu")
-    return torch.device(requested)
+def parse_device(requested: str | torch.device, what: str = "device") -> torch.device:
+    """The one parser of a device from outside (config, ``--device``, ``evaluate(device=…)``).
+
+    ``auto`` → CUDA if available else CPU; ``cpu``, ``cuda``, ``cuda:N``. Anything else, CUDA
+    without a GPU, or ``cuda:N`` past the GPUs here is a :class:`ConfigError` naming ``what``.
+    """
+    if isinstance(requested, torch.device):
+        device = requested
+    else:
+        text = str(requested).strip().lower()
+        if text == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(text)
+        except (RuntimeError, ValueError, TypeError):
+            raise ConfigError(f"{what}={str(requested)[:80]!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"{what}={str(requested)!r}: rftbench runs on cpu or cuda (cuda:N); use one of those")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{what} = {str(requested)!r}, but no CUDA GPU is available (CUDA is not available here); use {what}=auto or {what}=cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"{what}={str(requested)!r}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0 …)")
+    return device
+
+
+def resolve_device(requested: str | torch.device) -> torch.device:
+    """``auto`` → CUDA if available else CPU; ``cuda`` without a GPU is a :class:`ConfigError` (see :func:`parse_device`)."""
+    return parse_device(requested)
 
 
 @dataclass(frozen=True)
