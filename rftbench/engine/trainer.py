@@ -234,8 +234,8 @@ class Trainer:
             batches = iter(loader)
         with torch.no_grad():
             for x, y in batches:
-                x = x.to(self.device)
-                y = y.to(self.device)
+                x = x.to(self.device, non_blocking=True)
+                y = y.to(self.device, non_blocking=True)
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with self.precision.autocast():

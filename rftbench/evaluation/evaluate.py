@@ -6,6 +6,7 @@ bad name or parameter fails fast and nothing is half-computed or half-written.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import math
@@ -179,9 +180,18 @@ def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 def _takes_early_stop(threat: Any) -> bool:
-    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path)."""
+    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path); asked once per function."""
+    perturb = threat.perturb
     try:
-        return "early_stop" in inspect.signature(threat.perturb).parameters
+        return _accepts_early_stop(getattr(perturb, "__func__", perturb))
+    except TypeError:  # an unhashable callable: ask directly
+        return _accepts_early_stop.__wrapped__(perturb)
+
+
+@functools.lru_cache(maxsize=256)
+def _accepts_early_stop(fn: Any) -> bool:
+    try:
+        return "early_stop" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
 
