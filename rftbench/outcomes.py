@@ -50,6 +50,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -382,9 +383,11 @@ def read_outcomes(path: str | Path, sha256: str | None) -> Outcomes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise OutcomesError(f"{path}: its arrays would take {unpacked / 2**20:.0f} MiB unpacked "
-                                f"(more than {MAX_UNPACKED_BYTES // 2**20} MiB): not an outcomes file")
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise OutcomesError(f"{path}: its arrays would take {unpacked / 2**20:.0f} MiB unpacked "
+                                    f"(more than {MAX_UNPACKED_BYTES // 2**20} MiB): not an outcomes file")
+            for info in archive.infolist():
+                _check_npy_header(archive, info, path)
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as err:
@@ -393,6 +396,23 @@ def read_outcomes(path: str | Path, sha256: str | None) -> Outcomes:
         return _from_arrays(arrays)
     except (KeyError, ValueError, TypeError, json.JSONDecodeError) as err:
         raise OutcomesError(f"{path}: malformed outcomes file ({type(err).__name__}: {err})") from None
+
+
+def _check_npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> None:
+    """Refuse a member whose ``.npy`` header claims more data than the member holds (numpy would
+    allocate what the header says first: a lying header is a memory bomb, not a bad batch size)."""
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in ((1, 0), (2, 0)):
+            raise OutcomesError(f"{path}: member {info.filename!r} has .npy format {version}, which outcomes files never use")
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(member, max_header_size=10_000)
+    if dtype.hasobject:
+        raise OutcomesError(f"{path}: not a readable outcomes file (member {info.filename!r} holds Python objects)")
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed > info.file_size:
+        raise OutcomesError(f"{path}: not a readable outcomes file (member {info.filename!r} says it holds {shape} of "
+                            f"{dtype}, {claimed:,} bytes, but has {info.file_size:,}: the file is corrupt or forged)")
 
 
 def _from_arrays(a: dict[str, np.ndarray]) -> Outcomes:

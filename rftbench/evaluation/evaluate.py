@@ -54,6 +54,11 @@ def resolve_suite(suite: Iterable[Any], manager: PluginManager | None = None) ->
     All problems are gathered into one :class:`~rftbench.errors.ConfigError`.
     """
     manager = manager or get_manager()
+    if isinstance(suite, (str, bytes, Path, Mapping)):  # iterating would read characters or keys as items
+        raise ConfigError(
+            f"suite={str(suite)[:80]!r}: a suite is a list of components, e.g. ['corruptions', {{'name': 'linf', 'eps': '4/255'}}]; "
+            "for a named suite or a suite file use rftbench.evaluation.suites.named_suite(name_or_path)"
+        )
     threats: list[tuple[str, Any, Component]] = []
     metrics: list[tuple[str, Any, Component]] = []
     problems: list[str] = []
@@ -142,12 +147,9 @@ def _check_model(model: Any) -> nn.Module:
 
 
 def _check_device(model: nn.Module, device: str | torch.device) -> torch.device:
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"device={device!r} is not a device; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={str(device)!r} but CUDA is not available here; use device='cpu'")
+    from ..engine.hardware import parse_device
+
+    device = parse_device(device)
     where = next((p.device for p in model.parameters()), None)
     if where is not None and where.type != device.type:
         raise EvaluationError(f"the model is on {where} but device={str(device)!r}: move it first (model.to({str(device)!r}))")

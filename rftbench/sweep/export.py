@@ -203,10 +203,17 @@ def filter_rows(rows: Iterable[dict[str, Any]], conditions: Iterable[str]) -> li
 
 
 def sort_rows(rows: list[dict[str, Any]], keys: Iterable[str]) -> list[dict[str, Any]]:
-    """Sort by columns; ``-col`` sorts descending. Missing values go last."""
+    """Sort by columns; ``-col`` sorts descending. Missing values go last; a column no row has is an error."""
     for key in reversed(list(keys)):
         desc = key.startswith("-")
         name = key.lstrip("-")
+        if rows and not any(name in r for r in rows):
+            from ..errors import close_matches
+
+            columns = select_columns(rows, None)
+            hint = close_matches(name, columns)
+            raise RftbenchError(f"--sort {key!r}: no column {name!r}." + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+                                + f"\nColumns: {', '.join(columns)}")
         present = [r for r in rows if r.get(name) is not None]
         missing = [r for r in rows if r.get(name) is None]
         present.sort(key=lambda r: _sort_key(r[name]), reverse=desc)
