@@ -101,6 +101,13 @@ class RunConfig(NoBoolCoercion):
     n_eval: int | None = Field(None, ge=1, description="evaluate on the first n test images (all if unset)")
     output_dir: str = Field("runs", description="where run folders and result records are written")
     data_root: str | None = Field(None, description="where datasets are stored (default: the rftbench cache)")
+    log_every: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="read the running loss/accuracy (one device sync) every k steps; auto: about twice a second"
+    )
+    eval_batch_size: int = Field(256, ge=1, le=65536, description="batch size of evaluation and validation passes")
+    threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
+        "auto", description="intra-op CPU threads; auto: the CPUs the affinity mask and cgroup quota allow (env RFTBENCH_THREADS)"
+    )
 
     @field_validator("effective_batch_size")
     @classmethod
@@ -138,7 +145,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "lr_schedule": "schedule",
 }
 #: Fields that say where or how fast a run happens, not what it computes.
-NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile"}
+NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile", "log_every", "eval_batch_size", "threads"}
 
 
 def _flat_component(value: dict[str, Any]) -> dict[str, Any] | str:
