@@ -63,7 +63,7 @@ def rftbench_add_architectures() -> list[ArchitectureSpec]:
     linear head). With ``pretrained=False`` it must build without any download (tests
     instantiate every card so). ``pretrained`` reaches the factory through ``spec.build``, so
     the spec's ``params`` model must declare it (the built-ins share
-    ``rftbench_plugins._architecture.ArchitectureParams``).
+    :class:`rftbench.ArchitectureParams`; subclass it for a third-party architecture).
 
     With ``pretrained=True`` the weights come from :func:`rftbench.fetch.weights_file`: the
     card's pin (``weights.revision`` / ``weights.sha256``) or the one ``rftbench zoo fetch``
@@ -107,7 +107,7 @@ def rftbench_add_dataset_sources() -> list[DatasetSourceSpec]:
     (C, H, W) and an int label in ``range(card.num_classes)``. Splits should expose
     ``targets`` (the labels, readable without loading images) and ``classes``, which
     :func:`rftbench.data.check_classes` compares with the card. A source applies the card's
-    ``splits`` rules itself (the built-ins share ``rftbench_plugins.datasets.make_splits``:
+    ``splits`` rules itself with :func:`rftbench.make_splits` (as the built-ins do:
     official, carved, stratified, stratified subsample; deterministic given ``seed``), and
     raises an :class:`~rftbench.errors.RftbenchError` naming the card, the folder and the fix
     when files are missing or incomplete. ``root`` is shared by every dataset: a source keeps

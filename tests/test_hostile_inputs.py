@@ -250,3 +250,13 @@ def test_version_and_plugins_kind_filters(capsys):
     rows = json.loads(out)["plugins"]
     assert rows and all(set(r["contributions"]) == {"attack"} and r["contributions"]["attack"] for r in rows)
     assert {r["name"] for r in rows} == {"attacks"}
+
+
+def test_plugin_authors_have_public_names_for_architecture_params_and_splits():
+    import rftbench
+    from rftbench_plugins import datasets
+    from rftbench_plugins._architecture import ArchitectureParams as old
+
+    assert rftbench.ArchitectureParams is old and "pretrained" in rftbench.ArchitectureParams.model_fields
+    assert rftbench.make_splits is datasets.make_splits and rftbench.DatasetError is datasets.DatasetError
+    assert {"ArchitectureParams", "make_splits", "DatasetError"} <= set(rftbench.__all__)
