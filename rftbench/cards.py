@@ -8,6 +8,7 @@ pretraining and its provenance.
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -190,11 +191,16 @@ def strip_pydantic_prefix(message: str) -> str:
     return message
 
 
-def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+def format_validation_error(err: ValidationError, prefix: str = "", fields: Iterable[str] | None = None) -> str:
     """One line per problem: ``field.path: message (got: value)``.
 
     Pydantic's own prefixes ("Value error, ", "Assertion failed, ") are dropped: the message is the validator's.
+    With ``fields`` (the model's field names), an unknown top-level key also gets
+    ``Did you mean: …?`` and the list of valid ones (a typo in a loss parameter, say).
     """
+    from .errors import close_matches
+
+    valid = [f for f in fields] if fields is not None else None
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
@@ -203,7 +209,11 @@ def format_validation_error(err: ValidationError, prefix: str = "") -> str:
             msg += f" (allowed: {e['ctx']['expected']})"
         got = e.get("input")
         got_txt = "" if isinstance(got, dict) or e["type"] == "missing" else f" (got {got!r})"
-        lines.append(f"  {prefix}{loc}: {msg}{got_txt}")
+        hint = ""
+        if valid is not None and e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+            matches = close_matches(str(e["loc"][0]), valid)
+            hint = (f". Did you mean: {', '.join(matches)}?" if matches else "") + f" Parameters: {', '.join(valid) or 'none'}"
+        lines.append(f"  {prefix}{loc}: {msg}{got_txt}{hint}")
     return "\n".join(lines)
 
 

@@ -306,7 +306,7 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         try:
             params = spec.validate_params(component.params)
         except ValidationError as err:
-            problems.append(format_validation_error(err, prefix=f"{field}.").replace("  ", "  ", 1))
+            problems.append(format_validation_error(err, prefix=f"{field}.", fields=_param_names(spec)))
             return None
         if field.endswith("_schedule"):
             target = "epsilon" if field.startswith("eps") else "lr"
@@ -331,6 +331,14 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         return RunConfig.model_validate({**config.model_dump(), **{k: _dump(v) for k, v in updates.items()}})
     except ValidationError as err:  # pragma: no cover - resolved values came from valid specs
         raise ConfigError(f"{where}invalid run config:\n{_explain(err)}") from None
+
+
+def _param_names(spec: Any) -> list[str]:
+    """The keys a spec's parameters may be written under (aliases such as ``lambda`` included)."""
+    names = []
+    for name, info in getattr(spec.params, "model_fields", {}).items():
+        names.append(info.alias or name)
+    return names
 
 
 def _card_file_hint(manager: PluginManager, kind: str, card: Any) -> str:

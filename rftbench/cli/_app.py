@@ -53,6 +53,28 @@ console = SafeConsole(highlight=False, markup=False, emoji=False)
 err_console = SafeConsole(stderr=True, highlight=False, markup=False, emoji=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        import torch
+
+        try:
+            ours = version("rftbench")
+        except PackageNotFoundError:  # a source checkout that is not installed
+            ours = "unknown (not installed)"
+        typer.echo(f"rftbench {ours} (torch {torch.__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
+                                 help="Print rftbench's version (and torch's) and exit."),
+) -> None:
+    """rftbench: a benchmark for robust fine-tuning of pretrained image classifiers."""
+
+
 def styled(template: str, *values: Any) -> Text:
     """Rich text from a markup ``template`` whose ``{}`` fields are filled with escaped ``values``.
 

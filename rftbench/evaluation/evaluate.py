@@ -76,7 +76,8 @@ def resolve_suite(suite: Iterable[Any], manager: PluginManager | None = None) ->
         try:
             built = spec.build(**component.params)
         except ValidationError as err:
-            problems.append(f"  evaluation.{i} ({component.name}):\n" + format_validation_error(err, prefix="  "))
+            fields = [info.alias or name for name, info in getattr(spec.params, "model_fields", {}).items()]
+            problems.append(f"  evaluation.{i} ({component.name}):\n" + format_validation_error(err, prefix="  ", fields=fields))
             continue
         except RftbenchError as err:
             problems.append(f"  evaluation.{i} ({component.name}): {err}")
