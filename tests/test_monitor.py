@@ -1,0 +1,140 @@
+"""In-training evaluation (monitor), Pareto AUC, best-by-robust, early warnings, cost on every result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from rftbench import run
+from rftbench.config import load_config
+from rftbench.engine import RunInterrupted
+from rftbench.errors import ConfigError
+from rftbench.evaluation.pareto import pareto_auc, pareto_front
+from rftbench.results import read_record
+from tests.plugins.engine_cards import engine_manager  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def tiny(tmp_path: Path, **extra) -> list[str]:
+    values = {
+        "representation": "micro_resnet.test", "dataset": "digits_small", "epochs": 2, "batch_size": 16,
+        "threat": "{name: linf, eps: 4/255, attack: pgd, steps: 2}", "loss": "trades",
+        "evaluation": "[{name: linf, eps: 4/255, attack: pgd, steps: 3}]", "n_eval": 16,
+        "output_dir": str(tmp_path / "runs"), "optimizer.lr_backbone": 0.01, "optimizer.lr_head": 0.01,
+        "seed": 0, "monitor.n": 12, "monitor.threat": "{name: linf, eps: 4/255, attack: apgd-ce, steps: 3}",
+    }
+    values.update(extra)
+    return [f"{k}={v}" for k, v in values.items() if v is not None]
+
+
+# ---------------------------------------------------------------------- Pareto AUC
+
+
+def test_pareto_auc_is_the_area_under_the_staircase_frontier():
+    assert pareto_auc([0.5], [0.4]) == pytest.approx(0.2)  # one point: a rectangle from the origin
+    # (0.9, 0.1) and (0.5, 0.4) are on the front; (0.4, 0.3) is dominated by (0.5, 0.4)
+    assert pareto_front([0.9, 0.5, 0.4], [0.1, 0.4, 0.3]) == [(0.5, 0.4), (0.9, 0.1)]
+    assert pareto_auc([0.9, 0.5, 0.4], [0.1, 0.4, 0.3]) == pytest.approx(0.5 * 0.4 + 0.4 * 0.1)
+    assert pareto_auc([1.0], [1.0]) == 1.0 and pareto_auc([], []) is None
+    with pytest.raises(ValueError, match="not a fraction"):
+        pareto_auc([float("nan")], [0.1])
+
+
+# ---------------------------------------------------------------------- config / bad input
+
+
+def test_monitor_config_is_validated_and_absent_keeps_hashes(engine_manager, tmp_path):
+    plain = load_config(overrides=tiny(tmp_path, **{"monitor.n": None, "monitor.threat": None}), manager=engine_manager)
+    assert "monitor" not in plain.to_dict() and plain.monitor is None
+    with pytest.raises(ConfigError, match="monitor.every_steps"):
+        load_config(overrides=tiny(tmp_path, **{"monitor.every_steps": 0}), manager=engine_manager)
+    with pytest.raises(ConfigError, match=r"monitor.threat: Unknown threat model 'linfx'"):
+        load_config(overrides=tiny(tmp_path, **{"monitor.threat": "linfx"}), manager=engine_manager)
+
+
+def test_a_subset_larger_than_the_val_split_is_refused_before_training(engine_manager, tmp_path):
+    with pytest.raises(ConfigError, match=r"monitor.n: 5000 is more than the \d+ images of the val split"):
+        run(overrides=tiny(tmp_path, **{"monitor.n": 5000}), manager=engine_manager)
+    assert not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_cli_bad_monitor_input_is_an_error_line_and_exit_2(engine_manager, tmp_path, capsys):
+    from rftbench.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", *[a for o in tiny(tmp_path, **{"monitor.every_steps": 0}) for a in ("--set", o)]])
+    code, err = exit_.value.code, capsys.readouterr().err
+    assert code == 2 and "error:" in err and "monitor.every_steps" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------- curves, record, resume
+
+
+def test_monitor_curves_auc_and_cost_in_the_record(engine_manager, tmp_path):
+    record = run(overrides=tiny(tmp_path), manager=engine_manager)
+    mon = record.monitor
+    assert mon["threat"] == "linf:4/255" and mon["n"] == 12
+    pts = mon["points"]
+    per_epoch = record.cost["train"]["steps"] // 2
+    assert pts["epoch"] == [1.0, 2.0] and pts["step"] == [per_epoch, 2 * per_epoch]
+    assert all(0 <= v <= 1 for v in pts["clean_acc"] + pts["robust_acc"])
+    assert all(r <= c for c, r in zip(pts["clean_acc"], pts["robust_acc"]))
+    assert mon["pareto_auc"] == pytest.approx(pareto_auc(pts["clean_acc"], pts["robust_acc"]))
+    assert mon["kept"] == {"keep": "last"}
+    cost = record.cost
+    train = cost["train"]
+    steps = train["steps"]
+    assert steps == 2 * per_epoch and train["flops"] > 0 and train["flops_per_step"] == train["flops"] // steps
+    # TRADES + PGD-2, per step: 2 attack forwards and backwards (to the input), then the clean and the adversarial
+    # batch (apart: the micro net's batch norms train) forward and backward: 4 passes of 16 images each way
+    assert train["forward_passes"] == 4 * steps and train["backward_passes"] == 4 * steps, train
+    assert train["forward_images"] == 64 * steps and train["backward_images"] == 64 * steps
+    assert cost["monitor"]["points"] == 2 and cost["monitor"]["forward_images"] > 0 and cost["monitor"]["flops"] > 0
+    phases = cost["evaluation"]["phases"]
+    assert set(phases) == {"clean", "linf:4/255"} and phases["clean"]["forward_images"] == 16
+    assert phases["clean"]["backward_passes"] == 0 and phases["linf:4/255"]["backward_passes"] > 0
+    assert phases["clean"]["flops"] == 16 * cost["flops_per_image"]["forward"]
+    assert cost["device_seconds"] > 0 and cost["device_seconds_unit"] == "core-seconds"
+    assert cost["peak_host_memory_bytes"] > 10_000_000 and cost["peak_device_memory_bytes"] is None
+
+
+def test_the_monitor_does_not_change_what_training_computes(engine_manager, tmp_path):
+    plain = run(overrides=tiny(tmp_path / "a", **{"monitor.n": None, "monitor.threat": None}), manager=engine_manager)
+    watched = run(overrides=tiny(tmp_path / "b"), manager=engine_manager)
+    assert plain.curves["train_loss"] == watched.curves["train_loss"]
+    assert _weights(plain) == _weights(watched)
+    assert plain.metrics["threats"] == watched.metrics["threats"] or _same_accuracy(plain, watched)
+
+
+def _weights(record) -> dict:
+    from safetensors.torch import load_file
+
+    return {k: v.tolist() for k, v in load_file(str(Path(record.run_dir) / "model.safetensors")).items()}
+
+
+def _same_accuracy(a, b) -> bool:
+    return all(a.metrics["threats"][k]["acc"] == b.metrics["threats"][k]["acc"] for k in a.metrics["threats"])
+
+
+def test_every_n_steps_and_a_resumed_run_keeps_its_curve(engine_manager, tmp_path):
+    whole = run(overrides=tiny(tmp_path / "a", **{"monitor.every_steps": 4}), manager=engine_manager)
+    assert whole.monitor["points"]["step"] == [4, 8, 12]
+
+    def ctrl_c(trainer, epoch, step):
+        if (epoch, step) == (1, 2):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(RunInterrupted):
+        run(overrides=tiny(tmp_path / "b", **{"monitor.every_steps": 4}), manager=engine_manager, callback=ctrl_c)
+    folder = tmp_path / "b" / "runs" / whole.id / "checkpoints"
+    manifest = json.loads((folder / (folder / "LATEST").read_text().strip() / "manifest.json").read_text())
+    assert manifest["monitor"]["step"] == [4, 8]  # the checkpoint's manifest carries the curve so far
+    resumed = run(overrides=tiny(tmp_path / "b", **{"monitor.every_steps": 4}), manager=engine_manager)
+    assert resumed.monitor["points"] == whole.monitor["points"] | {"seconds": resumed.monitor["points"]["seconds"]}
+    assert resumed.provenance["resumed_from_steps"] and _weights(resumed) == _weights(whole)
