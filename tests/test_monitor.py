@@ -138,3 +138,105 @@ def test_every_n_steps_and_a_resumed_run_keeps_its_curve(engine_manager, tmp_pat
     resumed = run(overrides=tiny(tmp_path / "b", **{"monitor.every_steps": 4}), manager=engine_manager)
     assert resumed.monitor["points"] == whole.monitor["points"] | {"seconds": resumed.monitor["points"]["seconds"]}
     assert resumed.provenance["resumed_from_steps"] and _weights(resumed) == _weights(whole)
+
+
+# ---------------------------------------------------------------------- best-robust, warnings, stop
+
+
+def _scripted(monkeypatch, robust: list[float], clean: list[float] | None = None) -> None:
+    """Make the monitor report these robust accuracies, one per point (the weights are still the run's own)."""
+    from rftbench.engine.monitor import Monitor
+
+    values = iter(zip(clean or [0.9] * len(robust), robust))
+
+    def point(self, model):
+        c, r = next(values)
+        return {"clean_acc": c, "robust_acc": r, "seconds": 0.0}
+
+    monkeypatch.setattr(Monitor, "point", point)
+
+
+def test_best_robust_keeps_the_weights_of_the_best_point(engine_manager, tmp_path, monkeypatch):
+    constant = {"lr_schedule": "constant"}
+    first_epoch = run(overrides=tiny(tmp_path / "a", epochs=1, **constant, **{"monitor.n": None, "monitor.threat": None}),
+                      manager=engine_manager)
+    _scripted(monkeypatch, [0.5, 0.2])
+    best = run(overrides=tiny(tmp_path / "b", **constant, **{"monitor.keep": "best-robust"}), manager=engine_manager)
+    assert best.monitor["kept"]["keep"] == "best-robust" and best.monitor["kept"]["epoch"] == 1.0
+    assert best.monitor["kept"]["robust_acc"] == 0.5
+    assert _weights(best) == _weights(first_epoch)  # the epoch-1 weights were evaluated and saved, not the last
+    _scripted(monkeypatch, [0.5, 0.2])
+    last = run(overrides=tiny(tmp_path / "c", **constant), manager=engine_manager)
+    assert last.monitor["kept"] == {"keep": "last"} and _weights(last) != _weights(first_epoch)
+
+
+def test_robust_collapse_is_recorded_printed_and_stops_the_run(engine_manager, tmp_path, monkeypatch, caplog):
+    _scripted(monkeypatch, [0.5, 0.45, 0.1, 0.1])
+    record = run(overrides=tiny(tmp_path / "a", epochs=4), manager=engine_manager)
+    names = [w["name"] for w in record.warnings]
+    assert "robust-collapse" in names and record.status == "complete"
+    collapse = next(w for w in record.warnings if w["name"] == "robust-collapse")
+    assert collapse["epoch"] == 3.0 and "45.0% → 10.0%" in collapse["message"]
+    assert any("robust-collapse" in r.getMessage() for r in caplog.records)  # printed when it happened
+
+    _scripted(monkeypatch, [0.5, 0.45, 0.4, 0.4])  # drops of 5 points: under the 10-point threshold
+    calm = run(overrides=tiny(tmp_path / "b", epochs=4), manager=engine_manager)
+    assert "robust-collapse" not in [w["name"] for w in calm.warnings]
+
+    _scripted(monkeypatch, [0.5, 0.45, 0.1, 0.1])
+    stopped = run(overrides=tiny(tmp_path / "c", epochs=4, **{"monitor.stop_on_warning": "true",
+                                                               "monitor.warnings.adaptation_margin": 0.0}),
+                  manager=engine_manager)
+    assert stopped.status == "stopped" and stopped.stopped["name"] == "robust-collapse"
+    assert stopped.curves["epoch"] == [1, 2, 3] and stopped.metrics["clean_acc"] is not None
+    assert read_record(Path(stopped.run_dir).with_suffix(".json")).status == "stopped"
+
+
+def test_task_adaptation_failing_is_warned_from_a_real_run(engine_manager, tmp_path):
+    record = run(overrides=tiny(tmp_path, **{"optimizer.lr_backbone": 1e-9, "optimizer.lr_head": 1e-9,
+                                             "monitor.n": None, "monitor.threat": None}), manager=engine_manager)
+    # no monitor needed: the epoch's clean val accuracy is checked; 1e-9 learning rates leave it near chance (10%)
+    assert record.curves["val_acc"][0] < 0.15
+    warning = next(w for w in record.warnings if w["name"] == "task-adaptation")
+    assert warning["epoch"] == 1 and "below chance + 5 points" in warning["message"]
+
+
+def test_warning_checks_fire_only_past_their_thresholds():
+    from rftbench.config import WarningsConfig
+    from rftbench.engine.monitor import EarlyWarnings
+
+    w = EarlyWarnings(WarningsConfig(adaptation_share=0.5), num_classes=10, epochs=4)
+    assert w.check_accuracy({"epoch": 1.0}, 0.05) == []  # before the share of training
+    assert w.check_accuracy({"epoch": 2.0}, 0.16) == []  # above chance + 5
+    assert [x["name"] for x in w.check_accuracy({"epoch": 2.0}, 0.14)] == ["task-adaptation"]
+    assert w.check_accuracy({"epoch": 3.0}, 0.14) == []  # raised once
+    w = EarlyWarnings(WarningsConfig(divergence_window=2, divergence_ratio=1.5), num_classes=10, epochs=9)
+    assert w.check_loss({"epoch": [1, 2, 3], "train_loss": [1.0, 1.2, 1.4]}, 3) == []  # rising, but < 1.5 × best
+    assert w.check_loss({"epoch": [1, 2, 3, 4], "train_loss": [1.0, 2.0, 1.9, 2.5]}, 4) == []  # not rising 2 in a row
+    found = w.check_loss({"epoch": [1, 2, 3, 4], "train_loss": [1.0, 0.9, 1.2, 1.6]}, 4)
+    assert [x["name"] for x in found] == ["loss-divergence"] and found[0]["epoch"] == 4
+
+
+def test_loss_divergence_from_a_real_run(engine_manager, tmp_path):
+    def blow_up(trainer, epoch, step):  # the head's weights grow every step: the loss climbs epoch after epoch
+        with torch.no_grad():
+            for p in trainer.model.head.parameters():
+                p.mul_(1.15)
+
+    record = run(overrides=tiny(tmp_path, epochs=4, **{"monitor.warnings.divergence_window": 2,
+                                                        "monitor.warnings.divergence_ratio": 1.2}),
+                 manager=engine_manager, callback=blow_up)
+    losses = record.curves["train_loss"]
+    assert losses[-1] > losses[-2] > losses[-3]
+    assert "loss-divergence" in [w["name"] for w in record.warnings]
+
+
+def test_cli_stop_on_warning_and_summary(engine_manager, tmp_path, monkeypatch, capsys):
+    from rftbench.cli import main
+
+    _scripted(monkeypatch, [0.5, 0.1])
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--no-progress", "--stop-on-warning", *[a for o in tiny(tmp_path) for a in ("--set", o)]])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "stopped early" in out and "Pareto" in out and "core-seconds" in out and "FLOP/step" in out
