@@ -240,3 +240,37 @@ def test_cli_stop_on_warning_and_summary(engine_manager, tmp_path, monkeypatch, 
     out = capsys.readouterr().out
     assert exit_.value.code == 0
     assert "stopped early" in out and "Pareto" in out and "core-seconds" in out and "FLOP/step" in out
+
+
+# ---------------------------------------------------------------------- results, curves, hostile records
+
+
+def test_results_show_auc_and_cost_draw_curves_and_leave_out_bad_curves(engine_manager, tmp_path, capsys):
+    from rftbench.cli import main
+
+    record = run(overrides=tiny(tmp_path), manager=engine_manager)
+    runs = tmp_path / "runs"
+    data = json.loads((runs / f"{record.id}.json").read_text())
+    nan = dict(data, id="a" * 16)
+    nan["monitor"] = dict(data["monitor"], points=dict(data["monitor"]["points"], robust_acc=[float("nan"), 0.1]))
+    (runs / f"{'a' * 16}.json").write_text(json.dumps(nan))  # json writes NaN, as another tool might
+    disorder = dict(data, id="b" * 16, curves=dict(data["curves"], epoch=[2, 1]))
+    (runs / f"{'b' * 16}.json").write_text(json.dumps(disorder))
+    legacy = dict(data, id="c" * 16)
+    for key in ("cost", "monitor", "warnings"):
+        legacy.pop(key)
+    (runs / f"{'c' * 16}.json").write_text(json.dumps(legacy))
+    png = tmp_path / "curves.png"
+    with pytest.raises(SystemExit) as exit_:
+        main(["results", str(runs), "--curves", str(png), "-c", "id,pareto_auc,cost.flops,cost.device_seconds"])
+    captured = capsys.readouterr()
+    out, err = captured.out, " ".join(captured.err.split())
+    assert exit_.value.code == 0
+    assert "monitor curve 'robust_acc' has a non-finite value" in err and "epochs are out of order" in err
+    assert record.id in out and "c" * 16 in out and "a" * 16 not in out and "b" * 16 not in out
+    assert f"{record.monitor['pareto_auc']:.4g}" in out
+    assert "unknown" in out  # the legacy record's cost: unknown, not 0
+    assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit) as exit_:
+        main(["results", str(runs), "--curves", str(tmp_path / "curves.svg")])
+    assert exit_.value.code == 2 and "PNG" in capsys.readouterr().err

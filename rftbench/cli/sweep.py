@@ -108,6 +108,10 @@ def results_command(
         help="Comma-separated columns to group by, e.g. representation,loss: each group's runs (usually its seeds) become one row "
              "with runs, seeds, and per accuracy its mean, std and a 95% interval (<col>.mean, .std, .ci_low, .ci_high).",
     ),
+    curves: Path = typer.Option(
+        None, "--curves", help="Also draw the in-training validation curves (clean and robust accuracy, Pareto frontier) "
+                               "of the listed runs into this PNG (runs with a `monitor:` section).",
+    ),
 ) -> None:
     """List, filter and export result records, one row per run, for analysis in pandas.
 
@@ -136,6 +140,8 @@ def results_command(
     rows = filter_rows(load_rows(results_dir, recursive=recursive, problems=problems), filters or [])
     for problem in problems:
         err_console.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
+    if curves is not None:
+        _draw_curves(results_dir, rows, curves, recursive)
     keys = _split(group_by)
     if keys:
         rows = group_rows(rows, keys)
@@ -163,6 +169,31 @@ def results_command(
         err_console.print(f"wrote {len(rows)} rows × {len(cols)} columns to {output}")
 
 
+def _draw_curves(results_dir: Path, rows: list[dict], path: Path, recursive: bool) -> None:
+    from ..curves import plot_curves
+    from ..errors import RftbenchError
+    from ..results import read_record
+    from ..sweep.export import find_records
+
+    if path.suffix.lower() != ".png":
+        raise typer.BadParameter(f"{str(path)!r}: the curves are written as PNG; name a .png file", param_hint="--curves")
+    wanted = {r["id"] for r in rows}
+    records = []
+    for record_path in find_records(results_dir, recursive=recursive):
+        try:
+            record = read_record(record_path)
+        except RftbenchError:
+            continue  # already reported as skipped
+        if record.id in wanted:
+            records.append(record)
+    written = plot_curves(records, path, title=f"in-training evaluation: {results_dir}")
+    if written is None:
+        err_console.print("no curves drawn: none of these runs has an in-training evaluation (add a `monitor:` section)",
+                          markup=False)
+    else:
+        err_console.print(f"curves of {sum(1 for r in records if r.monitor)} runs written to {written}", markup=False)
+
+
 def _split(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
@@ -173,10 +204,15 @@ def _default_columns(rows: list[dict]) -> list[str]:
 
     present = select_columns(rows, None)
     config_cols = [c for c in ("representation", "dataset", "protocol", "loss", "threat.eps", "seed") if c in present]
+    from ..curves import COST_COLUMNS, DEFAULT_COST_COLUMNS
+
+    hidden = set(COST_COLUMNS) - set(DEFAULT_COST_COLUMNS)  # the detailed cost columns: ask for them with -c 'cost.*'
     metrics = [
         c for c in present
         if c.split(".")[0] not in RunConfig.model_fields and c not in ("id", "status", "created") and not c.startswith("timings.")
-        and not c.endswith((".ci_low", ".ci_high"))
+        and not c.endswith((".ci_low", ".ci_high")) and c not in hidden
+        and not (c in ("val_robust_acc.best", "kept") or (c in DEFAULT_COST_COLUMNS + ("pareto_auc", "warnings")
+                                                          and all(r.get(c) is None for r in rows)))
     ]
     return ["id", *config_cols, *metrics]
 
@@ -193,6 +229,13 @@ def _group_columns(rows: list[dict], keys: list[str]) -> list[str]:
 def _cell(value: object, row: dict | None = None, column: str = "") -> str:
     from ..sweep.export import is_accuracy
 
+    if column.startswith("cost."):
+        from .run import format_count
+
+        unit = "B" if column.endswith("_bytes") else "FLOP" if "flops" in column else ""
+        if column == "cost.device_seconds":
+            return "unknown" if value is None else f"{value:.1f} s"
+        return format_count(value, unit)  # None: the record has no cost: unknown, never 0
     if value is None:
         return ""
     if row is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
