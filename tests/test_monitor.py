@@ -274,3 +274,35 @@ def test_results_show_auc_and_cost_draw_curves_and_leave_out_bad_curves(engine_m
     with pytest.raises(SystemExit) as exit_:
         main(["results", str(runs), "--curves", str(tmp_path / "curves.svg")])
     assert exit_.value.code == 2 and "PNG" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- leaderboard
+
+
+def test_entries_carry_cost_and_pareto_auc_and_the_site_shows_unknown_cost():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from leaderboard_helpers import DATE, make_record
+    from rftbench.leaderboard.build import render_site
+    from rftbench.leaderboard.records import entry_from_record
+    from rftbench.plugins import PluginManager
+
+    record = make_record("d" * 16).model_copy(update={
+        "cost": {"flops": 3_400_000_000, "device_seconds": 12.5, "device_seconds_unit": "core-seconds",
+                 "peak_host_memory_bytes": 2_000_000_000, "peak_device_memory_bytes": None, "device_type": "cpu",
+                 "train": {"flops_per_step": 1000, "forward_passes": 40, "backward_passes": 40},
+                 "evaluation": {"flops": 500, "phases": {"clean": {"forward_passes": 2, "backward_passes": 0}}}},
+        "monitor": {"pareto_auc": 0.42, "points": {"epoch": [1.0], "clean_acc": [0.6], "robust_acc": [0.7]}},
+    })
+    costed = entry_from_record(record, submitter="alice", date=DATE, manager=PluginManager())
+    assert costed.metrics.pareto_auc == 0.42
+    assert costed.cost.flops == 3_400_000_000 and costed.cost.peak_memory_bytes == 2_000_000_000
+    assert costed.cost.eval_forward_passes == 2 and costed.cost.device_seconds_unit == "core-seconds"
+    plain = entry_from_record(make_record("e" * 16), submitter="alice", date=DATE, manager=PluginManager())
+    assert plain.cost is None and plain.metrics.pareto_auc is None
+    html = render_site([("local", costed), ("local", plain)])
+    assert "3.4 GFLOP" in html and "0.420" in html and 'id="plot-cost"' in html
+    plain_row = html[html.index(f'data-id="{plain.id}"'):]
+    plain_row = plain_row[: plain_row.index("</tr>")]
+    assert plain_row.count("unknown") >= 3 and "0 FLOP" not in plain_row  # no cost: unknown, never 0
