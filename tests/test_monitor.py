@@ -275,6 +275,17 @@ def test_results_show_auc_and_cost_draw_curves_and_leave_out_bad_curves(engine_m
         main(["results", str(runs), "--curves", str(tmp_path / "curves.svg")])
     assert exit_.value.code == 2 and "PNG" in capsys.readouterr().err
 
+    # the report: curves of the runs, their AUC and cost; the bad records left out with the reason, the rest shown
+    from rftbench.report import build_report
+
+    report = build_report([str(runs)], tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "Robustness over the course of fine-tuning" in text and f"{record.monitor['pareto_auc']:.3f}" in text
+    assert (tmp_path / "report" / "figures" / "in-training-curves.png").is_file()
+    assert (tmp_path / "report" / "figures" / "robust-vs-cost.png").is_file()
+    assert "What each result cost" in text and "unknown" in text  # the legacy record
+    assert any("non-finite" in m for m in report.missing) or "non-finite" in text
+
 
 # ---------------------------------------------------------------------- leaderboard
 
