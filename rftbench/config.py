@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -64,7 +64,9 @@ class OptimizerConfig(NoBoolCoercion):
     lr_head: float = Field(5e-3, gt=0, le=10)
     weight_decay_backbone: float = Field(1e-4, ge=0, le=1)
     weight_decay_head: float = Field(1e-4, ge=0, le=1)
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.9, 0.95), description="AdamW's (β1, β2), each in [0, 1)"
+    )
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     nesterov: bool = False
 
@@ -127,7 +129,7 @@ class RunConfig(NoBoolCoercion):
     epochs: int = Field(5, ge=1, le=10_000)
     batch_size: int = Field(64, ge=1)
     effective_batch_size: int | None = Field(None, ge=1, description="accumulate gradients up to this batch size")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the model head, data order and attacks (0 … 2**32 - 1)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     channels_last: Literal["auto", "on", "off"] = "auto"
@@ -204,7 +206,8 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set epochs=5 or --set loss.beta=6")
-    value = loads(raw, f"--set {assignment!r}", ConfigError) if raw.strip() else ""
+    shown = assignment if len(assignment) <= 120 else f"{assignment[:100]}…"  # a 1 MB value must not hide the reason
+    value = loads(raw, f"--set {shown!r}", ConfigError) if raw.strip() else ""
     parts = key.strip().split(".")
     if parts[0] not in RunConfig.model_fields:
         hint = close_matches(parts[0], RunConfig.model_fields)

@@ -239,7 +239,7 @@ def test_cli_stop_on_warning_and_summary(engine_manager, tmp_path, monkeypatch, 
         main(["run", "--no-progress", "--stop-on-warning", *[a for o in tiny(tmp_path) for a in ("--set", o)]])
     out = capsys.readouterr().out
     assert exit_.value.code == 0
-    assert "stopped early" in out and "Pareto" in out and "core-seconds" in out and "FLOP/step" in out
+    assert "stopped early" in out and "Pareto" in out and "core-" in out and "MFLOP" in out
 
 
 # ---------------------------------------------------------------------- results, curves, hostile records

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 from torch import nn
 
 from ..config import RunConfig, WarningsConfig
@@ -369,11 +369,10 @@ class Trainer:
         return self.state
 
     def _progress(self) -> Progress:
-        return Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-            console=self.console, disable=not self.progress, transient=False,
-        )
+        # a live bar on a terminal; off one (a log file, SLURM, CI) a plain line per epoch and every 30 s
+        from ..progress import make_progress
+
+        return make_progress(self.console, enabled=self.progress, images_per_step=self.config.batch_size)  # type: ignore[return-value]
 
     def _loop(self, bar: Progress) -> None:
         parts, state, cfg = self.parts, self.state, self.config

@@ -240,24 +240,33 @@ def _nest(flat: Mapping[str, float]) -> dict[str, Any]:
     return out
 
 
-def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], Any]:
+def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None = None,
+                    label: str | None = None) -> tuple[dict[str, torch.Tensor], Any]:
     """Per-point outcomes of ``threat`` on all points (or ``indices``), in order: ``({"correct": …, …}, runner)``.
 
     ``correct`` is a bool (or, for averaged threats, float) tensor on the CPU; other keys are
     what the threat reports per point (``after/<attack>``…). Each batch is seeded from the
     evaluation seed and the position of its first point, so results do not depend on what ran before.
+    With a ``label`` and ``ctx.progress``, progress lines are printed (at least every 30 s).
     """
+    from ..progress import Ticker
+
     runner = _batch_runner(threat)
     parts: dict[str, list[torch.Tensor]] = defaultdict(list)
+    size = len(ctx) if indices is None else int(torch.as_tensor(indices).numel())
+    ticker = Ticker(label or "", size, enabled=bool(ctx.progress and label))
     if runner is not None and callable(getattr(runner, "evaluate_all", None)):
         # the runner takes the whole set (CPU tensors) and batches it itself
         x, y = ctx.tensors(indices)
         index = torch.arange(len(ctx)) if indices is None else torch.as_tensor(indices).flatten()
+        ticker.begin()
         with attack_mode(ctx.model), ctx.seeded(0):
             out = runner.evaluate_all(ctx.model, x, y, index=index, batch_size=ctx.batch_size, device=ctx.device)
         if "correct" not in out:
             raise EvaluationError(f"threat model {threat.label()!r}: evaluate_all() must return a 'correct' tensor")
+        ticker.finish()
         return {k: v.detach().cpu() for k, v in out.items()}, runner
+    done = 0
     with attack_mode(ctx.model):
         for x, y, index in ctx.batches(indices):
             with ctx.seeded(int(index[0])):
@@ -269,6 +278,9 @@ def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None 
                 raise EvaluationError(f"threat model {threat.label()!r}: evaluate_batch() must return a 'correct' tensor")
             for key, value in out.items():
                 parts[key].append(value.detach().cpu())
+            done += len(index)
+            ticker.tick(done)
+    ticker.finish()
     return {k: torch.cat(v) for k, v in parts.items()}, runner
 
 
@@ -283,7 +295,7 @@ def robust_correct(ctx: EvalContext, threat: Any, indices: torch.Tensor | None =
 
 def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, torch.Tensor]]:
     start = time.perf_counter()
-    outcomes, runner = threat_outcomes(ctx, threat)
+    outcomes, runner = threat_outcomes(ctx, threat, label=label)
     n = len(outcomes["correct"])
     sums = {k: float(v.float().sum()) for k, v in outcomes.items()}
     result: dict[str, Any] = {"acc": sums.pop("correct") / n, "n": n, "norm": getattr(threat, "norm", "other"), "eps": float(getattr(threat, "eps", math.nan))}

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._json import loads as _strict_json
 from ..errors import RftbenchError
 from ..results import read_record
 from .entry import Entry, load_entry, read_entries_jsonl
@@ -86,7 +87,7 @@ def entries_from_results(paths: Iterable[str | Path], *, problems: list[str] | N
     entries = []
     for path in files:
         try:
-            data = json.loads(path.read_bytes())
+            data = _strict_json(path.read_bytes())
         except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
             if problems is None:
                 raise EntryError(f"{path}: not readable JSON ({err})") from None

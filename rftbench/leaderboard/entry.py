@@ -38,6 +38,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from .._json import loads as _strict_json
 from ..cards import format_validation_error
 from ..results import atomic_write_text
 from ..specs import format_number, parse_number
@@ -52,6 +53,7 @@ SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 PUBLISHED_N_EVAL = {"guide2025_results.csv": 1000}
 
 Accuracy = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 RepoId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=96)]
@@ -139,7 +141,7 @@ class ThreatResult(Budget):
     """Accuracy under one threat model, with the budget it was measured at."""
 
     acc: Accuracy
-    extra: dict[str, float] = Field(default_factory=dict, description="other numbers reported for this threat model")
+    extra: dict[str, Finite] = Field(default_factory=dict, description="other numbers reported for this threat model")
 
 
 class Metrics(_Strict):
@@ -153,7 +155,7 @@ class Metrics(_Strict):
     n_eval: int | None = Field(None, ge=1, description="number of test images evaluated")
     reliable: bool | None = Field(None, description="False when the evaluator flagged possible gradient masking")
     pareto_auc: Accuracy | None = Field(None, description="area under the clean–robust Pareto frontier of the in-training evaluation")
-    extra: dict[str, float] = Field(default_factory=dict, description="other metrics, flattened with dots")
+    extra: dict[str, Finite] = Field(default_factory=dict, description="other metrics, flattened with dots")
 
     @model_validator(mode="before")
     @classmethod
@@ -220,7 +222,7 @@ class ModelInfo(_Strict):
 
     family: Literal["convolutional", "attention", "hybrid"] | None = None
     size: Literal["tiny", "small", "medium", "large"] | None = None
-    params_m: float | None = Field(None, gt=0)
+    params_m: float | None = Field(None, gt=0, allow_inf_nan=False)
     pretraining: str | None = Field(None, description="strategy: supervised, clip, self-supervised, adversarially-robust…")
     pretraining_data: str | None = None
     pretraining_volume: int | None = Field(None, ge=0)
@@ -278,11 +280,11 @@ class Verification(_Strict):
     status: Literal["verified", "mismatch"]
     tolerance: float = Field(ge=0.0, le=1.0)
     n_eval: int = Field(ge=1)
-    measured: dict[str, float]
-    claimed: dict[str, float]
+    measured: dict[str, Finite]
+    claimed: dict[str, Finite]
     date: datetime
     rftbench: str | None = None
-    agreement: dict[str, float] | None = Field(None, description="per threat: share of points whose outcome matches the entry's per-example file")
+    agreement: dict[str, Finite] | None = Field(None, description="per threat: share of points whose outcome matches the entry's per-example file")
     flipped: dict[str, list[int]] | None = Field(None, description="per threat: test indices whose outcome differs (first 100)")
 
 
@@ -405,7 +407,7 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
         path = Path(data)
         where = where or str(path)
         try:
-            data = json.loads(path.read_text())
+            data = _strict_json(path.read_text())
         except FileNotFoundError:
             raise EntryError(f"{path}: no entry file there") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -426,7 +428,10 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
     except ValidationError as err:
         raise EntryError(f"{where}: invalid entry:\n{format_validation_error(err)}") from None
     if check_hash:
-        expected = entry.expected_hash()
+        try:
+            expected = entry.expected_hash()
+        except ValueError as err:  # NaN/inf somewhere free-form (config, setup): not JSON, cannot be sealed
+            raise EntryError(f"{where}: invalid entry: {err} (an entry holds finite numbers only)") from None
         if expected != entry.content_hash:
             raise TamperedEntryError(
                 f"{where}: the entry's content does not match its content_hash "
@@ -468,7 +473,7 @@ def read_entries_jsonl(path: str | Path, *, check_hash: bool = True) -> list[Ent
         for lineno, line in enumerate(handle, 1):
             if line.strip():
                 try:
-                    data = json.loads(line)
+                    data = _strict_json(line)
                 except json.JSONDecodeError as err:
                     raise EntryError(f"{path}:{lineno}: not valid JSON ({err})") from None
                 if not isinstance(data, dict):  # a JSON string must not be taken for a file name

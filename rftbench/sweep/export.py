@@ -110,7 +110,8 @@ def _add_intervals(row: dict[str, Any], metrics: Mapping[str, Any]) -> None:
 
 def is_accuracy(column: str) -> bool:
     """Whether a row column is an accuracy (``clean_acc``, ``<threat>.acc``)."""
-    return column.split(".")[-1] in ("clean_acc", "acc")
+    last = column.split(".")[-1]
+    return last == "acc" or last.endswith("_acc")
 
 
 def group_rows(rows: Iterable[dict[str, Any]], keys: Iterable[str]) -> list[dict[str, Any]]:
