@@ -317,3 +317,42 @@ def test_entries_carry_cost_and_pareto_auc_and_the_site_shows_unknown_cost():
     plain_row = html[html.index(f'data-id="{plain.id}"'):]
     plain_row = plain_row[: plain_row.index("</tr>")]
     assert plain_row.count("unknown") >= 3 and "0 FLOP" not in plain_row  # no cost: unknown, never 0
+
+
+# ---------------------------------------------------------------------- sweeps: ASHA on the robust curve
+
+
+def test_a_tune_trial_reports_the_validation_robust_accuracy_per_epoch(engine_manager, tmp_path):
+    from rftbench.engine import tune_trial
+
+    overrides = tiny(tmp_path)
+    rows = []
+    tune_trial(load_config(overrides=overrides, manager=engine_manager), rows.append, manager=engine_manager)
+    assert [r["epoch"] for r in rows] == [1, 2] and all("val_robust_acc" in r and "val_pareto_auc" in r for r in rows)
+    record = run(overrides=overrides, manager=engine_manager)  # the same training and the same monitor points
+    assert [r["val_robust_acc"] for r in rows] == record.monitor["points"]["robust_acc"]
+    assert rows[-1]["val_pareto_auc"] == pytest.approx(record.monitor["pareto_auc"])
+
+
+def test_tuning_on_robust_accuracy_needs_a_monitor(engine_manager, tmp_path):
+    from rftbench.sweep.tune import tune
+
+    plain = load_config(overrides=tiny(tmp_path, **{"monitor.n": None, "monitor.threat": None}), manager=engine_manager)
+    with pytest.raises(ConfigError, match="add a `monitor:` section"):
+        tune(plain, metric="val_robust_acc", mode="max", manager=engine_manager, results_dir=tmp_path / "tune")
+    with pytest.raises(ConfigError, match="--mode max"):
+        tune(load_config(overrides=tiny(tmp_path), manager=engine_manager), metric="val_robust_acc", mode="min",
+             manager=engine_manager, results_dir=tmp_path / "tune")
+
+
+@pytest.mark.slow
+def test_asha_prunes_on_the_validation_robust_accuracy(engine_manager, tmp_path):
+    pytest.importorskip("ray.tune")
+    from rftbench.sweep.tune import tune
+
+    config = load_config(overrides=tiny(tmp_path, epochs=2), manager=engine_manager)
+    ranges = {"lr_backbone": (1e-4, 1e-2), "lr_head": (1e-4, 1e-2)}
+    result = tune(config, trial="tests.test_engine_tune:micro_trial", ranges=ranges, num_samples=2, num_cpus=2,
+                  metric="val_robust_acc", mode="max", results_dir=tmp_path / "tune", seed=0, manager=engine_manager)
+    finished = [t for t in result.trials if t["epochs"] == 2]
+    assert finished and result.value == max(t["val_robust_acc"] for t in finished) and 0 <= result.value <= 1

@@ -360,7 +360,11 @@ def tune_command(
     params: str = typer.Option(
         None, "--params", help="Comma-separated fields to tune (default all): lr_backbone, lr_head, weight_decay_backbone, weight_decay_head."
     ),
-    metric: str = typer.Option("val_loss", "--metric", help="The reported metric ASHA compares."),
+    metric: str = typer.Option(
+        "val_loss", "--metric",
+        help="The reported metric ASHA compares: val_loss, val_acc, or with a `monitor:` section val_robust_acc, "
+             "val_pareto_auc, val_corruption_acc (with --mode max).",
+    ),
     mode: str = typer.Option("min", "--mode", help="min or max."),
     address: str = typer.Option(None, "--address", help="Ray cluster address ('auto', 'host:port'); default: a Ray on this machine."),
     num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs a Ray started here may use."),

@@ -463,8 +463,14 @@ class Trainer:
                 curves.setdefault(key, [None] * epoch).append(value)
                 row[key] = value
             if self.monitor is not None and not self.monitor.config.every_steps:
-                point = self._monitor_point(epoch, self.micro_per_epoch, check=False)
-                row.update({f"val_{k}": v for k, v in point.items() if k in ("robust_acc", "corruption_acc")})
+                self._monitor_point(epoch, self.micro_per_epoch, check=False)
+            if self.monitor is not None and state.monitor.get("robust_acc"):  # the latest point (for tune: ASHA)
+                from ..evaluation.pareto import pareto_auc
+
+                row["val_robust_acc"] = state.monitor["robust_acc"][-1]
+                if state.monitor.get("corruption_acc"):
+                    row["val_corruption_acc"] = state.monitor["corruption_acc"][-1]
+                row["val_pareto_auc"] = pareto_auc(state.monitor["clean_acc"], state.monitor["robust_acc"])
             found = self.warnings.check_accuracy({"epoch": epoch + 1, "step": (epoch + 1) * self.steps_per_epoch}, val_acc)
             found += self.warnings.check_robust(state.monitor) if self.monitor is not None else []
             found += self.warnings.check_loss(curves, (epoch + 1) * self.steps_per_epoch)
