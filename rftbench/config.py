@@ -95,7 +95,7 @@ class MonitorConfig(NoBoolCoercion):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-    n: int = Field(128, ge=1, description="size of the fixed validation subset (seeded with `seed`)")
+    n: int = Field(100, ge=1, description="size of the fixed validation subset (seeded with `seed`)")
     seed: int = Field(0, ge=0, description="picks the subset and seeds the attack")
     every_steps: int | None = Field(None, ge=1, description="evaluate every this many optimiser steps (default: each epoch end)")
     threat: Component = Field(

@@ -356,3 +356,13 @@ def test_asha_prunes_on_the_validation_robust_accuracy(engine_manager, tmp_path)
                   metric="val_robust_acc", mode="max", results_dir=tmp_path / "tune", seed=0, manager=engine_manager)
     finished = [t for t in result.trials if t["epochs"] == 2]
     assert finished and result.value == max(t["val_robust_acc"] for t in finished) and 0 <= result.value <= 1
+
+
+def test_one_corruption_severity_is_monitored_and_a_non_corruption_is_refused(engine_manager, tmp_path):
+    record = run(overrides=tiny(tmp_path, epochs=1, **{"monitor.corruption": "{name: corruptions, severity: 2}"}),
+                 manager=engine_manager)
+    assert record.monitor["corruption"] == "corruptions:2" or record.monitor["corruption"].startswith("corruptions")
+    values = record.monitor["points"]["corruption_acc"]
+    assert len(values) == 1 and 0 <= values[0] <= 1
+    with pytest.raises(ConfigError, match="monitor.corruption: .* is not a corruption threat model"):
+        run(overrides=tiny(tmp_path, **{"monitor.corruption": "{name: l2, eps: 0.5}"}), manager=engine_manager)
