@@ -141,6 +141,13 @@ def check_data_settings(config: RunConfig, data: RunData, manager: PluginManager
         check_data(data.test, config.n_eval, threats)  # the evaluation's own checks of the data, before training
     except RftbenchError as err:
         raise ConfigError(f"dataset {config.dataset!r}: {err} (nothing was trained)") from None
+    if config.monitor is not None:
+        from .engine.monitor import check_monitor
+
+        try:
+            check_monitor(config.monitor, data.val, manager)
+        except ConfigError as err:
+            raise ConfigError(f"invalid run config for this data (nothing was trained):\n  {err}") from None
 
 
 def _length(dataset: Any) -> int | None:
@@ -275,13 +282,13 @@ def _cpu_capability() -> dict[str, Any]:
 
 
 def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.device, manager: PluginManager,
-              run_dir: Path, progress: bool) -> dict[str, Any]:
+              run_dir: Path, progress: bool, cost: Any = None) -> dict[str, Any]:
     from .evaluation import evaluate
     from .outcomes import points_for
 
     points = points_for(config.dataset, manager)
     metrics = evaluate(model, data.test, config.evaluation, batch_size=config.eval_batch_size, n_examples=config.n_eval, device=device,
-                       seed=config.seed, manager=manager, output_dir=run_dir, progress=progress, points=points)
+                       seed=config.seed, manager=manager, output_dir=run_dir, progress=progress, points=points, cost=cost)
     if "outcomes" in metrics:  # the file's path relative to the record's folder
         metrics["outcomes"]["file"] = f"{run_dir.name}/{metrics['outcomes']['file']}"
     # plots likewise: a record names no folder of the machine it ran on (output_dir and run_dir say where it ran)
@@ -331,7 +338,7 @@ def run(
     record_path, run_dir = run_paths(config)
     with run_lock(run_dir, console):
         existing = _existing_record(record_path)
-        if existing is not None and not rerun and existing.status == "complete":
+        if existing is not None and not rerun and existing.status in ("complete", "stopped"):
             log.info("%s: already complete (pass rerun=True / --rerun to run again)", record_path)
             return existing
         return _run_locked(config, manager, record_path, run_dir, resume=resume, progress=progress, console=console,
@@ -342,6 +349,8 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
                 progress: bool, console: Console | None, callback: Any) -> ResultRecord:
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
 
     setup = prepare(config, manager)
     rep, data_card, model, data = setup.representation, setup.dataset, setup.model, setup.data
@@ -352,7 +361,7 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     trainer = Trainer(config, model, data, setup.parts, device=device, precision=precision, channels_last=channels_last,
-                      run_dir=run_dir, progress=progress, console=console, callback=callback)
+                      run_dir=run_dir, progress=progress, console=console, callback=callback, manager=manager)
     if resume:
         trainer.resume()
     else:
@@ -365,8 +374,14 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
             "sha256": weights_sha}
     atomic_write_text(run_dir / MODEL_INFO, json.dumps(info, indent=2))
 
+    from .engine import cost as _cost
+
     t_eval = time.perf_counter()
-    metrics = _evaluate(model, data, config, device, manager, run_dir, progress)
+    eval_cost = _cost.EvalCost(model, device, trainer.eval_image_flops())
+    try:
+        metrics = _evaluate(model, data, config, device, manager, run_dir, progress, cost=eval_cost)
+    finally:
+        eval_phases = eval_cost.close()
     eval_seconds = time.perf_counter() - t_eval
     provenance = _provenance(config, manager, model, device, precision.name, setup.memory_format)
     provenance["threads_reason"] = setup.threads.reason if setup.threads else None
@@ -387,11 +402,59 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
         provenance=provenance,
         created=started.isoformat(timespec="seconds"),
         run_dir=str(run_dir),
+        status="stopped" if state.stopped is not None else "complete",
+        monitor=_monitor_summary(config, trainer) if config.monitor is not None else None,
+        warnings=state.warnings,
+        stopped=state.stopped,
+        cost=_cost_summary(state, eval_phases, trainer, device),
     )
     write_record(record, record_path)
     _prune_outcomes(run_dir, metrics)
     trainer.store.clear()
     return record
+
+
+def _monitor_summary(config: RunConfig, trainer: Trainer) -> dict[str, Any]:
+    """The record's ``monitor``: the curve, its Pareto AUC, the threat and subset, what ``keep`` kept."""
+    from .evaluation.pareto import pareto_auc
+
+    state, monitor = trainer.state, trainer.monitor
+    points = state.monitor
+    assert config.monitor is not None and monitor is not None
+    auc = pareto_auc(points.get("clean_acc") or [], points.get("robust_acc") or [])
+    kept: dict[str, Any] = {"keep": config.monitor.keep}
+    if config.monitor.keep == "best-robust" and state.best is not None:
+        kept.update(state.best)
+    else:
+        kept["keep"] = "last"
+    return {
+        "threat": monitor.label, "corruption": monitor.corruption_label, "n": len(monitor.y), "seed": config.monitor.seed,
+        "every_steps": config.monitor.every_steps, "points": points, "pareto_auc": auc, "kept": kept,
+    }
+
+
+def _cost_summary(state: Any, eval_phases: dict[str, dict[str, Any]], trainer: Trainer, device: torch.device) -> dict[str, Any]:
+    """The record's ``cost`` (rftbench.engine.cost): per phase, and totals (``flops``, ``device_seconds``, peaks)."""
+    from .engine.cost import device_peak, host_peak_bytes
+
+    train = dict(state.cost.get("train") or {})
+    steps = int(train.get("steps") or 0)
+    train["flops_per_step"] = int(train["flops"]) // steps if steps else None
+    train["peak_device_memory_bytes"] = device_peak(device)
+    phases = {"train": train, **({"monitor": state.cost["monitor"]} if trainer.monitor is not None else {})}
+    evaluation = {"phases": eval_phases,
+                  "flops": sum(int(p.get("flops") or 0) for p in eval_phases.values()),
+                  "device_seconds": round(sum(float(p.get("device_seconds") or 0) for p in eval_phases.values()), 6)}
+    peaks = [p.get("peak_device_memory_bytes") for p in [train, *eval_phases.values()] if p.get("peak_device_memory_bytes")]
+    return {
+        "device_type": device.type, "device_seconds_unit": trainer.clock.unit,
+        **phases, "evaluation": evaluation, "flops_per_image": trainer.eval_image_flops(),
+        "flops": int(train.get("flops") or 0) + int(phases.get("monitor", {}).get("flops") or 0) + evaluation["flops"],
+        "device_seconds": round(float(train.get("device_seconds") or 0) + float(phases.get("monitor", {}).get("device_seconds") or 0)
+                                + evaluation["device_seconds"], 3),
+        "peak_device_memory_bytes": max(peaks) if peaks else None,
+        "peak_host_memory_bytes": host_peak_bytes(),
+    }
 
 
 def read_model_info(path: str | Path) -> dict[str, Any]:

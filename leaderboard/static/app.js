@@ -37,6 +37,7 @@
       clean: num(c[col.clean]),
       threats: config.threats.map(function (_, i) { return num(c[col["threat-" + i]]); }),
       sum: num(c[col.sum]),
+      flops: col.flops === undefined ? null : num(c[col.flops]),
       text: tr.textContent.toLowerCase(),
       visible: true
     };
@@ -308,6 +309,74 @@
       "; most robust on them: " + best.join("; ") + ".";
   }
 
+  // ------------------------------------------------------------------ robust accuracy vs cost
+
+  // Pareto front for (lower cost, higher robust accuracy): sorted by cost, kept when more robust than all cheaper.
+  function costFront(points) {
+    var sorted = points.slice().sort(function (a, b) { return a.x - b.x || b.y - a.y; });
+    var front = [];
+    var best = -Infinity;
+    sorted.forEach(function (p) { if (p.y > best) { front.push(p); best = p.y; } });
+    return front;
+  }
+
+  function drawCost() {
+    var svg = document.querySelector("#plot-cost svg");
+    if (!svg) return;
+    var axis = document.getElementById("robust-axis").value;
+    var w = 560, h = 380, m = { l: 44, r: 12, t: 12, b: 40 };
+    clear(svg, w, h);
+    var pts = [], unknown = 0;
+    rows.forEach(function (r) {
+      if (!r.visible) return;
+      var y = robustValue(r, axis);
+      if (y === null) return;
+      if (r.flops === null || !(r.flops > 0)) { unknown += 1; return; }  // no cost recorded: unknown, not drawn at 0
+      pts.push({ x: Math.log10(r.flops), y: y, r: r });
+    });
+    yAxis(svg, m, w, h, "robust accuracy (%)");
+    var note = document.getElementById("cost-note");
+    svg.dataset.points = pts.length;
+    svg.dataset.unknown = unknown;
+    if (!pts.length) {
+      svg.dataset.front = 0; empty(svg, w, h);
+      note.textContent = unknown ? unknown + " entries have no recorded cost (unknown), so none is drawn." : "";
+      return;
+    }
+    var lo = Math.floor(Math.min.apply(null, pts.map(function (p) { return p.x; })));
+    var hi = Math.ceil(Math.max.apply(null, pts.map(function (p) { return p.x; })));
+    if (hi === lo) hi = lo + 1;
+    function px(v) { return m.l + (w - m.l - m.r) * (v - lo) / (hi - lo); }
+    function py(v) { return m.t + (h - m.t - m.b) * (1 - v); }
+    for (var t = lo; t <= hi; t += 1) {
+      el("text", { x: px(t), y: h - m.b + 16, "text-anchor": "middle" }, svg, "1e" + t);
+    }
+    el("text", { x: m.l + (w - m.l - m.r) / 2, y: h - 6, "text-anchor": "middle" }, svg, "FLOPs (log scale)");
+    var byDataset = {};
+    pts.forEach(function (p) { (byDataset[p.r.dataset] || (byDataset[p.r.dataset] = [])).push(p); });
+    var fronts = Object.keys(byDataset).sort().map(function (d) { return costFront(byDataset[d]); });
+    var onFront = new Set([].concat.apply([], fronts).map(function (p) { return p.r.id; }));
+    var g = el("g", { "class": "points" }, svg);
+    pts.forEach(function (p) {
+      var c = el("circle", { cx: px(p.x).toFixed(1), cy: py(p.y).toFixed(1), r: onFront.has(p.r.id) ? 3.6 : 2.4,
+        fill: COLORS[p.r.family] || COLORS.unknown, "class": "point" + (onFront.has(p.r.id) ? " on-front" : ""), "data-id": p.r.id }, g);
+      el("title", {}, c, p.r.representation + " · " + p.r.dataset + " · " + p.r.loss + "\n" +
+        Math.pow(10, p.x).toExponential(2) + " FLOPs, robust " + (100 * p.y).toFixed(1) + "%");
+    });
+    fronts.forEach(function (f) {
+      var d = "";
+      // staircase: from each point right to the next one's cost, then up to its accuracy
+      f.forEach(function (p, i) {
+        if (i === 0) d = "M" + px(p.x).toFixed(1) + " " + py(p.y).toFixed(1);
+        else d += " H" + px(p.x).toFixed(1) + " V" + py(p.y).toFixed(1);
+      });
+      el("path", { d: d, "class": "front", "data-dataset": f[0].r.dataset }, svg);
+    });
+    svg.dataset.front = onFront.size;
+    note.textContent = pts.length + " entries with a recorded cost, " + onFront.size + " on the cost fronts" +
+      (unknown ? "; " + unknown + " without one (unknown cost) are not drawn." : ".");
+  }
+
   // ------------------------------------------------------------------ per-group bars
 
   function groupMeans(key) {
@@ -394,6 +463,7 @@
   function drawPlots() {
     pending = false;
     drawPareto();
+    drawCost();
     drawBars("#plot-protocol", "protocol");
     drawBars("#plot-loss", "loss");
     lossNote();
@@ -404,7 +474,7 @@
     pending = true;
     (window.requestAnimationFrame || setTimeout)(drawPlots);
   }
-  document.getElementById("robust-axis").addEventListener("change", drawPareto);
+  document.getElementById("robust-axis").addEventListener("change", function () { drawPareto(); drawCost(); });
 
   // a table wider than its box says so, above it: the identity columns stay (sticky), the rest scrolls
   var board = document.getElementById("board"), hint = document.getElementById("scroll-hint");
