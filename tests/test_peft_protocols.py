@@ -299,9 +299,24 @@ def test_bad_lora_input_stops_before_training(engine_manager, tmp_path, capsys):
 @pytest.mark.slow
 def test_autoattack_and_every_metric_run_on_a_lora_model(engine_manager, tmp_path):
     suite = ("[{name: linf, eps: 4/255, attack: autoattack, steps: 3}, {name: l2, eps: 0.25, steps: 3}, expected_robustness, "
-             "adversarial_sensitivity, margin_consistency]")
+             "adversarial_sensitivity, {name: margin_consistency, fab_steps: 10, n: 8}]")
     record = run(overrides=_lora(tmp_path, evaluation=suite, n_eval=8, epochs=1), manager=engine_manager)
     threats = record.metrics["threats"]
     assert threats["linf:4/255"]["attack"] == "autoattack" and "l2:0.25" in threats
     labels = sorted(record.metrics["metrics"])
     assert [label.split(":")[0] for label in labels] == ["adversarial_sensitivity", "expected_robustness", "margin_consistency"]
+
+
+@pytest.mark.parametrize("name, params", [("lora", {"r": 2}), ("lp-lora", {"r": 2, "lp_epochs": 0}), ("bitfit", {}),
+                                          ("adapter", {"bottleneck": 2}), ("peft", {"method": "loha", "config": {"r": 2}})])
+def test_each_protocol_passes_the_plugin_contract_check(tmp_path, monkeypatch, name, params):
+    from rftbench.testing import check
+
+    monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        report = check("protocol", name, params, workdir=tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+    assert report.ok, str(report)
