@@ -49,7 +49,7 @@ class Family:
     adapter: str  #: regex for the layers a bottleneck adapter follows (each block's output projections)
 
 
-#: Default target modules, first match wins (the table in docs/plugins.md is generated from the same rows).
+#: Default target modules, first match wins (docs/plugins.md has the table; a test checks it names every row).
 FAMILIES: tuple[Family, ...] = (
     Family("ViT, DeiT, ConvNeXt (timm); ViT, DeiT (transformers ≥ 5); offline mini transformers",
            lora=r"(^|\.)(attn\.(qkv|proj)|attention\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(fc1|fc2))$",
@@ -102,8 +102,9 @@ def check_peft_config(method: str, config: dict[str, Any]) -> dict[str, Any]:
     classes = config_classes()
     if method not in classes:
         near = close_matches(method, sorted(classes))
-        raise ValueError(f"peft knows no method {method!r}" + (f"; did you mean: {', '.join(near)}?" if near else "")
-                         + f" (peft {_peft_version()} methods: {', '.join(sorted(classes))})")
+        known = sorted(classes)
+        listed = "" if near else f" (peft {_peft_version()} has {len(known)}: {', '.join(known[:14])} …)"
+        raise ValueError(f"peft knows no method {method!r}" + (f"; did you mean: {', '.join(near)}?" if near else "") + listed)
     cls = classes[method]
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     try:
@@ -226,7 +227,7 @@ def resolve_targets(backbone: nn.Module, patterns: list[str] | None, *, protocol
             shown = ", ".join(list(layers)[:24]) + (f" … ({len(layers)} in all)" if len(layers) > 24 else "")
             raise ConfigError(
                 f"protocol.target_modules: {pattern!r} matches no layer of the backbone {type(backbone).__name__}"
-                + (f"; did you mean: {', '.join(near)}?" if near else "")
+                + (f"; did you mean: {', '.join(near)}?" if near else ".")
                 + f" Layers that exist (Linear, Conv2d, MultiheadAttention): {shown}. Entries are module names, name "
                 "suffixes such as 'qkv', or regular expressions matching a whole name"
             )

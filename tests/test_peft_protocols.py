@@ -320,3 +320,10 @@ def test_each_protocol_passes_the_plugin_contract_check(tmp_path, monkeypatch, n
     finally:
         torch.set_num_threads(threads)
     assert report.ok, str(report)
+
+
+def test_the_docs_table_names_every_family():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    assert all(f"| {family.name} |" in text for family in _peft.FAMILIES)
