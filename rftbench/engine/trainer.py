@@ -101,6 +101,31 @@ def freeze_for_epoch(model: nn.Module, names: set[str]) -> None:
             module.eval()
 
 
+def prepare_model(model: nn.Module, protocol: Any) -> int:
+    """Let a protocol that adds layers (LoRA, adapters) change ``model`` in place, once; returns the parameters it added.
+
+    Calls ``protocol.prepare(model)`` when the protocol has one and the model was not prepared
+    yet (the engine before training and before loading a checkpoint, :func:`rftbench.load_model`
+    before loading trained weights); protocols without ``prepare`` leave the model as it is.
+    """
+    if not hasattr(protocol, "prepare") or getattr(model, "_rftbench_prepared", False):
+        return 0
+    before = sum(p.numel() for p in model.parameters())
+    protocol.prepare(model)
+    model._rftbench_prepared = True
+    return sum(p.numel() for p in model.parameters()) - before
+
+
+def parameter_counts(model: nn.Module, names: set[str], added: int = 0) -> dict[str, Any]:
+    """What a run trains: ``trainable`` (parameters that learn in some epoch), ``total`` (all the model's, adapters
+    and head included), ``added`` (by the protocol's ``prepare``) and ``share`` = trainable / total."""
+    total = trainable = 0
+    for n, p in model.named_parameters():
+        total += p.numel()
+        trainable += p.numel() if n in names else 0
+    return {"trainable": trainable, "total": total, "added": added, "share": round(trainable / total, 6) if total else 0.0}
+
+
 class Trainer:
     """Trains ``model`` on ``data`` as ``config`` says, with the resolved ``parts``.
 
@@ -144,6 +169,7 @@ class Trainer:
         self.progress, self.console, self.callback, self.on_epoch = progress, console, callback, on_epoch
         self._stop = False
 
+        added = prepare_model(model, parts.protocol)
         model.to(device)
         if channels_last:
             model.to(memory_format=torch.channels_last)
@@ -157,6 +183,8 @@ class Trainer:
         for schedule in (parts.eps_schedule, parts.lr_schedule):
             if hasattr(schedule, "validate"):
                 schedule.validate(self.epochs)
+        #: trainable and total parameter counts (written in the result record as ``parameters``)
+        self.parameter_counts = parameter_counts(model, set().union(*self.phases), added)
         self.optimizer = build_optimizer(model, set().union(*self.phases), config.optimizer)
         self.scaler = torch.amp.GradScaler(device.type) if precision.use_scaler else None
         compiled = None
