@@ -2,9 +2,11 @@
 
 Resuming is exact: each epoch's batch order depends only on ``(seed, epoch)``, and a
 checkpoint holds the model, optimiser, GradScaler, the global RNGs (data augmentation), the
-training threat's RNG, the loop position and the running statistics; with ``num_workers=0``
-an interrupted run resumed from any checkpoint ends with the same weights as an uninterrupted
-one (with worker processes, exactly so from epoch boundaries).
+training threat's RNG, the loop position and the running statistics; each training example's
+augmentation has its own seed ``(seed, epoch, index)`` (:mod:`rftbench.data`), so an interrupted
+run resumed from any checkpoint ends with the same weights as an uninterrupted one, with or
+without loader worker processes. A worker that dies stops the run with :class:`DataLoaderFailed`
+(a checkpoint is saved at the last finished optimiser step).
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ log = logging.getLogger("rftbench")
 
 class RunInterrupted(RftbenchError):
     """Training stopped on request (Ctrl-C or SIGTERM) after saving a checkpoint."""
+
+
+class DataLoaderFailed(RftbenchError):
+    """A training-data loader process died or raised; the message names the worker and what was kept."""
+
+
+def describe_loader_error(err: BaseException) -> str:
+    """One line naming the failed worker and its error, from a ``DataLoader`` exception's message."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    head = lines[0]
+    if len(lines) > 1 and "Traceback" in lines[1]:  # "Caught X in DataLoader worker process N." + the worker's traceback
+        return f"{head.rstrip('.')}: {lines[-1]}"
+    return head
 
 
 @dataclass
@@ -120,6 +137,7 @@ class Trainer:
         self.store = CheckpointStore(run_dir, config.config_hash()) if run_dir is not None else None
         self.progress, self.console, self.callback, self.on_epoch = progress, console, callback, on_epoch
         self._stop = False
+        self._where = (0, 0)  # (epoch, micro-batch) being trained, for error messages
 
         model.to(device)
         if channels_last:
@@ -250,7 +268,12 @@ class Trainer:
         try:
             with self._progress() as bar:
                 self._loop(bar)
+        except RuntimeError as err:  # torch's SIGCHLD handler raises this wherever the main thread is when a worker dies
+            if self.data.num_workers and "DataLoader worker" in str(err):
+                raise self._loader_failed(err, *self._where) from None
+            raise
         finally:
+            self.data.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         self.model.eval()
@@ -264,6 +287,35 @@ class Trainer:
             TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
             console=self.console, disable=not self.progress, transient=False,
         )
+
+    def _loader_failed(self, err: BaseException, epoch: int, position: int) -> DataLoaderFailed:
+        kept = self.store.latest_pointer.read_text().strip() if self.store and self.store.exists() else None
+        where = (f"the last checkpoint ({kept}) is kept in {self.store.root}; run the same command again to resume"
+                 if kept and self.store else "no checkpoint was written yet; run the same command again to start over")
+        return DataLoaderFailed(
+            f"training stopped at epoch {epoch + 1}, step {position + 1}: a training-data worker failed "
+            f"({describe_loader_error(err)}); {where}. If it ran out of memory, lower data.num_workers "
+            "(data.num_workers=0 loads in the main process and shows the full traceback)."
+        )
+
+    def _batches(self, epoch: int, start: int) -> Any:
+        """The epoch's batches from ``start``; a failed loader worker becomes :class:`DataLoaderFailed`."""
+        it = iter(self.data.train_loader)
+        position = start
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001 - what a worker raised (or the OS killing it) reaches us here
+                if not self.data.num_workers:
+                    raise
+                if position > start and position % self.accumulation == 0:
+                    self.save(epoch, position)  # the loop finished optimiser step `position`: nothing is lost
+                raise self._loader_failed(err, epoch, position) from None
+            self._where = (epoch, position)
+            yield batch
+            position += 1
 
     def _loop(self, bar: Progress) -> None:
         parts, state, cfg = self.parts, self.state, self.config
@@ -279,7 +331,7 @@ class Trainer:
             task = bar.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.micro_per_epoch, completed=start, stats="")
             lr_factor = eps = 0.0
             tick = time.perf_counter()
-            for i, (x, y) in enumerate(self.data.train_loader, start=start):
+            for i, (x, y) in enumerate(self._batches(epoch, start), start=start):
                 if i >= self.micro_per_epoch:
                     break
                 if int(y.max()) >= num_classes or int(y.min()) < 0:
@@ -294,6 +346,8 @@ class Trainer:
                 eps = self.base_eps * parts.eps_schedule(t, self.epochs)
                 x = x.to(self.device, non_blocking=True)
                 y = y.to(self.device, non_blocking=True)
+                if self.data.device_augment is not None:
+                    x = self.data.device_augment(x, epoch, i)
                 update = (i + 1) % self.accumulation == 0
                 try:
                     out = self.step(x, y, eps, update=update)
