@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -64,7 +64,9 @@ class OptimizerConfig(NoBoolCoercion):
     lr_head: float = Field(5e-3, gt=0, le=10)
     weight_decay_backbone: float = Field(1e-4, ge=0, le=1)
     weight_decay_head: float = Field(1e-4, ge=0, le=1)
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.9, 0.95), description="AdamW's (β1, β2), each in [0, 1)"
+    )
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     nesterov: bool = False
 
@@ -146,7 +148,7 @@ class RunConfig(NoBoolCoercion):
     epochs: int = Field(5, ge=1, le=10_000)
     batch_size: int = Field(64, ge=1)
     effective_batch_size: int | None = Field(None, ge=1, description="accumulate gradients up to this batch size")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the model head, data order and attacks (0 … 2**32 - 1)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     channels_last: Literal["auto", "on", "off"] = "auto"
@@ -159,6 +161,13 @@ class RunConfig(NoBoolCoercion):
     output_dir: str = Field("runs", description="where run folders and result records are written")
     data_root: str | None = Field(None, description="where datasets are stored (default: the rftbench cache)")
     data: DataConfig = Field(default_factory=DataConfig, description="the training data path: workers, cache, augmentation")
+    log_every: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="read the running loss/accuracy (one device sync) every k steps; auto: about twice a second"
+    )
+    eval_batch_size: int = Field(256, ge=1, le=65536, description="batch size of evaluation and validation passes")
+    threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
+        "auto", description="intra-op CPU threads; auto: the CPUs the affinity mask and cgroup quota allow (env RFTBENCH_THREADS)"
+    )
 
     @field_validator("effective_batch_size")
     @classmethod
@@ -200,7 +209,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "lr_schedule": "schedule",
 }
 #: Fields that say where or how fast a run happens, not what it computes.
-NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile"}
+NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile", "log_every", "eval_batch_size", "threads"}
 
 
 def _flat_component(value: dict[str, Any]) -> dict[str, Any] | str:
@@ -220,7 +229,8 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set epochs=5 or --set loss.beta=6")
-    value = loads(raw, f"--set {assignment!r}", ConfigError) if raw.strip() else ""
+    shown = assignment if len(assignment) <= 120 else f"{assignment[:100]}…"  # a 1 MB value must not hide the reason
+    value = loads(raw, f"--set {shown!r}", ConfigError) if raw.strip() else ""
     parts = key.strip().split(".")
     if parts[0] not in RunConfig.model_fields:
         hint = close_matches(parts[0], RunConfig.model_fields)
@@ -291,6 +301,8 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a directory; pass a YAML file (e.g. {str(path / 'config.yaml')!r})")
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         data = read_mapping(path, ConfigError, "a config (field: value, …)", empty_ok=True)

@@ -238,8 +238,9 @@ def rftbench_add_attacks() -> list[AttackSpec]:
 
     on the model's device, with the model in eval mode and its parameters frozen, ``x`` images
     in [0, 1] (fp32), ``y`` int labels; it returns perturbed copies within the ``norm`` ball of
-    radius ``eps`` and the [0, 1] box, computed in fp32 whatever autocast context it runs in.
-    ``step_size=None`` means the attack's own rule; ``generator`` (a ``torch.Generator`` or
+    radius ``eps`` and the [0, 1] box, computed in fp32 whatever autocast context it runs in
+    (a training-only attack may say otherwise, as ``n-fgsm``, whose points lie up to 3·eps away;
+    an evaluation with it is flagged ``budget_violation``). ``step_size=None`` means the attack's own rule; ``generator`` (a ``torch.Generator`` or
     ``None``) drives random starts; ``early_stop=True`` (evaluation) may drop points once
     broken; ``objective(logits, y, index) -> Tensor[B]`` replaces cross-entropy (a loss's
     attack objective, e.g. TRADES' KL; ``index`` are the rows' positions in ``x``, for

@@ -122,7 +122,8 @@
     heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", direction);
     renumber();
-    tieKey = (th.dataset.key === "clean" || th.dataset.key.indexOf("threat-") === 0) ? th.dataset.key : null;
+    var key = th.dataset.key;
+    tieKey = (key === "clean" || key === "union" || key === "union_all" || key.indexOf("threat-") === 0) ? key : null;
     markTies();
   }
 

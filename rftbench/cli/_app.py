@@ -25,10 +25,32 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+#: Control characters shown as escapes: C0 except tab and newline, DEL, and C1 (ESC starts a terminal
+#: sequence; CSI ``\x9b`` is its one-byte form).
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters written as ``\\xNN`` (no terminal escape sequence survives)."""
+    return text.translate(_CONTROL)
+
+
+class SafeConsole(Console):
+    """A Rich console that never passes a control character from a string to the terminal.
+
+    Every ``str`` printed (a message, a table cell) goes through :meth:`render_str`, which makes
+    control characters visible (:func:`visible`); :func:`styled` does the same for its values.
+    A record, card or plugin name holding ``\x1b[2J`` prints as those characters, not as a command.
+    """
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:  # noqa: D102 - Rich's hook
+        return super().render_str(visible(text), **kwargs)
+
+
 #: Markup is off: no string from a user, a file or a plugin is ever parsed as Rich markup (a name
 #: holding ``[/x]`` prints as itself). Styled output goes through :func:`styled`.
-console = Console(highlight=False, markup=False, emoji=False)
-err_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+console = SafeConsole(highlight=False, markup=False, emoji=False)
+err_console = SafeConsole(stderr=True, highlight=False, markup=False, emoji=False)
 
 
 def styled(template: str, *values: Any) -> Text:
@@ -36,7 +58,7 @@ def styled(template: str, *values: Any) -> Text:
 
     ``styled("[green]ok[/] {}", path)`` colours "ok" and prints ``path`` verbatim, whatever it holds.
     """
-    return Text.from_markup(template.format(*(escape(str(v)) for v in values)), emoji=False)
+    return Text.from_markup(template.format(*(escape(visible(str(v))) for v in values)), emoji=False)
 
 
 def print_json(data: Any) -> None:

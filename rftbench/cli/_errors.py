@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import RftbenchError
+from ._app import SafeConsole
 
 #: Exit status of a user error (the README's promise), of an interrupted command, of a bug.
 USER_ERROR, INTERRUPTED, BUG = 2, 130, 1
@@ -96,7 +97,7 @@ def _blame(err: BaseException) -> Exception | None:
 
 def report(err: BaseException, console: Console | None = None) -> int:
     """Print ``err`` as the CLI's one error message; returns the exit status."""
-    console = console or Console(stderr=True, highlight=False, markup=False, emoji=False)
+    console = console or SafeConsole(stderr=True, highlight=False, markup=False, emoji=False)
     status, message = describe(err)
     blamed = _blame(err) if status == BUG else None
     if blamed is not None:

@@ -61,7 +61,7 @@ def compare_command(
     base: list[str] = typer.Option(None, "--base", help="With --group-by: the group every other is compared with, by its values (e.g. --base eps_schedule=constant)."),
     pair_seeds: bool = typer.Option(None, "--pair-seeds/--no-pair-seeds", help="Pair two groups run by run by seed. Default: paired exactly when both groups ran the same seeds."),
     skip_missing: bool = typer.Option(False, "--skip-missing", help="Leave out (and name) runs of a group whose record or per-example file is missing or altered, instead of refusing."),
-    threats: list[str] = typer.Option(None, "--threat", "-t", help="Compare only these threat models (repeat; 'clean' for clean accuracy). Default: clean and every threat all sides measured."),
+    threats: list[str] = typer.Option(None, "--threat", "-t", help="Compare only these threat models (repeat; 'clean' for clean accuracy, 'union'/'union_all' for the union accuracies). Default: clean, every threat all sides measured, and the unions."),
     plot: Path = typer.Option(None, "--plot", "-p", help="Write a plot of the differences with their intervals (PNG, SVG or PDF)."),
     alpha: float = typer.Option(0.05, "--alpha", min=1e-6, max=0.5, help="Significance level for the marks (after the Holm correction)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparisons as JSON."),

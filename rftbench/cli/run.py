@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..results import ResultRecord
 from ..stats import format_accuracy
@@ -14,8 +15,11 @@ from ._app import app, console, err_console, print_json, styled
 from .config import SET_OPTION_HELP
 
 
-def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
-    """A readable summary of a result record: what ran, accuracies, time."""
+def summary_table(record: ResultRecord, path: Path | None = None, width: int | None = None) -> Table:
+    """A readable summary of a result record: what ran, accuracies, time; fitted to ``width`` (default: the terminal's).
+
+    Labels, names and paths wrap after punctuation; accuracies with their intervals never wrap.
+    """
     cfg, metrics, timings = record.config, record.metrics, record.timings
 
     def name(value: Any) -> str:
@@ -24,19 +28,35 @@ def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
             return f"{value['name']} ({rest})" if rest else value["name"]
         return str(value)
 
-    table = Table(title=f"run {record.id}", show_header=False, title_justify="left")
-    table.add_column("", style="bold")
-    table.add_column("")
+    from ._fit import FitColumn, build_fitted
+
+    rows: list[tuple[str | Text, str | Text]] = []
+
+    class _Rows:
+        def add_row(self, label: str | Text, value: str | Text) -> None:
+            rows.append((label, value))
+
+    table = _Rows()
     table.add_row("representation", cfg.get("representation", "-"))
     table.add_row("dataset", cfg.get("dataset", "-"))
     table.add_row("protocol · loss", f"{name(cfg.get('protocol'))} · {name(cfg.get('loss'))}")
-    table.add_row("training threat", name(cfg.get("threat")))
+    table.add_row("training threat", name(cfg.get("threat")) if _adversarial(cfg.get("loss")) else "none (the loss trains on clean images)")
     table.add_row("epochs · batch", f"{cfg.get('epochs')} · {cfg.get('batch_size')}")
     n = metrics.get("n_examples")
     clean = styled("[green]{}[/]", format_accuracy(metrics.get("clean_acc"), n))
-    table.add_row("clean accuracy", clean + styled(" [dim]95% CI, n={}[/]", n) if n else clean)
+    clean = clean + styled(" [dim]95% CI, n={}[/]", n) if n else clean
+    clean.no_wrap = True  # an accuracy is never split across lines
+    table.add_row("clean accuracy", clean)
     for label, result in (metrics.get("threats") or {}).items():
-        table.add_row(f"robust accuracy {label}", styled("[yellow]{}[/]", format_accuracy(result.get("acc"), result.get("n", n))))
+        robust = styled("[yellow]{}[/]", format_accuracy(result.get("acc"), result.get("n", n)))
+        robust.no_wrap = True
+        table.add_row(f"robust accuracy {label}", robust)
+    for key, what in (("union", "L∞/L2/L1"), ("union_all", "all threats")):
+        union = metrics.get(key)
+        if isinstance(union, dict):
+            text = styled("[yellow]{}[/]", format_accuracy(union.get("acc"), union.get("n", n)))
+            text.no_wrap = True
+            table.add_row(f"union accuracy ({what})", text + styled(" [dim]over {}[/]", ", ".join(map(str, union.get("of") or []))))
     for label, result in (metrics.get("metrics") or {}).items():
         value = result.get("value") if isinstance(result, dict) else result
         if isinstance(value, (int, float)):
@@ -55,7 +75,21 @@ def summary_table(record: ResultRecord, path: Path | None = None) -> Table:
         table.add_row("per-example", f"{metrics['outcomes'].get('file')} (compare runs with `rftbench compare A B`)")
     if record.run_dir:
         table.add_row("model", f"rftbench.load_model({record.run_dir!r})")
-    return table
+    columns = [FitColumn("field", [r[0] for r in rows], breakable=True, required=True, style="bold"),
+               FitColumn("value", [r[1] for r in rows], breakable=True, required=True)]
+    fitted, _, _ = build_fitted(columns, width or console.width, title=f"run {record.id}", show_header=False)
+    return fitted
+
+
+def _adversarial(loss: Any) -> bool:
+    """Whether the loss a config names trains on adversarial examples (its spec's ``adversarial``; unknown: yes)."""
+    from ..plugins import get_manager
+
+    name = loss.get("name") if isinstance(loss, dict) else loss
+    try:
+        return bool(getattr(get_manager().get("loss", str(name)), "adversarial", True))
+    except Exception:  # noqa: BLE001 - a record from a plugin not installed here: say what it names
+        return True
 
 
 @app.command("run")
