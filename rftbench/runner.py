@@ -219,9 +219,20 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     torch.manual_seed(config.seed)
     model = build_classifier(rep, data_card.num_classes, manager=manager)
     memory_format = decide_channels_last(config.channels_last, model, device)
+    from .data import resolve_workers
+
+    rank, world = distributed_rank_world()
     data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
-                      pin_memory=device.type == "cuda")
+                      pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
+                      cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
     return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads)
+
+
+def distributed_rank_world() -> tuple[int, int]:
+    """``(rank, world size)`` of this process: from an initialised process group, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any]:
