@@ -182,6 +182,7 @@ class Trainer:
         self.clock = cost.DeviceClock(self.device)
         self.passes = None if compiled else cost.PassCounter(self.model)  # hooks and torch.compile: not counted
         self.step_flops = cost.StepFlops()
+        self._phase_ids = [self.phases.index(names) for names in self.phases]  # equal trainable sets: one FLOP count
         self._eval_flops: dict[str, int] | None = None
         self.state.cost = {"train": cost.empty_phase(), "monitor": cost.empty_phase()}
 
@@ -275,7 +276,7 @@ class Trainer:
         from .cost import phase
 
         train = self.state.cost["train"]
-        signature = (tuple(x.shape), eps > 0, update, epoch if self.phases[epoch] != self.phases[0] else 0)
+        signature = (tuple(x.shape), eps > 0, update, self._phase_ids[epoch])
         with phase(self.passes, self.clock, train):
             out, flops = self.step_flops.run(signature, self.step, x, y, eps, update=update)
         train["flops"] = int(train["flops"]) + flops
