@@ -142,6 +142,13 @@ class RunConfig(NoBoolCoercion):
     output_dir: str = Field("runs", description="where run folders and result records are written")
     data_root: str | None = Field(None, description="where datasets are stored (default: the rftbench cache)")
     monitor: MonitorConfig | None = Field(None, description="in-training evaluation, curves and early warnings (off when unset)")
+    log_every: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="read the running loss/accuracy (one device sync) every k steps; auto: about twice a second"
+    )
+    eval_batch_size: int = Field(256, ge=1, le=65536, description="batch size of evaluation and validation passes")
+    threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
+        "auto", description="intra-op CPU threads; auto: the CPUs the affinity mask and cgroup quota allow (env RFTBENCH_THREADS)"
+    )
 
     @field_validator("effective_batch_size")
     @classmethod
@@ -186,7 +193,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "lr_schedule": "schedule",
 }
 #: Fields that say where or how fast a run happens, not what it computes.
-NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile"}
+NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile", "log_every", "eval_batch_size", "threads"}
 
 
 def _flat_component(value: dict[str, Any]) -> dict[str, Any] | str:
@@ -278,6 +285,8 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a directory; pass a YAML file (e.g. {str(path / 'config.yaml')!r})")
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         data = read_mapping(path, ConfigError, "a config (field: value, …)", empty_ok=True)
@@ -345,7 +354,7 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         try:
             params = spec.validate_params(component.params)
         except ValidationError as err:
-            problems.append(format_validation_error(err, prefix=f"{field}.").replace("  ", "  ", 1))
+            problems.append(format_validation_error(err, prefix=f"{field}.", fields=_param_names(spec)))
             return None
         if field.endswith("_schedule"):
             target = "epsilon" if field.startswith("eps") else "lr"
@@ -376,6 +385,14 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         return RunConfig.model_validate({**config.model_dump(), **{k: _dump(v) for k, v in updates.items()}})
     except ValidationError as err:  # pragma: no cover - resolved values came from valid specs
         raise ConfigError(f"{where}invalid run config:\n{_explain(err)}") from None
+
+
+def _param_names(spec: Any) -> list[str]:
+    """The keys a spec's parameters may be written under (aliases such as ``lambda`` included)."""
+    names = []
+    for name, info in getattr(spec.params, "model_fields", {}).items():
+        names.append(info.alias or name)
+    return names
 
 
 def _card_file_hint(manager: PluginManager, kind: str, card: Any) -> str:

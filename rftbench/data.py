@@ -206,6 +206,9 @@ def build_data(
     """
     splits = load_splits(card, root=root, download=download, manager=manager)
     n_train = len(splits["train"])  # type: ignore[arg-type]
+    if n_train == 0:
+        raise ConfigError(f"dataset {card.id!r}: its train split is empty (no images to train on); "
+                          "check the dataset's files or the card's splits")
     if batch_size > n_train:
         raise ConfigError(
             f"batch_size = {batch_size} is larger than the train split of dataset {card.id!r} ({n_train} images); "

@@ -48,6 +48,7 @@ from .engine import (
     resolve_device,
     save_weights,
 )
+from .engine.threads import ThreadChoice, apply_threads
 from .errors import ConfigError, RftbenchError
 from .model import Classifier, build_classifier
 from .plugins import PluginManager, get_manager
@@ -200,6 +201,7 @@ class Setup:
     model: Classifier
     memory_format: MemoryFormat
     data: RunData
+    threads: ThreadChoice | None = None
 
     @property
     def channels_last(self) -> bool:
@@ -211,6 +213,7 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     rep = manager.get("representation", config.representation)
     data_card = manager.get("dataset", config.dataset)
     parts = build_components(config, manager)
+    threads = apply_threads(config.threads)
     device = resolve_device(config.device)
     precision = choose_precision(config.precision, device)
     torch.manual_seed(config.seed)
@@ -218,7 +221,7 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     memory_format = decide_channels_last(config.channels_last, model, device)
     data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
                       pin_memory=device.type == "cuda")
-    return Setup(rep, data_card, parts, device, precision, model, memory_format, data)
+    return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads)
 
 
 def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any]:
@@ -284,10 +287,12 @@ def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.devi
     from .outcomes import points_for
 
     points = points_for(config.dataset, manager)
-    metrics = evaluate(model, data.test, config.evaluation, batch_size=256, n_examples=config.n_eval, device=device,
+    metrics = evaluate(model, data.test, config.evaluation, batch_size=config.eval_batch_size, n_examples=config.n_eval, device=device,
                        seed=config.seed, manager=manager, output_dir=run_dir, progress=progress, points=points, cost=cost)
     if "outcomes" in metrics:  # the file's path relative to the record's folder
         metrics["outcomes"]["file"] = f"{run_dir.name}/{metrics['outcomes']['file']}"
+    # plots likewise: a record names no folder of the machine it ran on (output_dir and run_dir say where it ran)
+    metrics["plots"] = [Path(os.path.relpath(p, run_dir.parent)).as_posix() for p in metrics.get("plots", [])]
     return metrics
 
 
@@ -379,6 +384,7 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
         eval_phases = eval_cost.close()
     eval_seconds = time.perf_counter() - t_eval
     provenance = _provenance(config, manager, model, device, precision.name, setup.memory_format)
+    provenance["threads_reason"] = setup.threads.reason if setup.threads else None
     provenance["model_sha256"] = weights_sha
     provenance["resumed_from_steps"] = state.resumed_from
     record = ResultRecord(

@@ -128,4 +128,5 @@ def test_eval_table_fits_the_terminal_with_accuracies_whole(capsys, run_dir, mon
     lines = [line for line in out.splitlines() if line[:1] in "┏┃┡│└"]
     assert lines and all(len(line) <= width for line in lines) and "…" not in out
     values = [line.split("│")[2].strip() for line in lines if line.startswith("│") and "accuracy" in line]
-    assert len(values) == 3 and all(re.fullmatch(r"\d+\.\d% \[\d+\.\d, \d+\.\d\]", v) for v in values), values
+    # clean, L∞, corruptions and the union over both (union_all)
+    assert len(values) == 4 and all(re.fullmatch(r"\d+\.\d% \[\d+\.\d, \d+\.\d\]", v) for v in values), values

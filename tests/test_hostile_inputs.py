@@ -134,3 +134,129 @@ def test_terminal_escapes_in_a_record_are_never_printed_raw(tmp_path, capsys, fm
         exact = tmp_path / "out.csv"
         assert run(capsys, "results", str(tmp_path), "-F", "csv", "-o", str(exact))[0] == 0
         assert hostile in exact.read_text()  # a file keeps the exact value
+
+
+# --------------------------------------------------------------------------- devices, outcomes, suites, data: rows 9, 11, 12
+
+
+@pytest.mark.parametrize("device", ["bogus", "mps", "cuda:99", "cuda:x"])
+def test_a_bad_device_is_a_named_error(capsys, device):
+    from rftbench.engine.hardware import parse_device
+    from rftbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="device"):
+        parse_device(device)
+    code, _, err = run(capsys, "eval", "mini_resnet.shapes_standard", "-d", "digits", "-t", "linf:4/255", "--device", device)
+    assert code == 2 and "device=" in err and "bug" not in err
+
+
+def test_parse_device_accepts_what_torch_and_this_machine_have():
+    import torch
+
+    from rftbench.engine.hardware import parse_device
+
+    assert parse_device("cpu") == parse_device(" CPU ") == torch.device("cpu")
+    assert parse_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_an_npy_header_that_claims_more_than_the_member_holds_is_refused(tmp_path):
+    import hashlib
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from rftbench.outcomes import OutcomesError, read_outcomes
+
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(2, dtype=np.int64))
+    header["shape"] = (10**12,)  # 8 TB claimed, 16 bytes present
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, header)
+    member.write(np.zeros(2, dtype=np.int64).tobytes())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("format.npy", _npy(np.array([1])))
+        archive.writestr("index.npy", member.getvalue())
+    path = tmp_path / "forged.npz"
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(OutcomesError, match="corrupt or forged"):
+        read_outcomes(path, hashlib.sha256(buffer.getvalue()).hexdigest())
+
+
+def _npy(array):
+    import io
+
+    import numpy as np
+
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("suite", ["nosuch.yaml", "linf", {"name": "linf"}])
+def test_evaluate_refuses_a_suite_that_is_not_a_list(suite):
+    import torch
+
+    from rftbench.errors import ConfigError
+    from rftbench.evaluation import evaluate
+
+    data = torch.utils.data.TensorDataset(torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ConfigError, match="a suite is a list of components"):
+        evaluate(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 2)), data, suite, progress=False)
+
+
+def test_results_sort_by_an_unknown_column_is_an_error(tmp_path, capsys):
+    from rftbench.results import write_record
+    from tests.leaderboard_helpers import make_record
+
+    write_record(make_record("a1b2c3d4e5f60718"), tmp_path / "a1b2c3d4e5f60718.json")
+    code, _, err = run(capsys, "results", str(tmp_path), "-s", "clean_ac")
+    assert code == 2 and "no column 'clean_ac'" in err and "clean_acc" in err
+    assert run(capsys, "results", str(tmp_path), "-s", "-clean_acc")[0] == 0
+
+
+def test_a_directory_as_config_is_named_as_such(tmp_path, capsys):
+    code, _, err = run(capsys, "config", "show", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+
+
+def test_an_empty_train_split_is_named_as_such(monkeypatch):
+    import torch
+
+    import rftbench.data as data_mod
+    from rftbench.errors import ConfigError
+    from rftbench.zoo import get_dataset, get_representation
+
+    empty = torch.utils.data.TensorDataset(torch.zeros(0, 3, 8, 8), torch.zeros(0, dtype=torch.long))
+    monkeypatch.setattr(data_mod, "load_splits", lambda *a, **k: {"train": empty, "test": empty})
+    with pytest.raises(ConfigError, match="train split is empty"):
+        data_mod.build_data(get_representation("mini_resnet.shapes_standard"), get_dataset("digits"), batch_size=4)
+
+
+# --------------------------------------------------------------------------- plugin author's trial (issue 23 §1)
+
+
+def test_a_typo_in_a_loss_parameter_gets_did_you_mean(capsys):
+    code, _, err = run(capsys, "config", "show", "--set", "loss.bta=3")
+    assert code == 2 and "loss.bta" in err and "Did you mean: beta?" in err
+
+
+def test_version_and_plugins_kind_filters(capsys):
+    from importlib.metadata import version
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith(f"rftbench {version('rftbench')}")
+    code, out, _ = run(capsys, "plugins", "--kind", "attack", "--json")
+    rows = json.loads(out)["plugins"]
+    assert rows and all(set(r["contributions"]) == {"attack"} and r["contributions"]["attack"] for r in rows)
+    assert {r["name"] for r in rows} == {"attacks"}
+
+
+def test_plugin_authors_have_public_names_for_architecture_params_and_splits():
+    import rftbench
+    from rftbench_plugins import datasets
+    from rftbench_plugins._architecture import ArchitectureParams as old
+
+    assert rftbench.ArchitectureParams is old and "pretrained" in rftbench.ArchitectureParams.model_fields
+    assert rftbench.make_splits is datasets.make_splits and rftbench.DatasetError is datasets.DatasetError
+    assert {"ArchitectureParams", "make_splits", "DatasetError"} <= set(rftbench.__all__)

@@ -12,6 +12,9 @@
   heads.forEach(function (th, i) { col[th.dataset.key] = i; });
   var COLORS = { convolutional: "#3b5bdb", attention: "#e8590c", hybrid: "#2b8a3e", unknown: "#868e96" };
   var SERIES = ["#495057", "#3b5bdb", "#1098ad", "#7048e8", "#e8590c", "#2b8a3e", "#c2255c", "#f08c00"];
+  // one colour and one dash pattern per dataset's Pareto front (points keep the family colours)
+  var FRONT_COLORS = ["#111111", "#c2255c", "#1098ad", "#f08c00", "#7048e8", "#5c940d", "#d9480f", "#364fc7", "#a61e4d", "#087f5b"];
+  var FRONT_DASHES = ["", "6 3", "2 2", "8 3 2 3", "4 4", "1 3", "10 4"];
 
   function num(cell) {
     var v = cell.dataset.v;
@@ -123,7 +126,8 @@
     heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", direction);
     renumber();
-    tieKey = (th.dataset.key === "clean" || th.dataset.key.indexOf("threat-") === 0) ? th.dataset.key : null;
+    var key = th.dataset.key;
+    tieKey = (key === "clean" || key === "union" || key === "union_all" || key.indexOf("threat-") === 0) ? key : null;
     markTies();
   }
 
@@ -266,13 +270,29 @@
         "\nclean " + (100 * p.x).toFixed(1) + "%, robust " + (100 * p.y).toFixed(1) + "%");
     });
     // staircase through the front (x up, y down): from each point down to the next one's height, then right
-    fronts.forEach(function (f) {
+    var legendTop = h - m.b - 8 - 14 * fronts.length, legendRows = [];
+    fronts.forEach(function (f, k) {
       var d = "";
       f.forEach(function (p, i) {
         if (i === 0) d = "M" + px(p.x).toFixed(1) + " " + py(p.y).toFixed(1);
         else d += " V" + py(p.y).toFixed(1) + " H" + px(p.x).toFixed(1);
       });
-      el("path", { d: d, "class": "front", "data-dataset": f[0].r.dataset }, svg);
+      var color = FRONT_COLORS[k % FRONT_COLORS.length], dash = FRONT_DASHES[k % FRONT_DASHES.length];
+      var style = "stroke:" + color + (dash ? ";stroke-dasharray:" + dash : ";stroke-dasharray:none");
+      var name = f[0].r.dataset;
+      var path = el("path", { d: d, "class": "front", style: style, "data-dataset": name, "data-color": color }, svg);
+      el("title", {}, path, "Pareto front of " + name + " (" + f.length + " entries)");
+      legendRows.push({ name: name, style: style });
+    });
+    // the legend names each front (lower right, one line per dataset), over the points on a pale box
+    var frontLegend = el("g", { "class": "front-legend" }, svg);
+    el("rect", { x: w - m.r - 158, y: legendTop - 10, width: 156, height: 14 * fronts.length + 6, fill: "#ffffff",
+      "fill-opacity": 0.88, stroke: "#dde1e8" }, frontLegend);
+    legendRows.forEach(function (row, k) {
+      var ly = legendTop + 14 * k;
+      el("line", { x1: w - m.r - 152, x2: w - m.r - 128, y1: ly, y2: ly, "class": "front", style: row.style }, frontLegend);
+      el("text", { x: w - m.r - 122, y: ly + 4, "data-dataset": row.name }, frontLegend,
+        row.name.length > 22 ? row.name.slice(0, 21) + "…" : row.name);
     });
     svg.dataset.front = front.length;
     svg.dataset.fronts = fronts.length;
@@ -456,7 +476,21 @@
   }
   document.getElementById("robust-axis").addEventListener("change", function () { drawPareto(); drawCost(); });
 
+  // a table wider than its box says so, above it: the identity columns stay (sticky), the rest scrolls
+  var board = document.getElementById("board"), hint = document.getElementById("scroll-hint");
+  function scrollHint() {
+    if (!board || !hint) return;
+    var more = board.scrollWidth - board.clientWidth > 1;
+    var atEnd = board.scrollLeft + board.clientWidth >= board.scrollWidth - 1;
+    hint.hidden = !more;
+    hint.textContent = atEnd ? "← scroll back for the first columns" : "more columns to the right → scroll the table sideways (shift + wheel)";
+    board.classList.toggle("more-right", more && !atEnd);
+  }
+  if (board) board.addEventListener("scroll", scrollHint);
+  window.addEventListener("resize", scrollHint);
+
   readHash();
   applyFilters();
   drawPlots();
+  scrollHint();
 })();

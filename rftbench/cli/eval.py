@@ -33,6 +33,13 @@ def result_table(result: dict[str, Any], title: str, width: int | None = None) -
             notes.append("unreliable: see flags")
         rows.append((f"accuracy {label}", format_accuracy(record["acc"], record.get("n", n)),
                      Text(", ".join(notes), style="" if record.get("reliable", True) else "red")))
+    for key, what in (("union", "L∞/L2/L1"), ("union_all", "all threats")):
+        union = result.get(key)
+        if isinstance(union, dict):
+            rows.append((f"union accuracy ({what})", format_accuracy(union.get("acc"), union.get("n", n)),
+                         Text("correct under every one of " + ", ".join(map(str, union.get("of") or []))
+                              + ("" if union.get("reliable", True) else "; unreliable: see flags"),
+                              style="" if union.get("reliable", True) else "red")))
     for label, record in result["metrics"].items():
         value = record.get("value", record.get("kendall_tau", record.get("sum")))
         rows.append((label, f"{value:.4g}" if isinstance(value, (int, float)) else "-", f"{record['seconds']:.1f} s"))

@@ -51,6 +51,12 @@ def summary_table(record: ResultRecord, path: Path | None = None, width: int | N
         robust = styled("[yellow]{}[/]", format_accuracy(result.get("acc"), result.get("n", n)))
         robust.no_wrap = True
         table.add_row(f"robust accuracy {label}", robust)
+    for key, what in (("union", "L∞/L2/L1"), ("union_all", "all threats")):
+        union = metrics.get(key)
+        if isinstance(union, dict):
+            text = styled("[yellow]{}[/]", format_accuracy(union.get("acc"), union.get("n", n)))
+            text.no_wrap = True
+            table.add_row(f"union accuracy ({what})", text + styled(" [dim]over {}[/]", ", ".join(map(str, union.get("of") or []))))
     for label, result in (metrics.get("metrics") or {}).items():
         value = result.get("value") if isinstance(result, dict) else result
         if isinstance(value, (int, float)):

@@ -10,6 +10,7 @@ one (with worker processes, exactly so from epoch boundaries).
 from __future__ import annotations
 
 import logging
+import math
 import random
 import signal
 import threading
@@ -31,9 +32,16 @@ from ..errors import ConfigError, RftbenchError
 from .checkpoint import CheckpointStore
 from .hardware import Precision
 from .optim import build_optimizer, set_lr
-from .step import FusedStep, NonFiniteLossError
+from .step import FusedStep, NonFiniteLossError, StepOutput
+from .syncs import host_read, host_work
 
 log = logging.getLogger("rftbench")
+
+#: With ``log_every: auto``, the running statistics are read (one device sync) when this many
+#: seconds have passed since the last read, so the progress bar's numbers refresh twice a second.
+AUTO_LOG_SECONDS = 0.5
+#: ... and at the latest after this many steps (bounds the per-step tensors held until the read).
+MAX_PENDING = 1000
 
 
 class RunInterrupted(RftbenchError):
@@ -160,7 +168,11 @@ class Trainer:
         self.step = FusedStep(
             model, parts.loss, parts.threat, self.optimizer, precision,
             channels_last=channels_last, accumulation=self.accumulation, scaler=self.scaler, compiled=compiled,
+            check_finite=False,
         )
+        # Per-step statistics not yet read on the host: (output, epoch, step, ε, lr factor).
+        self._pending: list[tuple[StepOutput, int, int, float, float]] = []
+        self._last_read = time.perf_counter()
         self.base_eps = float(parts.threat.eps) if parts.threat is not None else 0.0
         self.state = TrainState()
         self.loader_generator = torch.Generator()
@@ -252,24 +264,66 @@ class Trainer:
         """``(val_loss, val_acc)`` on the clean val split: mean cross-entropy (fp32) and accuracy; ``None`` without one."""
         if self.data.val is None:
             return None, None
-        loader = self.data.eval_loader("val", batch_size=256)
+        loader = self.data.eval_loader("val", batch_size=self.config.eval_batch_size)
         loader.generator = torch.Generator()
         self.model.eval()
-        correct = n = 0
-        loss = 0.0
+        n = 0
+        # sums on the device, read once at the end (fp64: the same arithmetic as summing on the host)
+        loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        with host_work():  # the loader draws its base seed on the CPU
+            batches = iter(loader)
         with torch.no_grad():
-            for x, y in loader:
-                x = x.to(self.device)
-                y = y.to(self.device)
+            for x, y in batches:
+                x = x.to(self.device, non_blocking=True)
+                y = y.to(self.device, non_blocking=True)
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with self.precision.autocast():
                     logits = self.model(x)
                 logits = logits.float()  # exact for fp16/bf16 logits: same argmax, an fp32 loss
-                loss += float(F.cross_entropy(logits, y, reduction="sum"))
-                correct += int((logits.argmax(1) == y).sum())
+                loss += F.cross_entropy(logits, y, reduction="sum").double()
+                correct += (logits.argmax(1) == y).sum()
                 n += len(y)
-        return loss / max(n, 1), correct / max(n, 1)
+        with host_read():
+            total, right = torch.stack([loss, correct.double()]).tolist()
+        return total / max(n, 1), right / max(n, 1)
+
+    def _read_stats(self) -> None:
+        """Read the pending per-step statistics (one device sync) into ``state.running``.
+
+        Raises :class:`NonFiniteLossError` naming the first step whose loss was NaN/inf; as no
+        checkpoint is written without reading first, the last checkpoint on disk predates it.
+        """
+        pending, self._pending = self._pending, []
+        self._last_read = time.perf_counter()
+        if not pending:
+            return
+        with host_read():
+            values = torch.cat([torch.stack([out.loss.float() for out, *_ in pending]).double(),
+                                torch.stack([out.correct for out, *_ in pending]).double()]).tolist()
+        running, k = self.state.running, len(pending)
+        for j, (out, epoch, i, eps, lr_factor) in enumerate(pending):
+            loss = values[j]
+            if not math.isfinite(loss):
+                kept = self.store.latest_pointer.read_text().strip() if self.store and self.store.exists() else None
+                where = f"the last good checkpoint ({kept}) is kept in {self.store.root}" if kept else "no checkpoint was written yet"
+                raise NonFiniteLossError(
+                    f"training stopped: the training loss is {loss} at epoch {epoch + 1}, step {i + 1} (ε = {_format_eps(eps)}, "
+                    f"lr factor {lr_factor:.3g}); {where}. Lower optimizer.lr_backbone / optimizer.lr_head, "
+                    "or train with precision=fp32. No result was written."
+                )
+            running["loss"] += loss * out.n
+            running["correct"] += values[k + j]
+            running["n"] += out.n
+
+    def _read_due(self) -> bool:
+        every = self.config.log_every
+        if len(self._pending) >= MAX_PENDING:
+            return True
+        if every == "auto":
+            return time.perf_counter() - self._last_read >= AUTO_LOG_SECONDS
+        return len(self._pending) >= every
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor, eps: float, update: bool, epoch: int) -> Any:
         """One fused step, its passes counted and its FLOPs counted once per signature (rftbench.engine.cost)."""
@@ -389,13 +443,18 @@ class Trainer:
             task = bar.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.micro_per_epoch, completed=start, stats="")
             lr_factor = eps = 0.0
             tick = time.perf_counter()
-            for i, (x, y) in enumerate(self.data.train_loader, start=start):
+            self._pending, self._last_read = [], time.perf_counter()
+            with host_work():  # the loader draws its base seed on the CPU
+                batches = iter(self.data.train_loader)
+            for i, (x, y) in enumerate(batches, start=start):
                 if i >= self.micro_per_epoch:
                     break
-                if int(y.max()) >= num_classes or int(y.min()) < 0:
+                with host_work():  # the loader's labels, still on the CPU: no device sync
+                    low, high = int(y.min()), int(y.max())
+                if high >= num_classes or low < 0:
                     raise ConfigError(
-                        f"dataset {cfg.dataset!r}: a training label is {int(y.max())}, but the head has {num_classes} classes "
-                        f"(the card's num_classes); fix num_classes in the dataset card"
+                        f"dataset {cfg.dataset!r}: a training label is {high if high >= num_classes else low}, but the head has "
+                        f"{num_classes} classes (the card's num_classes); fix num_classes in the dataset card"
                     )
                 t = epoch + i / self.micro_per_epoch
                 if i % self.accumulation == 0:
@@ -405,26 +464,19 @@ class Trainer:
                 x = x.to(self.device, non_blocking=True)
                 y = y.to(self.device, non_blocking=True)
                 update = (i + 1) % self.accumulation == 0
-                try:
-                    out = self._train_step(x, y, eps, update, epoch)
-                except NonFiniteLossError as err:
-                    kept = self.store.latest_pointer.read_text().strip() if self.store and self.store.exists() else None
-                    where = f"the last good checkpoint ({kept}) is kept in {self.store.root}" if kept else "no checkpoint was written yet"
-                    raise NonFiniteLossError(
-                        f"training stopped: {err} at epoch {epoch + 1}, step {i + 1} (ε = {_format_eps(eps)}, "
-                        f"lr factor {lr_factor:.3g}); {where}. Lower optimizer.lr_backbone / optimizer.lr_head, "
-                        "or train with precision=fp32. No result was written."
-                    ) from None
-                running = state.running
-                running["loss"] += float(out.loss) * out.n
-                running["correct"] += float(out.correct)
-                running["n"] += out.n
+                out = self._train_step(x, y, eps, update, epoch)
+                self._pending.append((out, epoch, i, eps, lr_factor))
                 state.images += out.n
-                stats = (
-                    f"loss {running['loss'] / running['n']:.3f}  acc {100 * running['correct'] / running['n']:.1f}%  "
-                    f"ε {_format_eps(eps)}  lr {self.optimizer.param_groups[0]['lr']:.2e}"
-                )
-                bar.update(task, completed=i + 1, stats=stats)
+                if self._read_due():
+                    self._read_stats()
+                    running = state.running
+                    stats = (
+                        f"loss {running['loss'] / max(running['n'], 1):.3f}  acc {100 * running['correct'] / max(running['n'], 1):.1f}%  "
+                        f"ε {_format_eps(eps)}  lr {self.optimizer.param_groups[0]['lr']:.2e}"
+                    )
+                    bar.update(task, completed=i + 1, stats=stats)
+                else:
+                    bar.update(task, completed=i + 1)
                 if update:
                     every = self.monitor.config.every_steps if self.monitor is not None else None
                     if every and (epoch * self.steps_per_epoch + (i + 1) // self.accumulation) % every == 0:
@@ -434,6 +486,8 @@ class Trainer:
                     if self.callback is not None:
                         self.callback(self, epoch, i + 1)
                     if self._stop:
+                        self._read_stats()  # a NaN found here stops before the checkpoint is written
+                        running = state.running
                         now = time.perf_counter()
                         running["seconds"] += now - tick
                         state.train_seconds += now - tick
@@ -442,6 +496,7 @@ class Trainer:
                         raise RunInterrupted(
                             f"interrupted at epoch {epoch + 1}, step {i + 1}{where}. Run the same command again to resume."
                         )
+            self._read_stats()
             seconds = time.perf_counter() - tick
             running = state.running
             running["seconds"] += seconds

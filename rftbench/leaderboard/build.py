@@ -65,6 +65,10 @@ short_description: Robust fine-tuning of pretrained image classifiers
 """
 
 
+#: The union-accuracy columns (entry field, title): unknown (—) for entries without per-threat outcomes, never 0.
+UNION_COLUMNS: tuple[tuple[str, str], ...] = (("union", "union"), ("union_all", "union (all)"))
+
+
 @dataclass(frozen=True)
 class Column:
     """A threat-model column of the table."""
@@ -162,6 +166,8 @@ def _row(origin: str, entry: Entry, columns: Sequence[Column]) -> dict[str, Any]
         "n": n,
         "clean_ci": _interval(m.clean_acc, n),
         "threat_cis": [_interval(m.acc(c.label), n) for c in columns],
+        "unions": [getattr(m, name).acc if getattr(m, name) is not None else None for name, _ in UNION_COLUMNS],
+        "union_cis": [_interval(getattr(m, name).acc, n) if getattr(m, name) is not None else None for name, _ in UNION_COLUMNS],
         "sum": m.sum,
         "geom": m.geom,
         "er": m.expected_robustness,

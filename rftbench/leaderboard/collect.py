@@ -99,7 +99,13 @@ def entries_from_results(paths: Iterable[str | Path], *, problems: list[str] | N
             if "content_hash" in data:
                 entries.append(load_entry(data, where=str(path)))
             else:
-                entries.append(entry_from_record(read_record(path)))
+                record = read_record(path)
+                if record.metrics.get("outcomes") and not any(u in record.metrics for u in ("union", "union_all")):
+                    # a record from before union accuracies were recorded: from its per-example file, when there
+                    from ..outcomes import unions_on_read
+
+                    record = record.model_copy(update={"metrics": {**record.metrics, **unions_on_read(record.metrics, path.parent)}})
+                entries.append(entry_from_record(record))
         except RftbenchError as err:  # a bad record is reported, the rest still build
             if problems is None:
                 raise

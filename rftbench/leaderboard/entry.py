@@ -144,8 +144,22 @@ class ThreatResult(Budget):
     extra: dict[str, Finite] = Field(default_factory=dict, description="other numbers reported for this threat model")
 
 
+class UnionResult(_Strict):
+    """Union (worst-over-threats) accuracy: the share of test points correct clean and under every threat in ``of``."""
+
+    acc: Accuracy
+    of: list[str] = Field(min_length=2, max_length=64, description="the threat labels it spans (each in metrics.threats)")
+    reliable: bool | None = Field(None, description="False when one of its threats was flagged for possible gradient masking")
+
+
 class Metrics(_Strict):
-    """What the run measured. ``sum`` and ``geom`` aggregate clean and every threat accuracy."""
+    """What the run measured. ``sum`` and ``geom`` aggregate clean and every threat accuracy.
+
+    ``union`` (every L∞/L2/L1 threat) and ``union_all`` (corruptions included) are the union
+    accuracies (:mod:`rftbench.outcomes`), present only when the run measured them per point;
+    each must name threats of ``threats`` and be at most the lowest of their accuracies and the
+    clean one.
+    """
 
     clean_acc: Accuracy
     threats: dict[str, ThreatResult] = Field(min_length=1, description="per threat label ('linf:4/255'…)")
@@ -156,6 +170,8 @@ class Metrics(_Strict):
     reliable: bool | None = Field(None, description="False when the evaluator flagged possible gradient masking")
     pareto_auc: Accuracy | None = Field(None, description="area under the clean–robust Pareto frontier of the in-training evaluation")
     extra: dict[str, Finite] = Field(default_factory=dict, description="other metrics, flattened with dots")
+    union: UnionResult | None = Field(None, description="accuracy on the points robust to every L∞/L2/L1 threat at once")
+    union_all: UnionResult | None = Field(None, description="the same over every threat, corruptions included")
 
     @model_validator(mode="before")
     @classmethod
@@ -181,6 +197,17 @@ class Metrics(_Strict):
             raise ValueError(f"sum is {self.sum!r} but clean + threat accuracies add up to {math.fsum(accs)!r}")
         if abs(self.geom - math.prod(accs)) > AGGREGATE_TOLERANCE:
             raise ValueError(f"geom is {self.geom!r} but the product of the accuracies is {math.prod(accs)!r}")
+        for name in ("union", "union_all"):
+            union = getattr(self, name)
+            if union is None:
+                continue
+            missing = [label for label in union.of if self.acc(label) is None]
+            if missing:
+                raise ValueError(f"{name}.of names {', '.join(map(repr, missing))}, not among the threats ({', '.join(self.threats)})")
+            lowest = min([self.clean_acc, *(self.acc(label) for label in union.of)])
+            if union.acc > lowest + AGGREGATE_TOLERANCE:
+                raise ValueError(f"{name}.acc is {union.acc!r}, above the lowest accuracy of its threats and the clean one "
+                                 f"({lowest!r}): a point robust to every threat is robust to each")
         return self
 
     def acc(self, label: str) -> float | None:

@@ -59,7 +59,23 @@ def _numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
 _THREAT_SKIP = {"acc", "norm", "eps", "seconds", "reliable"}
 #: Top-level keys of the evaluator's output that are not metrics of the model.
 _TOP_SKIP = {"clean_acc", "threats", "metrics", "expected_robustness", "n_eval", "n", "n_examples",
-             "seed", "seconds", "plots", "flags", "reliable"}
+             "seed", "seconds", "plots", "flags", "reliable", "union", "union_all"}
+
+
+def _unions(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's union accuracies as :class:`~rftbench.leaderboard.entry.UnionResult` fields, labels made canonical."""
+    out: dict[str, Any] = {}
+    for name in ("union", "union_all"):
+        value = metrics.get(name)
+        if not isinstance(value, Mapping) or "acc" not in value:
+            continue
+        try:
+            of = [threat_label(*parse_threat_label(label)) for label in value.get("of") or []]
+        except ValueError as err:
+            raise EntryError(f"metrics.{name}.of: {err}") from None
+        reliable = value.get("reliable")
+        out[name] = {"acc": value["acc"], "of": of, "reliable": reliable if isinstance(reliable, bool) else None}
+    return out
 
 
 def _expected_robustness(metrics: Mapping[str, Any]) -> float | None:
@@ -79,7 +95,8 @@ def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None
 
     Threat labels are made canonical; per-threat numbers other than the accuracy go to the
     threat's ``extra`` (timings left out); metric records (``metrics.metrics``) and other
-    numeric keys are flattened into ``extra``; ``reliable`` (no gradient-masking flag) is kept.
+    numeric keys are flattened into ``extra``; ``reliable`` (no gradient-masking flag) and the union
+    accuracies (``union``, ``union_all``) are kept.
     """
     if "clean_acc" not in metrics:
         raise EntryError("the result record has no metrics.clean_acc: was the run evaluated? (status must be complete)")
@@ -107,6 +124,7 @@ def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None
         "n_eval": metrics.get("n_examples", metrics.get("n_eval", metrics.get("n", n_eval))),
         "reliable": reliable if isinstance(reliable, bool) else None,
         "extra": extra,
+        **_unions(metrics),
     }
 
 
