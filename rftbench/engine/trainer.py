@@ -481,7 +481,11 @@ class Trainer:
                     every = self.monitor.config.every_steps if self.monitor is not None else None
                     if every and (epoch * self.steps_per_epoch + (i + 1) // self.accumulation) % every == 0:
                         pause = time.perf_counter()
-                        self._monitor_point(epoch, i + 1)
+                        try:
+                            self._monitor_point(epoch, i + 1)
+                        except _StopOnWarning:  # the partial epoch's training time still counts (its curves: none)
+                            state.train_seconds += pause - tick
+                            raise
                         tick += time.perf_counter() - pause  # evaluation time is not training time
                     if self.callback is not None:
                         self.callback(self, epoch, i + 1)
