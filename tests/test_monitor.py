@@ -185,7 +185,7 @@ def test_robust_collapse_is_recorded_printed_and_stops_the_run(engine_manager, t
 
     _scripted(monkeypatch, [0.5, 0.45, 0.1, 0.1])
     stopped = run(overrides=tiny(tmp_path / "c", epochs=4, **{"monitor.stop_on_warning": "true",
-                                                               "monitor.warnings.adaptation_margin": 0.0}),
+                                                               "monitor.warnings.adaptation_share": 1.0}),
                   manager=engine_manager)
     assert stopped.status == "stopped" and stopped.stopped["name"] == "robust-collapse"
     assert stopped.curves["epoch"] == [1, 2, 3] and stopped.metrics["clean_acc"] is not None
