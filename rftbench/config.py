@@ -109,6 +109,63 @@ class MonitorConfig(NoBoolCoercion):
     )
     warnings: WarningsConfig = WarningsConfig()
     stop_on_warning: bool = Field(False, description="end the run at the first warning (record written, status `stopped`)")
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class DataConfig(NoBoolCoercion):
+    """How training data reaches the step: loader processes, the decoded cache, where augmentation runs.
+
+    ``num_workers`` and ``cache`` change only how fast batches arrive (they are out of the config
+    hash); ``augment_on: device`` runs the study's augmentation on whole batches on the device with
+    per-example parameters drawn there, a different random stream from the per-example CPU path, so
+    it is part of the hash.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    num_workers: int | Literal["auto"] = Field(
+        "auto", description="loader processes for training data; auto: a share of the usable cores (0 = main process)"
+    )
+    cache: bool = Field(
+        True, description="keep the decoded, resized train split in memory (uint8 for 8-bit images) when it fits"
+    )
+    augment_on: Literal["cpu", "device"] = Field(
+        "cpu", description="cpu: per-example torchvision augmentation in the loader; device: batched on the device"
+    )
+
+    @field_validator("num_workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        if isinstance(value, float) and not isinstance(value, bool):
+            raise ValueError("num_workers takes a whole number ≥ 0 or auto")
+        if isinstance(value, bool):
+            raise ValueError("a boolean; num_workers takes a whole number ≥ 0 or auto")
+        if isinstance(value, str) and value != "auto":
+            raise ValueError("num_workers takes a whole number ≥ 0 or auto")
+        return value
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers_fit(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            cores = usable_cores()
+            if value < 0:
+                raise ValueError(f"use 0 (load in the main process), a positive number ≤ {cores}, or auto")
+            if value > cores:
+                raise ValueError(
+                    f"more than the {cores} CPU cores this process may use; use num_workers ≤ {cores} or auto"
+                )
+        return value
+
+
+#: Fields of ``data`` that change only speed (left out of the config hash).
+NON_RESULT_DATA_FIELDS = {"num_workers", "cache"}
 
 
 class RunConfig(NoBoolCoercion):
@@ -141,7 +198,7 @@ class RunConfig(NoBoolCoercion):
     n_eval: int | None = Field(None, ge=1, description="evaluate on the first n test images (all if unset)")
     output_dir: str = Field("runs", description="where run folders and result records are written")
     data_root: str | None = Field(None, description="where datasets are stored (default: the rftbench cache)")
-    monitor: MonitorConfig | None = Field(None, description="in-training evaluation, curves and early warnings (off when unset)")
+    data: DataConfig = Field(default_factory=DataConfig, description="the training data path: workers, cache, augmentation")
     log_every: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto", description="read the running loss/accuracy (one device sync) every k steps; auto: about twice a second"
     )
@@ -149,6 +206,7 @@ class RunConfig(NoBoolCoercion):
     threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
         "auto", description="intra-op CPU threads; auto: the CPUs the affinity mask and cgroup quota allow (env RFTBENCH_THREADS)"
     )
+    monitor: MonitorConfig | None = Field(None, description="in-training evaluation, curves and early warnings (off when unset)")
 
     @field_validator("effective_batch_size")
     @classmethod
@@ -180,6 +238,10 @@ class RunConfig(NoBoolCoercion):
     def config_hash(self) -> str:
         """A short, stable hash of the resolved config, minus fields that do not change the result."""
         data = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+        loading = {k: v for k, v in (data.pop("data", None) or {}).items()
+                   if k not in NON_RESULT_DATA_FIELDS and v != DataConfig.model_fields[k].default}
+        if loading:  # only result-changing data settings away from their defaults enter (old hashes stay)
+            data["data"] = loading
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -41,6 +41,9 @@ class ResultRecord(BaseModel):
       field: the contribution's name, plugin, distribution and version); ``weights`` (the
       representation card's pin: hub_id/revision, url/sha256 or recipe, and ``built_sha256``
       for locally built weights); ``model_sha256`` of the trained weights; ``resumed_from_steps``.
+    - ``parameters``: ``trainable`` (parameters that learn in some epoch), ``total`` (all of the
+      trained model's, adapters and head included), ``added`` (by the protocol: LoRA, adapters),
+      ``share`` (trainable / total); absent from records of older versions.
     - ``created``: ISO start time (UTC); ``run_dir``: the run folder (``load_model`` reads it).
     - ``monitor`` (with a ``monitor:`` section): ``threat``, ``corruption``, ``n``, ``seed``,
       ``every_steps``, ``points`` (``step``, ``epoch`` — fractional, ``clean_acc``,

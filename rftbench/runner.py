@@ -219,9 +219,20 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     torch.manual_seed(config.seed)
     model = build_classifier(rep, data_card.num_classes, manager=manager)
     memory_format = decide_channels_last(config.channels_last, model, device)
+    from .data import resolve_workers
+
+    rank, world = distributed_rank_world()
     data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
-                      pin_memory=device.type == "cuda")
+                      pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
+                      cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
     return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads)
+
+
+def distributed_rank_world() -> tuple[int, int]:
+    """``(rank, world size)`` of this process: from an initialised process group, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any]:
@@ -372,6 +383,8 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
     weights_sha = save_weights(model, run_dir / MODEL_FILE, metadata={"config_hash": config.config_hash()})
     info = {"representation": rep.id, "num_classes": data_card.num_classes, "config_hash": config.config_hash(),
             "sha256": weights_sha}
+    if hasattr(setup.parts.protocol, "prepare"):  # the weights hold added layers: load_model adds them first
+        info["protocol"] = config.protocol.as_config()
     atomic_write_text(run_dir / MODEL_INFO, json.dumps(info, indent=2))
 
     from .engine import cost as _cost
@@ -400,6 +413,7 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
             "train_images_per_s": round(state.images / state.train_seconds, 2) if state.train_seconds else 0.0,
         },
         provenance=provenance,
+        parameters=trainer.parameter_counts,
         created=started.isoformat(timespec="seconds"),
         run_dir=str(run_dir),
         status="stopped" if state.stopped is not None else "complete",
@@ -471,13 +485,38 @@ def read_model_info(path: str | Path) -> dict[str, Any]:
     if not isinstance(rep, str) or not isinstance(classes, int) or isinstance(classes, bool) or classes < 1 \
             or not (sha is None or isinstance(sha, str)):
         raise RftbenchError(f"{path}: needs representation (a string), num_classes (an integer ≥ 1) and sha256; {fix}")
+    protocol = info.get("protocol")
+    if protocol is not None and not (isinstance(protocol, dict) and isinstance(protocol.get("name"), str)):
+        raise RftbenchError(f"{path}: protocol must be a mapping with a name (the protocol that added layers); {fix}")
     return info
+
+
+def build_trained_classifier(info: dict[str, Any], manager: PluginManager | None = None) -> Classifier:
+    """The untrained classifier a run's ``model.json`` describes, with the layers its protocol added (LoRA, adapters).
+
+    ``info`` is :func:`read_model_info`'s; the result takes the run's ``model.safetensors`` as it is.
+    """
+    from .engine import prepare_model
+
+    manager = manager or get_manager()
+    model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
+    protocol = info.get("protocol")
+    if protocol is not None:
+        params = {k: v for k, v in protocol.items() if k != "name"}
+        try:
+            built = manager.get("protocol", protocol["name"]).build(**params)
+        except ValidationError as err:
+            raise RftbenchError(f"model.json: protocol {protocol['name']!r}: {format_validation_error(err)}") from None
+        prepare_model(model, built)
+    return model
 
 
 def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manager: PluginManager | None = None) -> Classifier:
     """The trained classifier of a run (an ``nn.Module`` in eval mode taking [0, 1] images).
 
     ``run_dir`` is the run folder (``runs/<hash>``) or its result record (``runs/<hash>.json``).
+    A model trained with a protocol that adds layers (``lora``, ``lp-lora``, ``adapter``, ``peft``)
+    is returned with them, unmerged: the same modules and weights as at the end of training.
     """
     path = Path(run_dir)
     if path.suffix == ".json" and path.is_file():
@@ -489,10 +528,10 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     from .plugins import missing_plugin_hint, record_provenance
 
     with missing_plugin_hint(record_provenance(path)):
-        model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
+        model = build_trained_classifier(info, manager)
     load_weights(model, path / MODEL_FILE, sha256=info.get("sha256"))
     return model.to(device).eval()
 
 
-__all__ = ["RunLocked", "Setup", "build_components", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
+__all__ = ["RunLocked", "Setup", "build_components", "build_trained_classifier", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
            "run_lock", "run_paths", "wait_for_run_lock"]

@@ -2,9 +2,11 @@
 
 Resuming is exact: each epoch's batch order depends only on ``(seed, epoch)``, and a
 checkpoint holds the model, optimiser, GradScaler, the global RNGs (data augmentation), the
-training threat's RNG, the loop position and the running statistics; with ``num_workers=0``
-an interrupted run resumed from any checkpoint ends with the same weights as an uninterrupted
-one (with worker processes, exactly so from epoch boundaries).
+training threat's RNG, the loop position and the running statistics; each training example's
+augmentation has its own seed ``(seed, epoch, index)`` (:mod:`rftbench.data`), so an interrupted
+run resumed from any checkpoint ends with the same weights as an uninterrupted one, with or
+without loader worker processes. A worker that dies stops the run with :class:`DataLoaderFailed`
+(a checkpoint is saved at the last finished optimiser step).
 """
 
 from __future__ import annotations
@@ -50,6 +52,19 @@ class RunInterrupted(RftbenchError):
 
 class _StopOnWarning(Exception):
     """Raised inside the loop when a warning fires with ``monitor.stop_on_warning``."""
+class DataLoaderFailed(RftbenchError):
+    """A training-data loader process died or raised; the message names the worker and what was kept."""
+
+
+def describe_loader_error(err: BaseException) -> str:
+    """One line naming the failed worker and its error, from a ``DataLoader`` exception's message."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    head = lines[0]
+    if len(lines) > 1 and "Traceback" in lines[1]:  # "Caught X in DataLoader worker process N." + the worker's traceback
+        return f"{head.rstrip('.')}: {lines[-1]}"
+    return head
 
 
 @dataclass
@@ -101,6 +116,31 @@ def freeze_for_epoch(model: nn.Module, names: set[str]) -> None:
             module.eval()
 
 
+def prepare_model(model: nn.Module, protocol: Any) -> int:
+    """Let a protocol that adds layers (LoRA, adapters) change ``model`` in place, once; returns the parameters it added.
+
+    Calls ``protocol.prepare(model)`` when the protocol has one and the model was not prepared
+    yet (the engine before training and before loading a checkpoint, :func:`rftbench.load_model`
+    before loading trained weights); protocols without ``prepare`` leave the model as it is.
+    """
+    if not hasattr(protocol, "prepare") or getattr(model, "_rftbench_prepared", False):
+        return 0
+    before = sum(p.numel() for p in model.parameters())
+    protocol.prepare(model)
+    model._rftbench_prepared = True
+    return sum(p.numel() for p in model.parameters()) - before
+
+
+def parameter_counts(model: nn.Module, names: set[str], added: int = 0) -> dict[str, Any]:
+    """What a run trains: ``trainable`` (parameters that learn in some epoch), ``total`` (all the model's, adapters
+    and head included), ``added`` (by the protocol's ``prepare``) and ``share`` = trainable / total."""
+    total = trainable = 0
+    for n, p in model.named_parameters():
+        total += p.numel()
+        trainable += p.numel() if n in names else 0
+    return {"trainable": trainable, "total": total, "added": added, "share": round(trainable / total, 6) if total else 0.0}
+
+
 class Trainer:
     """Trains ``model`` on ``data`` as ``config`` says, with the resolved ``parts``.
 
@@ -143,7 +183,9 @@ class Trainer:
         self.store = CheckpointStore(run_dir, config.config_hash()) if run_dir is not None else None
         self.progress, self.console, self.callback, self.on_epoch = progress, console, callback, on_epoch
         self._stop = False
+        self._where = (0, 0)  # (epoch, micro-batch) being trained, for error messages
 
+        added = prepare_model(model, parts.protocol)
         model.to(device)
         if channels_last:
             model.to(memory_format=torch.channels_last)
@@ -157,6 +199,8 @@ class Trainer:
         for schedule in (parts.eps_schedule, parts.lr_schedule):
             if hasattr(schedule, "validate"):
                 schedule.validate(self.epochs)
+        #: trainable and total parameter counts (written in the result record as ``parameters``)
+        self.parameter_counts = parameter_counts(model, set().union(*self.phases), added)
         self.optimizer = build_optimizer(model, set().union(*self.phases), config.optimizer)
         self.scaler = torch.amp.GradScaler(device.type) if precision.use_scaler else None
         compiled = None
@@ -412,7 +456,12 @@ class Trainer:
                 self._loop(bar)
         except _StopOnWarning:
             log.warning("stopping early (--stop-on-warning): %s", self.state.stopped["message"] if self.state.stopped else "")
+        except RuntimeError as err:  # torch's SIGCHLD handler raises this wherever the main thread is when a worker dies
+            if self.data.num_workers and "DataLoader worker" in str(err):
+                raise self._loader_failed(err, *self._where) from None
+            raise
         finally:
+            self.data.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if self.passes is not None:
@@ -428,6 +477,35 @@ class Trainer:
         from ..progress import make_progress
 
         return make_progress(self.console, enabled=self.progress, images_per_step=self.config.batch_size)  # type: ignore[return-value]
+
+    def _loader_failed(self, err: BaseException, epoch: int, position: int) -> DataLoaderFailed:
+        kept = self.store.latest_pointer.read_text().strip() if self.store and self.store.exists() else None
+        where = (f"the last checkpoint ({kept}) is kept in {self.store.root}; run the same command again to resume"
+                 if kept and self.store else "no checkpoint was written yet; run the same command again to start over")
+        return DataLoaderFailed(
+            f"training stopped at epoch {epoch + 1}, step {position + 1}: a training-data worker failed "
+            f"({describe_loader_error(err)}); {where}. If it ran out of memory, lower data.num_workers "
+            "(data.num_workers=0 loads in the main process and shows the full traceback)."
+        )
+
+    def _batches(self, it: Any, epoch: int, start: int) -> Any:
+        """The epoch's batches (from the loader iterator ``it``) from ``start``; a failed loader worker becomes :class:`DataLoaderFailed`."""
+        position = start
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001 - what a worker raised (or the OS killing it) reaches us here
+                if not self.data.num_workers:
+                    raise
+                if position > start and position % self.accumulation == 0:
+                    self._read_stats()
+                    self.save(epoch, position)  # the loop finished optimiser step `position`: nothing is lost
+                raise self._loader_failed(err, epoch, position) from None
+            self._where = (epoch, position)
+            yield batch
+            position += 1
 
     def _loop(self, bar: Progress) -> None:
         parts, state, cfg = self.parts, self.state, self.config
@@ -446,7 +524,7 @@ class Trainer:
             self._pending, self._last_read = [], time.perf_counter()
             with host_work():  # the loader draws its base seed on the CPU
                 batches = iter(self.data.train_loader)
-            for i, (x, y) in enumerate(batches, start=start):
+            for i, (x, y) in enumerate(self._batches(batches, epoch, start), start=start):
                 if i >= self.micro_per_epoch:
                     break
                 with host_work():  # the loader's labels, still on the CPU: no device sync
@@ -463,6 +541,8 @@ class Trainer:
                 eps = self.base_eps * parts.eps_schedule(t, self.epochs)
                 x = x.to(self.device, non_blocking=True)
                 y = y.to(self.device, non_blocking=True)
+                if self.data.device_augment is not None:
+                    x = self.data.device_augment(x, epoch, i)
                 update = (i + 1) % self.accumulation == 0
                 out = self._train_step(x, y, eps, update, epoch)
                 self._pending.append((out, epoch, i, eps, lr_factor))

@@ -57,9 +57,9 @@ def analyse(loaded: Loaded, figures: an.Figures) -> list[an.Section]:
     sections += [an.epsilon_scheduling(loaded.rows, figures, loaded.cards.classes),
                  an.robustness_transfer(loaded.rows, loaded.probes, figures),
                  an.training_cost(loaded.rows, figures),
+                 an.union_section(loaded.rows),
                  an.in_training(loaded.rows, figures),
                  an.cost_of_results(loaded.rows, figures),
-                 an.union_section(loaded.rows),
                  an.results_table(loaded.rows)]
     return sections
 

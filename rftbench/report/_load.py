@@ -55,6 +55,11 @@ class Row:
     sensitivity: dict[str, float] | None = None
     train_seconds: float | None = None
     outcomes: bool = False  # a local record whose per-example outcomes were kept (paired tests can use them)
+    #: Union accuracies (rftbench.outcomes): correct under every L∞/L2/L1 threat; every threat, corruptions included.
+    union: float | None = None
+    union_all: float | None = None
+    #: The threats each union spans (labels as in ``threats``).
+    union_of: dict[str, list[str]] = field(default_factory=dict)
     #: the in-training evaluation (``epoch``, ``clean_acc``, ``robust_acc`` per point; checked) and its threat
     monitor: dict[str, list[float]] | None = None
     monitor_threat: str = ""
@@ -63,11 +68,6 @@ class Row:
     warnings: list[str] = field(default_factory=list)
     #: cost (rftbench.curves.summary_columns: ``cost.flops``, ``cost.device_seconds``…); empty: unknown
     cost: dict[str, Any] = field(default_factory=dict)
-    #: Union accuracies (rftbench.outcomes): correct under every L∞/L2/L1 threat; every threat, corruptions included.
-    union: float | None = None
-    union_all: float | None = None
-    #: The threats each union spans (labels as in ``threats``).
-    union_of: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def protocol_label(self) -> str:
@@ -260,8 +260,7 @@ def row_from_record(record: Any, where: str, model_info: Any) -> Row:
         clean=clean, threats=threats, n=_int(metrics.get("n_examples", metrics.get("n_eval"))),
         sum=clean + sum(threats.values()), expected=expected, er_curve=er_curve, curves=_curves(record.curves),
         sensitivity=sens, train_seconds=_num(record.timings.get("train_seconds"), 0),
-        outcomes=isinstance(metrics.get("outcomes"), Mapping), **_unions(metrics, where, clean, threats),
-        **_monitor_fields(record),
+        outcomes=isinstance(metrics.get("outcomes"), Mapping), **_unions(metrics, where, clean, threats), **_monitor_fields(record),
     )
 
 

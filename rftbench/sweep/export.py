@@ -51,6 +51,11 @@ def load_rows(root: str | Path, *, recursive: bool = False, problems: list[str] 
             if problems is not None:
                 problems.append(str(err).splitlines()[0])
             continue
+        if record.metrics.get("outcomes") and not any(u in record.metrics for u in UNIONS):
+            # written before union accuracies were recorded: computed from its per-example file (unknown without one)
+            from ..outcomes import unions_on_read
+
+            record = record.model_copy(update={"metrics": {**record.metrics, **unions_on_read(record.metrics, path.parent)}})
         from ..curves import curve_problem
 
         problem = curve_problem(record)
@@ -58,11 +63,6 @@ def load_rows(root: str | Path, *, recursive: bool = False, problems: list[str] 
             if problems is not None:
                 problems.append(f"{path}: left out: {problem}")
             continue
-        if record.metrics.get("outcomes") and not any(u in record.metrics for u in UNIONS):
-            # written before union accuracies were recorded: computed from its per-example file (unknown without one)
-            from ..outcomes import unions_on_read
-
-            record = record.model_copy(update={"metrics": {**record.metrics, **unions_on_read(record.metrics, path.parent)}})
         rows.append(flatten_record(record))
     return rows
 
