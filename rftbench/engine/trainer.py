@@ -241,6 +241,10 @@ class Trainer:
         self._phase_ids = [self.phases.index(names) for names in self.phases]  # equal trainable sets: one FLOP count
         self._eval_flops: dict[str, int] | None = None
         self.state.cost = {"train": cost.empty_phase(), "monitor": cost.empty_phase()}
+        if self.passes is None:  # not counted: unknown, never 0
+            for phase in self.state.cost.values():
+                phase.update({k: None for k in cost.COUNTS})
+            self.state.cost["monitor"]["flops"] = None
 
     # ------------------------------------------------------------------ state
 
