@@ -217,6 +217,22 @@ def test_warning_checks_fire_only_past_their_thresholds():
     assert [x["name"] for x in found] == ["loss-divergence"] and found[0]["epoch"] == 4
 
 
+def test_robust_collapse_ignores_noise_near_chance_and_within_sampling_error():
+    from rftbench.config import WarningsConfig
+    from rftbench.engine.monitor import EarlyWarnings
+
+    def collapse(robust, n=100):
+        w = EarlyWarnings(WarningsConfig(), num_classes=10, epochs=4, n=n)
+        points = {"epoch": list(range(1, len(robust) + 1)), "step": list(range(1, len(robust) + 1)), "robust_acc": robust}
+        return [x["name"] for x in w.check_robust(points)]
+
+    assert collapse([0.13, 0.01]) == []  # 13% → 1% with chance at 10%: never learnt, noise (seen on digits at ε = 16/255)
+    assert collapse([0.45, 0.33], n=12) == []  # 12 points down on 12 images: within 2 standard errors
+    assert collapse([0.45, 0.33], n=1000) == ["robust-collapse"]
+    assert collapse([0.45, 0.10]) == ["robust-collapse"]
+    assert collapse([0.45, 0.10], n=None) == ["robust-collapse"]  # no n known: the threshold alone
+
+
 def test_loss_divergence_from_a_real_run(engine_manager, tmp_path):
     def blow_up(trainer, epoch, step):  # the head's weights grow every step: the loss climbs epoch after epoch
         with torch.no_grad():

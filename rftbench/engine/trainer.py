@@ -232,7 +232,8 @@ class Trainer:
         self.monitor = None
         if mcfg is not None:
             self.monitor = Monitor(mcfg, self.data.val, device=self.device, manager=manager, channels_last=self.channels_last)
-        self.warnings = EarlyWarnings(mcfg.warnings if mcfg is not None else WarningsConfig(), self.data.num_classes, self.epochs)
+        self.warnings = EarlyWarnings(mcfg.warnings if mcfg is not None else WarningsConfig(), self.data.num_classes, self.epochs,
+                                      n=len(self.monitor.y) if self.monitor is not None else None)
         self.stop_on_warning = bool(mcfg is not None and mcfg.stop_on_warning)
         self.steps_per_epoch = self.micro_per_epoch // self.accumulation
         self.clock = cost.DeviceClock(self.device)
