@@ -109,6 +109,15 @@ class RunConfig(NoBoolCoercion):
         "auto", description="intra-op CPU threads; auto: the CPUs the affinity mask and cgroup quota allow (env RFTBENCH_THREADS)"
     )
 
+    @field_validator("log_every", "threads", mode="wrap")
+    @classmethod
+    def _count_or_auto(cls, value: Any, handler: Any, info: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            top = " up to 4096" if info.field_name == "threads" else ""
+            raise ValueError(f"expected an integer ≥ 1{top} or auto") from None
+
     @field_validator("effective_batch_size")
     @classmethod
     def _multiple_of_batch(cls, value: int | None, info: Any) -> int | None:
