@@ -208,6 +208,15 @@ class RunConfig(NoBoolCoercion):
     )
     monitor: MonitorConfig | None = Field(None, description="in-training evaluation, curves and early warnings (off when unset)")
 
+    @field_validator("log_every", "threads", mode="wrap")
+    @classmethod
+    def _count_or_auto(cls, value: Any, handler: Any, info: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            top = " up to 4096" if info.field_name == "threads" else ""
+            raise ValueError(f"expected an integer ≥ 1{top} or auto") from None
+
     @field_validator("effective_batch_size")
     @classmethod
     def _multiple_of_batch(cls, value: int | None, info: Any) -> int | None:
