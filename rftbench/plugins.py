@@ -44,6 +44,11 @@ log = logging.getLogger("rftbench")
 ENTRY_POINT_GROUP = "rftbench"
 DISABLE_ENV = "RFTBENCH_DISABLE_PLUGINS"
 LOAD_ENV = "RFTBENCH_LOAD_PLUGINS"
+#: Plugin modules to load without packaging them (comma-separated ``module.path`` or ``module.path:object``),
+#: as pytest's ``-p``; the CLI's ``--plugin/-p`` adds to it.
+PLUGINS_ENV = "RFTBENCH_PLUGINS"
+#: Modules named with ``rftbench --plugin`` for this process (read with ``RFTBENCH_PLUGINS`` by :func:`get_manager`).
+CLI_MODULES: list[str] = []
 #: The distribution that ships the built-in plugins: its entry points keep their bare names.
 BUILTIN_DISTRIBUTION = "rftbench"
 
@@ -191,6 +196,33 @@ class PluginManager:
                 self._fail(info, _import_failure(info, ep.value, err))
                 continue
             self.register(module, name, distribution=dist, version=version, _info=info)
+
+    def load_modules(self, modules: Iterable[str], *, disable: Iterable[str] | None = None) -> None:
+        """Load plugins from importable modules, without packaging them (``RFTBENCH_PLUGINS``, ``--plugin``).
+
+        Each item is ``module.path`` (the module is the plugin) or ``module.path:object``; it is
+        listed under that text (distribution ``-``), loaded after the entry points. A name
+        already taken, a module that does not import or one without hooks is a reported problem.
+        """
+        disabled = set(disable) if disable is not None else (_env_names(DISABLE_ENV) or set())
+        for item in modules:
+            target = item.strip()
+            if not target or target in self.plugins:
+                continue
+            info = PluginInfo(target, target, None, None, entry_point=None)
+            if target in disabled:
+                info.status = "disabled"
+                self.plugins[target] = info
+                continue
+            module_name, _, attr = target.partition(":")
+            try:
+                plugin: Any = importlib.import_module(module_name)
+                for part in filter(None, attr.split(".")):
+                    plugin = getattr(plugin, part)
+            except Exception as err:  # noqa: BLE001 - any import failure is the plugin's
+                self._fail(info, _import_failure(info, target, err))
+                continue
+            self.register(plugin, target, _info=info)
 
     def register(
         self,
@@ -517,7 +549,10 @@ def _import_failure(info: PluginInfo, target: str, err: BaseException) -> str:
                + f") failed to import: {type(err).__name__}: {err}")
     if isinstance(err, ModuleNotFoundError) and err.name:
         top = err.name.split(".")[0]
-        if top == target.split(":")[0].split(".")[0]:
+        if top == target.split(":")[0].split(".")[0] and info.entry_point is None:  # --plugin / RFTBENCH_PLUGINS
+            fix = (f"module {target.split(':')[0]!r} is not importable from here: check its name, and put its folder "
+                   "on PYTHONPATH (e.g. PYTHONPATH=. for a file in the current directory)")
+        elif top == target.split(":")[0].split(".")[0]:
             fix = f"the entry point names module {target!r}, which is not installed: fix the entry point or reinstall the distribution"
         else:
             fix = f"it needs {top!r}: pip install {pip_name(top)} (or the distribution's missing extra)"
@@ -625,6 +660,7 @@ def get_manager() -> PluginManager:
     if _default is None:
         manager = PluginManager()
         manager.load_entrypoints()
+        manager.load_modules([*sorted(_env_names(PLUGINS_ENV) or ()), *CLI_MODULES])
         _default = manager
     return _default
 

@@ -210,3 +210,34 @@ def test_the_cli_names_the_plugin_whose_perturb_raised_during_eval(make_distribu
     finally:
         set_manager(None)
     assert code == 1 and "Traceback" in err and "acme_threats" in err[err.rindex("error:"):]
+
+
+def test_a_plugin_module_loads_without_packaging(tmp_path, monkeypatch, capsys):
+    """--plugin module.path and RFTBENCH_PLUGINS, as pytest's -p: no distribution, no entry point."""
+    import sys
+
+    from rftbench import plugins
+
+    (tmp_path / "try_me_plugin.py").write_text(
+        "from rftbench import LossSpec, hookimpl\n"
+        "from rftbench_plugins.losses import CrossEntropy\n\n"
+        "@hookimpl\ndef rftbench_add_losses():\n"
+        "    return [LossSpec(name='try-me-ce', description='CE under another name', adversarial=False, factory=CrossEntropy)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plugins, "_default", None)
+    try:
+        code, out, err = run_cli(capsys, "-p", "try_me_plugin", "plugins", "--kind", "loss", "--json")
+        assert code == 0, err
+        rows = {r["name"]: r for r in json.loads(out)["plugins"]}
+        assert rows["try_me_plugin"]["contributions"] == {"loss": ["try-me-ce"]} and rows["try_me_plugin"]["status"] == "ok"
+        code, out, err = run_cli(capsys, "plugins", "--kind", "loss", "--json")  # not given again: gone
+        assert "try_me_plugin" not in {r["name"] for r in json.loads(out)["plugins"]}
+        monkeypatch.setenv("RFTBENCH_PLUGINS", "try_me_plugin, nosuch_module_xyz")
+        plugins.set_manager(None)
+        manager = plugins.get_manager()
+        assert "try-me-ce" in manager.names("loss")
+        assert any("nosuch_module_xyz" in p and "PYTHONPATH" in p for p in manager.check())
+    finally:
+        plugins.CLI_MODULES.clear()
+        plugins.set_manager(None)
+        sys.modules.pop("try_me_plugin", None)
