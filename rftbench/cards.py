@@ -180,9 +180,21 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def strip_pydantic_prefix(message: str) -> str:
+    """``"Value error, must be a multiple of 64"`` → ``"must be a multiple of 64"`` (other messages unchanged)."""
+    for prefix in _PYDANTIC_PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
 def format_validation_error(err: ValidationError, prefix: str = "", fields: Iterable[str] | None = None) -> str:
     """One line per problem: ``field.path: message (got: value)``.
 
+    Pydantic's own prefixes ("Value error, ", "Assertion failed, ") are dropped: the message is the validator's.
     With ``fields`` (the model's field names), an unknown top-level key also gets
     ``Did you mean: …?`` and the list of valid ones (a typo in a loss parameter, say).
     """
@@ -192,7 +204,7 @@ def format_validation_error(err: ValidationError, prefix: str = "", fields: Iter
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
-        msg = e["msg"]
+        msg = strip_pydantic_prefix(e["msg"])
         if "ctx" in e and "expected" in e["ctx"]:
             msg += f" (allowed: {e['ctx']['expected']})"
         got = e.get("input")

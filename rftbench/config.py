@@ -71,6 +71,103 @@ class OptimizerConfig(NoBoolCoercion):
     nesterov: bool = False
 
 
+class WarningsConfig(NoBoolCoercion):
+    """Thresholds of the early warnings (see ``docs/monitor.md``); checked at every evaluation point."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    adaptation_share: float = Field(
+        0.25, gt=0, le=1, description="task-adaptation: checked once this share of training is done (Epsilon-Scheduling)"
+    )
+    adaptation_margin: float = Field(0.05, ge=0, le=1, description="task-adaptation: warn when val accuracy < chance + this")
+    collapse_drop: float = Field(
+        0.10, gt=0, le=1, description="robust-collapse: warn when robust accuracy drops by more than this between points"
+    )
+    divergence_window: int = Field(3, ge=2, le=1000, description="loss-divergence: this many rising epochs in a row")
+    divergence_ratio: float = Field(1.5, gt=1, description="loss-divergence: and the last epoch's loss > ratio × the best")
+
+
+class MonitorConfig(NoBoolCoercion):
+    """In-training evaluation on a fixed, seeded validation subset (the ``monitor:`` section of a run config).
+
+    At every evaluation point (each epoch end, or every ``every_steps`` optimiser steps) the
+    model's clean and robust accuracy under ``threat`` (and, optionally, ``corruption``) are
+    measured on the same ``n`` validation images; curves, Pareto AUC and warnings follow.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    n: int = Field(100, ge=1, description="size of the fixed validation subset (seeded with `seed`)")
+    seed: int = Field(0, ge=0, description="picks the subset and seeds the attack")
+    every_steps: int | None = Field(None, ge=1, description="evaluate every this many optimiser steps (default: each epoch end)")
+    threat: Component = Field(
+        Component(name="linf", params={"eps": "4/255", "attack": "apgd-ce", "steps": 10}),
+        description="the in-training threat model (any installed one; default APGD-CE, 10 steps)",
+    )
+    corruption: Component | None = Field(None, description="optionally one corruption threat, e.g. {name: corruptions, severity: 3}")
+    batch_size: int = Field(256, ge=1, description="evaluation batch size")
+    keep: Literal["last", "best-robust"] = Field(
+        "last", description="the weights evaluated and saved: the last, or those of the point with the best robust accuracy"
+    )
+    warnings: WarningsConfig = WarningsConfig()
+    stop_on_warning: bool = Field(False, description="end the run at the first warning (record written, status `stopped`)")
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class DataConfig(NoBoolCoercion):
+    """How training data reaches the step: loader processes, the decoded cache, where augmentation runs.
+
+    ``num_workers`` and ``cache`` change only how fast batches arrive (they are out of the config
+    hash); ``augment_on: device`` runs the study's augmentation on whole batches on the device with
+    per-example parameters drawn there, a different random stream from the per-example CPU path, so
+    it is part of the hash.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    num_workers: int | Literal["auto"] = Field(
+        "auto", description="loader processes for training data; auto: a share of the usable cores (0 = main process)"
+    )
+    cache: bool = Field(
+        True, description="keep the decoded, resized train split in memory (uint8 for 8-bit images) when it fits"
+    )
+    augment_on: Literal["cpu", "device"] = Field(
+        "cpu", description="cpu: per-example torchvision augmentation in the loader; device: batched on the device"
+    )
+
+    @field_validator("num_workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        if isinstance(value, float) and not isinstance(value, bool):
+            raise ValueError("num_workers takes a whole number ≥ 0 or auto")
+        if isinstance(value, bool):
+            raise ValueError("a boolean; num_workers takes a whole number ≥ 0 or auto")
+        if isinstance(value, str) and value != "auto":
+            raise ValueError("num_workers takes a whole number ≥ 0 or auto")
+        return value
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers_fit(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            cores = usable_cores()
+            if value < 0:
+                raise ValueError(f"use 0 (load in the main process), a positive number ≤ {cores}, or auto")
+            if value > cores:
+                raise ValueError(
+                    f"more than the {cores} CPU cores this process may use; use num_workers ≤ {cores} or auto"
+                )
+        return value
+
+
+#: Fields of ``data`` that change only speed (left out of the config hash).
+NON_RESULT_DATA_FIELDS = {"num_workers", "cache"}
+
+
 class RunConfig(NoBoolCoercion):
     """Everything that defines one run; its hash names the run's result (``epochs: true`` is refused, not read as 1)."""
 
@@ -101,6 +198,7 @@ class RunConfig(NoBoolCoercion):
     n_eval: int | None = Field(None, ge=1, description="evaluate on the first n test images (all if unset)")
     output_dir: str = Field("runs", description="where run folders and result records are written")
     data_root: str | None = Field(None, description="where datasets are stored (default: the rftbench cache)")
+    data: DataConfig = Field(default_factory=DataConfig, description="the training data path: workers, cache, augmentation")
     log_every: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto", description="read the running loss/accuracy (one device sync) every k steps; auto: about twice a second"
     )
@@ -108,6 +206,7 @@ class RunConfig(NoBoolCoercion):
     threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
         "auto", description="intra-op CPU threads; auto: the CPUs the affinity mask and cgroup quota allow (env RFTBENCH_THREADS)"
     )
+    monitor: MonitorConfig | None = Field(None, description="in-training evaluation, curves and early warnings (off when unset)")
 
     @field_validator("effective_batch_size")
     @classmethod
@@ -127,11 +226,22 @@ class RunConfig(NoBoolCoercion):
                 data[key] = _flat_component(value)
             elif key == "evaluation":
                 data[key] = [_flat_component(v) for v in value]
+        if data.get("monitor") is None:
+            data.pop("monitor", None)  # configs without a monitor keep the hashes they had
+        else:
+            monitor = data["monitor"]
+            monitor["threat"] = _flat_component(monitor["threat"])
+            if monitor.get("corruption") is not None:
+                monitor["corruption"] = _flat_component(monitor["corruption"])
         return data
 
     def config_hash(self) -> str:
         """A short, stable hash of the resolved config, minus fields that do not change the result."""
         data = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+        loading = {k: v for k, v in (data.pop("data", None) or {}).items()
+                   if k not in NON_RESULT_DATA_FIELDS and v != DataConfig.model_fields[k].default}
+        if loading:  # only result-changing data settings away from their defaults enter (old hashes stay)
+            data["data"] = loading
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -324,6 +434,12 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         if resolved is not None:
             evaluation.append(resolved)
     updates["evaluation"] = evaluation
+    if config.monitor is not None:
+        monitor = config.monitor
+        threat = resolve("monitor.threat", monitor.threat, "threat_model")
+        corruption = resolve("monitor.corruption", monitor.corruption, "threat_model") if monitor.corruption else None
+        if threat is not None and (monitor.corruption is None or corruption is not None):
+            updates["monitor"] = monitor.model_copy(update={"threat": threat, "corruption": corruption})
 
     if problems:
         raise ConfigError(f"{where}invalid run config:\n" + "\n".join(problems))

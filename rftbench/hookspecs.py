@@ -174,6 +174,14 @@ def rftbench_add_protocols() -> list[ProtocolSpec]:
     the run with a :class:`~rftbench.errors.ConfigError`; a protocol raises one itself for
     parameters that do not fit the model (e.g. ``k`` larger than the number of blocks).
 
+    A protocol that adds layers (LoRA, adapters) also defines ``prepare(model) -> None``: it
+    changes the model in place (on CPU, from a seeded RNG), raising a ``ConfigError`` for
+    parameters that do not fit it (a target matching no module, a rank above a layer's width).
+    The engine calls it once before asking ``trainable`` and before loading a checkpoint;
+    the run's ``model.json`` then records the protocol, and :func:`rftbench.load_model` calls
+    ``prepare`` on the rebuilt model before loading the trained weights (which hold the added
+    layers). Every run's record gives ``parameters``: trainable and total counts.
+
     :return: a list of :class:`~rftbench.specs.ProtocolSpec`.
     """
 

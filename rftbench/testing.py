@@ -255,8 +255,11 @@ def _check_schedule(manager: PluginManager, spec: Any, params: dict[str, Any], r
 def _check_protocol(manager: PluginManager, spec: Any, params: dict[str, Any], root: Path, report: ContractReport) -> None:
     from .model import build_classifier
 
+    from .engine import prepare_model
+
     protocol = spec.build(**params)
     model = build_classifier(MICRO_REPRESENTATION, TINY_DATASET.num_classes, pretrained=False, manager=manager)
+    prepare_model(model, protocol)  # a protocol that adds layers (LoRA, adapters) adds them first
     names = {n for n, _ in model.named_parameters()}
     for epoch in range(2):
         chosen = protocol.trainable(model, epoch, 2)
