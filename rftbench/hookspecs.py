@@ -167,8 +167,10 @@ def rftbench_add_protocols() -> list[ProtocolSpec]:
         trainable(model: rftbench.model.Classifier, epoch: int, epochs: int) -> set[str]
 
     the names (as in ``model.named_parameters()``) of the parameters that learn during
-    ``epoch`` (0-based) of an ``epochs``-epoch run. The engine asks at the start of every epoch,
-    freezes every other parameter, and keeps in eval mode each module none of whose parameters
+    ``epoch`` (0-based) of an ``epochs``-epoch run. The engine asks for every epoch once, up
+    front, before training starts (``trainable(model, e, epochs)`` for ``e`` in
+    ``range(epochs)``, on the prepared model), so the answer must depend on ``epoch`` only, not
+    on training state; at the start of each epoch it freezes every other parameter, and keeps in eval mode each module none of whose parameters
     learn. Learning rate and weight decay are the optimiser's (separate for ``backbone.*`` and
     ``head.*``; never on biases and norm parameters). An epoch in which nothing learns stops
     the run with a :class:`~rftbench.errors.ConfigError`; a protocol raises one itself for
@@ -191,8 +193,10 @@ def rftbench_add_schedules() -> list[ScheduleSpec]:
     """Contribute schedules: a multiplier of a base value (ε or learning rate) over training.
 
     ``factory(**params)`` returns a callable ``(t: float, total: float) -> float`` where ``t``
-    is the training time in epochs (fractional within an epoch: the engine evaluates it at
-    every optimiser step) and ``total`` the number of epochs; the result multiplies the base ε
+    is the training time in epochs (fractional within an epoch, ``epoch + i / micro-batches
+    per epoch``) and ``total`` the number of epochs. The engine evaluates an ε schedule at every
+    micro-batch and an LR schedule at the first micro-batch of every accumulation window (every
+    optimiser step; the same thing without ``effective_batch_size``); the result multiplies the base ε
     of the training threat model or the base learning rates. It may also define
     ``validate(total) -> None``, called once before training, raising a
     :class:`~rftbench.errors.ConfigError` for parameters that do not fit the run (T1 > T2).

@@ -290,3 +290,16 @@ def test_prepare_and_run_leave_the_callers_rng_alone_and_runs_stay_reproducible(
     assert first.metrics["clean_acc"] == second.metrics["clean_acc"]
     assert {k: v for k, v in first.curves.items() if k not in timing} == {k: v for k, v in second.curves.items() if k not in timing}
     assert any(k in first.curves for k in ("loss", "train_loss"))  # the training curves themselves are compared
+
+
+def test_attack_parameters_are_filterable_columns(tmp_path, capsys):
+    from rftbench.results import write_record
+    from tests.leaderboard_helpers import make_record
+
+    for run_id, decay in (("a" * 16, 0.5), ("b" * 16, 0.9)):
+        threat = {"name": "linf", "eps": "4/255", "attack": "apgd-ce", "attack_params": {"decay": decay}}
+        write_record(make_record(run_id, threat=threat), tmp_path / f"{run_id}.json")
+    code, out, err = run(capsys, "results", str(tmp_path), "-f", "threat.attack_params.decay=0.9", "-F", "jsonl")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in rows] == ["b" * 16] and rows[0]["threat.attack_params.decay"] == 0.9
