@@ -148,6 +148,7 @@ class PluginManager:
         self._aliases: dict[str, dict[str, str]] = {}
         self._owners: dict[tuple[str, str], str] = {}
         self._conflicts: dict[tuple[str, str], list[str]] = {}
+        self._qualified: dict[str, dict[str, tuple[Any, str]]] = {}
         self._modules: dict[str, str] = {}  # module name -> plugin, for attributing run-time errors
 
     # ------------------------------------------------------------------ registration
@@ -289,7 +290,7 @@ class PluginManager:
         for info in self.plugins.values():
             if info.status in ("partial", "conflict"):
                 info.status, info.error = "ok", None
-        self._owners, self._conflicts = {}, {}
+        self._owners, self._conflicts, self._qualified = {}, {}, {}
         for plugin_name in list(self.plugins):
             self._check_unmarked(plugin_name)
         items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
@@ -349,9 +350,27 @@ class PluginManager:
             except CardError as err:
                 self._report(plugin, f"plugin {self._label(plugin)}: {err}", kind=kind)
 
+    def _is_builtin(self, plugin: str) -> bool:
+        info = self.plugins.get(plugin)
+        return info is not None and _canonical(info.distribution) == _canonical(BUILTIN_DISTRIBUTION)
+
     def _add(self, table: dict[str, Any], aliases: dict[str, str], kind: str, item: Any, plugin: str) -> None:
+        """Add one contribution. Every one is also reachable as ``<plugin>:<name>`` (:meth:`get`).
+
+        The rule for a name two plugins contribute: a built-in keeps the bare name and the
+        third party's is used by its qualified name (a warning says so; nothing breaks, the
+        default config included); two third parties make the bare name unusable until one is
+        renamed or disabled, both staying reachable by their qualified names.
+        """
         name = item.name
+        self._qualified.setdefault(kind, {})[f"{plugin}:{name}"] = (item, plugin)
         if name in table:
+            first = self._owners[(kind, name)]
+            if self._is_builtin(first) and not self._is_builtin(plugin) and (kind, name) not in self._conflicts:
+                self._report(plugin, f"plugin {self._label(plugin)} contributes the {kind.replace('_', ' ')} {name!r}, which the "
+                                     f"built-in plugin {first!r} also provides: {name!r} stays the built-in's; use "
+                                     f"{plugin + ':' + name!r} for this plugin's (or rename it)", kind=kind, name=name, status=None)
+                return
             owners = self._conflicts.setdefault((kind, name), [self._owners[(kind, name)]])
             owners.append(plugin)
             labels = " and ".join(self._label(o) for o in owners)
@@ -430,6 +449,8 @@ class PluginManager:
         """
         self._check_kind(kind)
         table = self._collect()[kind]
+        if name not in table and name in self._qualified.get(kind, {}):  # plugin:name, whoever holds the bare name
+            return self._qualified[kind][name][0]
         if name not in table:
             target = self._aliases.get(kind, {}).get(name)
             if target is None:
@@ -445,7 +466,10 @@ class PluginManager:
         return table[name]
 
     def plugin_of(self, kind: str, name: str) -> str:
-        """The plugin that contributed ``name``."""
+        """The plugin that contributed ``name`` (a bare or a qualified ``plugin:name``)."""
+        self._collect()
+        if name in self._qualified.get(kind, {}):
+            return self._qualified[kind][name][1]
         return self._owners[(kind, self.get(kind, name).name)]
 
     def info_of(self, kind: str, name: str) -> PluginInfo | None:
