@@ -584,8 +584,8 @@ def test_13_a_full_disk_while_plotting_leaves_no_empty_image(tmp_path, monkeypat
     from rftbench.evaluation import plots
 
     class Figure:
-        def savefig(self, path, **kwargs):
-            Path(path).write_bytes(b"")
+        def savefig(self, target, **kwargs):  # a path or an open file, as matplotlib accepts
+            target.write(b"") if hasattr(target, "write") else Path(target).write_bytes(b"")
             raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError):
