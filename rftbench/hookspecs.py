@@ -26,6 +26,7 @@ import pluggy
 
 from .cards import DatasetCard, RepresentationCard
 from .specs import (
+    KINDS,
     ArchitectureSpec,
     AttackSpec,
     DatasetSourceSpec,
@@ -347,18 +348,6 @@ def rftbench_add_publishers() -> list[PublisherSpec]:
     """
 
 
-#: Which hook contributes which kind, in discovery order.
-HOOK_FOR_KIND: dict[str, str] = {
-    "architecture": "rftbench_add_architectures",
-    "representation": "rftbench_add_representations",
-    "dataset_source": "rftbench_add_dataset_sources",
-    "dataset": "rftbench_add_datasets",
-    "loss": "rftbench_add_losses",
-    "protocol": "rftbench_add_protocols",
-    "schedule": "rftbench_add_schedules",
-    "threat_model": "rftbench_add_threat_models",
-    "attack": "rftbench_add_attacks",
-    "metric": "rftbench_add_metrics",
-    "executor": "rftbench_add_executors",
-    "publisher": "rftbench_add_publishers",
-}
+#: Which hook contributes which kind, in discovery order: ``rftbench_add_<kind>s`` for every kind of
+#: :data:`rftbench.specs.KINDS` (``loss`` → ``rftbench_add_losses``).
+HOOK_FOR_KIND: dict[str, str] = {kind: f"rftbench_add_{kind}{'es' if kind.endswith('s') else 's'}" for kind in KINDS}

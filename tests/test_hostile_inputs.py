@@ -303,3 +303,13 @@ def test_attack_parameters_are_filterable_columns(tmp_path, capsys):
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["id"] for r in rows] == ["b" * 16] and rows[0]["threat.attack_params.decay"] == 0.9
+
+
+def test_one_list_of_plugin_kinds():
+    from rftbench import hookspecs
+    from rftbench.cards import CARD_CLASSES
+    from rftbench.specs import KINDS, SPEC_CLASSES
+
+    assert tuple(hookspecs.HOOK_FOR_KIND) == KINDS
+    assert all(callable(getattr(hookspecs, hook)) for hook in hookspecs.HOOK_FOR_KIND.values())  # every derived hook exists
+    assert set(SPEC_CLASSES) | set(CARD_CLASSES) == set(KINDS)
