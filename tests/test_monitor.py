@@ -185,7 +185,7 @@ def test_robust_collapse_is_recorded_printed_and_stops_the_run(engine_manager, t
 
     _scripted(monkeypatch, [0.5, 0.45, 0.1, 0.1])
     stopped = run(overrides=tiny(tmp_path / "c", epochs=4, **{"monitor.stop_on_warning": "true",
-                                                               "monitor.warnings.adaptation_margin": 0.0}),
+                                                               "monitor.warnings.adaptation_share": 1.0}),
                   manager=engine_manager)
     assert stopped.status == "stopped" and stopped.stopped["name"] == "robust-collapse"
     assert stopped.curves["epoch"] == [1, 2, 3] and stopped.metrics["clean_acc"] is not None
@@ -366,3 +366,12 @@ def test_one_corruption_severity_is_monitored_and_a_non_corruption_is_refused(en
     assert len(values) == 1 and 0 <= values[0] <= 1
     with pytest.raises(ConfigError, match="monitor.corruption: .* is not a corruption threat model"):
         run(overrides=tiny(tmp_path, **{"monitor.corruption": "{name: l2, eps: 0.5}"}), manager=engine_manager)
+
+
+def test_stop_on_warning_mid_epoch_with_every_steps(engine_manager, tmp_path, monkeypatch):
+    _scripted(monkeypatch, [0.6, 0.1, 0.1, 0.1])
+    record = run(overrides=tiny(tmp_path, **{"monitor.every_steps": 2, "monitor.stop_on_warning": "true",
+                                             "monitor.warnings.adaptation_share": 1.0}), manager=engine_manager)
+    assert record.status == "stopped" and record.stopped["name"] == "robust-collapse" and record.stopped["step"] == 4
+    assert record.monitor["points"]["step"] == [2, 4] and record.timings["train_seconds"] > 0
+    assert record.cost["train"]["steps"] == 4

@@ -6,8 +6,8 @@ bad name or parameter fails fast and nothing is half-computed or half-written.
 
 from __future__ import annotations
 
-import functools
 import contextlib
+import functools
 import inspect
 import logging
 import math
