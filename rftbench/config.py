@@ -431,7 +431,8 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
             target = "epsilon" if field.startswith("eps") else "lr"
             if target not in spec.targets:
                 problems.append(f"  {field}: schedule {spec.name!r} does not apply to {target} (it targets {', '.join(spec.targets)})")
-        return Component(name=spec.name, params=spec.dump_params(params))
+        # a qualified name (plugin:name) stays qualified: the bare one may belong to another plugin
+        return Component(name=component.name if ":" in component.name else spec.name, params=spec.dump_params(params))
 
     for field, kind in COMPONENT_KINDS.items():
         resolved = resolve(field, getattr(config, field), kind)
