@@ -218,6 +218,18 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     return Setup(rep, data_card, parts, device, precision, model, memory_format, data)
 
 
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    """Peak memory of this process so far: ``peak_host_memory_mb`` (resident set, ``getrusage``) and on CUDA
+    ``peak_device_memory_mb`` (``torch.cuda.max_memory_allocated``)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    out = {"peak_host_memory_mb": round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)}
+    if device.type == "cuda":
+        out["peak_device_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
 def distributed_rank_world() -> tuple[int, int]:
     """``(rank, world size)`` of this process: from an initialised process group, else ``(0, 1)``."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -388,6 +400,7 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
             "eval_seconds": round(eval_seconds, 3),
             "total_seconds": round(time.perf_counter() - t0, 3),
             "train_images_per_s": round(state.images / state.train_seconds, 2) if state.train_seconds else 0.0,
+            **peak_memory_mb(device),
         },
         provenance=provenance,
         created=started.isoformat(timespec="seconds"),
