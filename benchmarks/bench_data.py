@@ -121,7 +121,7 @@ def time_fused_step(model_name: str, device: torch.device, batch: int, steps: in
     channels_last = choose_channels_last(model, device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    threat = LpThreat("linf", LinfParams(eps="4/255", attack="apgd-ce", steps=steps))
+    threat = LpThreat("linf", **LinfParams(eps=4 / 255, attack="apgd-ce", steps=steps).model_dump())
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     step = FusedStep(model, TRADES(beta=6.0), threat, opt, precision, channels_last=channels_last,
                      scaler=torch.amp.GradScaler(device.type) if precision.use_scaler else None)

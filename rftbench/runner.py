@@ -205,6 +205,8 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     data_card = manager.get("dataset", config.dataset)
     parts = build_components(config, manager)
     device = resolve_device(config.device)
+    if device.type == "cuda" and distributed_rank_world()[1] > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     precision = choose_precision(config.precision, device)
     torch.manual_seed(config.seed)
     model = build_classifier(rep, data_card.num_classes, manager=manager)
@@ -228,6 +230,20 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     if device.type == "cuda":
         out["peak_device_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return out
+
+
+def init_distributed(requested_device: str = "auto") -> tuple[int, int]:
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1), initialise the default process group once: gloo on CPU, NCCL on CUDA.
+
+    Returns ``(rank, world size)``; ``(0, 1)`` outside torchrun.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1 and torch.distributed.is_available() and not torch.distributed.is_initialized():
+        cuda = requested_device != "cpu" and torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
+    return distributed_rank_world()
 
 
 def distributed_rank_world() -> tuple[int, int]:
@@ -347,7 +363,10 @@ def run(
     manager = manager or get_manager()
     config = _as_config(config, overrides, manager)
     record_path, run_dir = run_paths(config)
-    with run_lock(run_dir, console):
+    rank, _ = init_distributed(config.device)
+    import contextlib
+
+    with run_lock(run_dir, console) if rank == 0 else contextlib.nullcontext():  # torchrun: rank 0 holds the lock
         existing = _existing_record(record_path)
         if existing is not None and not rerun and existing.status == "complete":
             log.info("%s: already complete (pass rerun=True / --rerun to run again)", record_path)
@@ -369,13 +388,17 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
 
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    rank, world = distributed_rank_world()
     trainer = Trainer(config, model, data, setup.parts, device=device, precision=precision, channels_last=channels_last,
-                      run_dir=run_dir, progress=progress, console=console, callback=callback)
+                      run_dir=run_dir, progress=progress and rank == 0, console=console, callback=callback)
     if resume:
         trainer.resume()
-    else:
+    elif rank == 0:
         trainer.store.clear()
     state = trainer.fit()
+    if rank != 0:  # torchrun: rank 0 evaluates and writes the record; the others return it
+        torch.distributed.barrier()
+        return read_record(record_path)
 
     model.to(memory_format=torch.contiguous_format)
     weights_sha = save_weights(model, run_dir / MODEL_FILE, metadata={"config_hash": config.config_hash()})
@@ -389,6 +412,8 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
     provenance = _provenance(config, manager, model, device, precision.name, setup.memory_format)
     provenance["model_sha256"] = weights_sha
     provenance["resumed_from_steps"] = state.resumed_from
+    if world > 1:
+        provenance["world_size"] = world  # torchrun processes, each on batch_size / world_size of every batch
     record = ResultRecord(
         id=config.config_hash(),
         config=config.to_dict(),
@@ -409,6 +434,8 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
     write_record(record, record_path)
     _prune_outcomes(run_dir, metrics)
     trainer.store.clear()
+    if world > 1:
+        torch.distributed.barrier()
     return record
 
 
