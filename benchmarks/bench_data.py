@@ -63,12 +63,12 @@ def write_folder(root: Path, n: int, size: tuple[int, int], classes: int = 4) ->
         Image.fromarray(small).resize((size[1], size[0]), Image.BILINEAR).save(folder / f"{i}.jpg", quality=90)
 
 
-def cards(n_classes: int) -> tuple[RepresentationCard, DatasetCard]:
+def cards(n_classes: int, test_fraction: float = 0.05) -> tuple[RepresentationCard, DatasetCard]:
     rep = RepresentationCard(id="bench.rep", source="timm", model="resnet50", family="convolutional", size="medium",
                              params_m=23.5, input=INPUT, pretraining={"strategy": "none", "data": "none"},
                              provenance={"license": "apache-2.0"})
     card = DatasetCard(id="bench", source="imagefolder", args={"folder": "bench"}, num_classes=n_classes, resolution=256,
-                       splits={"train": {"rule": "stratified"}, "test": {"rule": "stratified", "fraction": 0.05}},
+                       splits={"train": {"rule": "stratified"}, "test": {"rule": "stratified", "fraction": test_fraction}},
                        provenance={"license": "CC0-1.0"})
     return rep, card
 

@@ -181,12 +181,13 @@ def make_timm(name: str, device: torch.device, **kwargs) -> torch.nn.Module:
 
 
 def data_rows(size: int, images: int, batch: int, workers: list[int], repeats: int) -> list[dict]:
-    rep, card = bench_data.cards(4)
+    fraction = max(0.05, 8 / images)  # at least two test images per class (the split needs them; they are not timed)
+    rep, card = bench_data.cards(4, fraction)
     rep = rep.model_copy(update={"input": rep.input.model_copy(update={"resolution": size})})
     rows = []
     with tempfile.TemporaryDirectory(prefix="rftbench-gpu-report-") as folder:
         root = Path(folder)
-        bench_data.write_folder(root, int(images / 0.95) + 1, (max(size * 3 // 2, 16), max(size * 2, 16)))
+        bench_data.write_folder(root, int(images / (1 - fraction)) + 1, (max(size * 3 // 2, 16), max(size * 2, 16)))
         for nw in workers:
             row = bench_data.time_loader(rep, card, root, workers=nw, cache=False, batch=batch, repeats=repeats)
             rows.append({k: row[k] for k in ("workers", "images_per_s", "per_worker")})

@@ -4,7 +4,7 @@ Each of the two processes trains on half of every global batch (``batch[rank::2]
 (and batch-norm statistics) are averaged before each update, so the update is the one-process update up
 to floating-point order and one departure: batch norm normalises each half with its own statistics.
 Stated tolerance: clean and robust accuracy within 0.1 (on 64 test images after one epoch) and the
-training loss within 10 % of the one-process run.
+training loss within 5 % of the one-process run (measured: 0.2 % in bf16, accuracies within 0.02 clean and 0.06 robust).
 """
 
 from __future__ import annotations
@@ -43,4 +43,4 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     for key, threat in one["metrics"]["threats"].items():
         assert abs(threat["acc"] - two["metrics"]["threats"][key]["acc"]) <= 0.1
     loss1, loss2 = one["curves"]["train_loss"][0], two["curves"]["train_loss"][0]
-    assert abs(loss1 - loss2) <= 0.1 * loss1
+    assert abs(loss1 - loss2) <= 0.05 * loss1
