@@ -71,6 +71,44 @@ class OptimizerConfig(NoBoolCoercion):
     nesterov: bool = False
 
 
+class WarningsConfig(NoBoolCoercion):
+    """Thresholds of the early warnings (see ``docs/monitor.md``); checked at every evaluation point."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    adaptation_share: float = Field(
+        0.25, gt=0, le=1, description="task-adaptation: checked once this share of training is done (Epsilon-Scheduling)"
+    )
+    adaptation_margin: float = Field(0.05, ge=0, le=1, description="task-adaptation: warn when val accuracy < chance + this")
+    collapse_drop: float = Field(
+        0.10, gt=0, le=1, description="robust-collapse: warn when robust accuracy drops by more than this between points"
+    )
+    divergence_window: int = Field(3, ge=2, le=1000, description="loss-divergence: this many rising epochs in a row")
+    divergence_ratio: float = Field(1.5, gt=1, description="loss-divergence: and the last epoch's loss > ratio × the best")
+
+
+class MonitorConfig(NoBoolCoercion):
+    """In-training evaluation on a fixed, seeded validation subset (the ``monitor:`` section of a run config).
+
+    At every evaluation point (each epoch end, or every ``every_steps`` optimiser steps) the
+    model's clean and robust accuracy under ``threat`` (and, optionally, ``corruption``) are
+    measured on the same ``n`` validation images; curves, Pareto AUC and warnings follow.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    n: int = Field(100, ge=1, description="size of the fixed validation subset (seeded with `seed`)")
+    seed: int = Field(0, ge=0, description="picks the subset and seeds the attack")
+    every_steps: int | None = Field(None, ge=1, description="evaluate every this many optimiser steps (default: each epoch end)")
+    threat: Component = Field(
+        Component(name="linf", params={"eps": "4/255", "attack": "apgd-ce", "steps": 10}),
+        description="the in-training threat model (any installed one; default APGD-CE, 10 steps)",
+    )
+    corruption: Component | None = Field(None, description="optionally one corruption threat, e.g. {name: corruptions, severity: 3}")
+    batch_size: int = Field(256, ge=1, description="evaluation batch size")
+    keep: Literal["last", "best-robust"] = Field(
+        "last", description="the weights evaluated and saved: the last, or those of the point with the best robust accuracy"
+    )
+    warnings: WarningsConfig = WarningsConfig()
+    stop_on_warning: bool = Field(False, description="end the run at the first warning (record written, status `stopped`)")
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
     import os
@@ -168,6 +206,7 @@ class RunConfig(NoBoolCoercion):
     threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
         "auto", description="intra-op CPU threads; auto: the CPUs the affinity mask and cgroup quota allow (env RFTBENCH_THREADS)"
     )
+    monitor: MonitorConfig | None = Field(None, description="in-training evaluation, curves and early warnings (off when unset)")
 
     @field_validator("effective_batch_size")
     @classmethod
@@ -187,6 +226,13 @@ class RunConfig(NoBoolCoercion):
                 data[key] = _flat_component(value)
             elif key == "evaluation":
                 data[key] = [_flat_component(v) for v in value]
+        if data.get("monitor") is None:
+            data.pop("monitor", None)  # configs without a monitor keep the hashes they had
+        else:
+            monitor = data["monitor"]
+            monitor["threat"] = _flat_component(monitor["threat"])
+            if monitor.get("corruption") is not None:
+                monitor["corruption"] = _flat_component(monitor["corruption"])
         return data
 
     def config_hash(self) -> str:
@@ -370,7 +416,7 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         try:
             params = spec.validate_params(component.params)
         except ValidationError as err:
-            problems.append(format_validation_error(err, prefix=f"{field}.").replace("  ", "  ", 1))
+            problems.append(format_validation_error(err, prefix=f"{field}.", fields=_param_names(spec)))
             return None
         if field.endswith("_schedule"):
             target = "epsilon" if field.startswith("eps") else "lr"
@@ -388,6 +434,12 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         if resolved is not None:
             evaluation.append(resolved)
     updates["evaluation"] = evaluation
+    if config.monitor is not None:
+        monitor = config.monitor
+        threat = resolve("monitor.threat", monitor.threat, "threat_model")
+        corruption = resolve("monitor.corruption", monitor.corruption, "threat_model") if monitor.corruption else None
+        if threat is not None and (monitor.corruption is None or corruption is not None):
+            updates["monitor"] = monitor.model_copy(update={"threat": threat, "corruption": corruption})
 
     if problems:
         raise ConfigError(f"{where}invalid run config:\n" + "\n".join(problems))
@@ -395,6 +447,14 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         return RunConfig.model_validate({**config.model_dump(), **{k: _dump(v) for k, v in updates.items()}})
     except ValidationError as err:  # pragma: no cover - resolved values came from valid specs
         raise ConfigError(f"{where}invalid run config:\n{_explain(err)}") from None
+
+
+def _param_names(spec: Any) -> list[str]:
+    """The keys a spec's parameters may be written under (aliases such as ``lambda`` included)."""
+    names = []
+    for name, info in getattr(spec.params, "model_fields", {}).items():
+        names.append(info.alias or name)
+    return names
 
 
 def _card_file_hint(manager: PluginManager, kind: str, card: Any) -> str:

@@ -47,6 +47,10 @@ class CardError(RftbenchError):
     """A zoo card (representation or dataset) failed validation."""
 
 
+class DatasetError(RftbenchError):
+    """A dataset is missing, incomplete, or does not match its card."""
+
+
 class ConfigError(RftbenchError):
     """A run configuration is invalid; the message names the field and the allowed values."""
 

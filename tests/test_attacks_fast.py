@@ -218,3 +218,24 @@ def test_bad_fast_attack_parameters_are_a_named_error_before_training(engine_man
     code, _, err = run_cli(capsys, "run", *sets(tmp_path, threat="{name: l1, eps: 10, attack: fgsm-rs}"))
     assert code == 2 and "attack 'fgsm-rs' does not support the l1 norm" in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*.json"))
+
+
+@pytest.mark.parametrize("attack", sorted(FAST))
+@pytest.mark.parametrize("loss", ["classic_at", "trades-kl"])
+def test_a_fused_step_with_a_fast_attack_makes_no_sync(attack, loss):
+    """The profiler-based sync counter (rftbench.engine.syncs) sees no host read in a fused fast-AT step, early stop included."""
+    from rftbench.engine.syncs import count_syncs
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10))
+    threat = LpThreat("linf", **LinfParams(eps="4/255", attack=attack, restarts=2).model_dump())
+    objective = ClassicAT() if loss == "classic_at" else Trades(6.0, "kl")
+    step = FusedStep(model, objective, threat, torch.optim.AdamW(model.parameters(), lr=1e-3), Precision("fp32", "cpu"),
+                     check_finite=False)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(16, 3, 8, 8, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    step(x, y, 4 / 255)  # warm-up (lazy optimiser state)
+    _, count = count_syncs(step, x, y, 4 / 255)
+    assert count.total == 0, count
+    _, count = count_syncs(FAST[attack], model.eval(), x, y, norm="linf", eps=4 / 255, early_stop=True, restarts=2)
+    assert count.total == 0, count

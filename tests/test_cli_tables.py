@@ -123,3 +123,16 @@ def test_fit_drops_columns_before_cutting_and_wraps_only_after_punctuation():
     assert wrap("beta=1.25, inner=ce", 9) == "beta=1.25,\ninner=ce"  # never inside a number
     shown, dropped = fit(cols, 10)  # required columns alone too wide: shown anyway, wider than asked
     assert [c.key for c, _ in shown] == ["name", "clean_acc"] and all(w >= c.min_width() for c, w in shown)
+
+
+def test_run_summary_names_no_training_threat_for_a_clean_loss(builtins):
+    ce = read_record(sorted(STUDY02.glob("*.json"))[0])
+    trades = read_record(sorted(STUDY03.glob("*.json"))[0])
+    assert ce.config["loss"] == "ce" or ce.config["loss"]["name"] == "ce"
+    text = {}
+    for name, record in (("ce", ce), ("trades", trades)):
+        console = Console(width=120, record=True)
+        console.print(summary_table(record, None, 120))
+        text[name] = console.export_text()
+    assert "none (the loss trains on clean images)" in text["ce"] and "linf (eps=" not in text["ce"]
+    assert "linf (eps=4/255" in text["trades"]

@@ -305,3 +305,25 @@ def test_a_run_with_a_missing_or_altered_file_is_named_and_skipped_only_when_ask
     assert code == 2 and "did not run the same seeds" in err
     with pytest.raises(OutcomesError, match="cannot be compared"):
         compare(folder, folder)
+
+
+def test_cli_labels_each_run_by_what_differs_between_the_sides(capsys, monkeypatch):
+    """Study 01's records (shipped, with outcomes): a side is named by its id and the config values that tell it apart."""
+    from pathlib import Path
+
+    from rftbench.cli import _app
+    from rftbench.cli.compare import differing
+
+    monkeypatch.setattr(_app.console, "_width", 160)
+    records = Path(__file__).resolve().parents[1] / "examples" / "studies" / "01-suboptimal-transfer" / "records"
+    at0, ce0, at1 = (str(records / f"{h}.json") for h in ("6cf1af4ed051138b", "1b095dc4ce22adf5", "5f6fe931fba4a58f"))
+    code, out, err = run_cli(capsys, "compare", at0, ce0)
+    assert code == 0, err
+    lines = [line.strip() for line in out.splitlines()]
+    assert "A = 6cf1af4ed051138b (loss=classic_at)" in lines and "B = 1b095dc4ce22adf5 (loss=ce)" in lines
+    code, out, err = run_cli(capsys, "compare", at0, at1)
+    lines = [line.strip() for line in out.splitlines()]
+    assert code == 0 and "A = 6cf1af4ed051138b (seed 0)" in lines and "B = 5f6fe931fba4a58f (seed 1)" in lines
+    base = {"loss": {"name": "trades", "beta": 6.0}, "seed": 0, "output_dir": "runs/a"}
+    assert differing([base, {**base, "loss": {"name": "classic_at"}, "output_dir": "runs/b"}]) == [{"loss": "trades"}, {"loss": "classic_at"}]
+    assert differing([base, {**base, "loss": {"name": "trades", "beta": 1.0}}]) == [{"loss.beta": "6.0"}, {"loss.beta": "1.0"}]

@@ -231,3 +231,32 @@ def test_an_empty_train_split_is_named_as_such(monkeypatch):
     monkeypatch.setattr(data_mod, "load_splits", lambda *a, **k: {"train": empty, "test": empty})
     with pytest.raises(ConfigError, match="train split is empty"):
         data_mod.build_data(get_representation("mini_resnet.shapes_standard"), get_dataset("digits"), batch_size=4)
+
+
+# --------------------------------------------------------------------------- plugin author's trial (issue 23 §1)
+
+
+def test_a_typo_in_a_loss_parameter_gets_did_you_mean(capsys):
+    code, _, err = run(capsys, "config", "show", "--set", "loss.bta=3")
+    assert code == 2 and "loss.bta" in err and "Did you mean: beta?" in err
+
+
+def test_version_and_plugins_kind_filters(capsys):
+    from importlib.metadata import version
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith(f"rftbench {version('rftbench')}")
+    code, out, _ = run(capsys, "plugins", "--kind", "attack", "--json")
+    rows = json.loads(out)["plugins"]
+    assert rows and all(set(r["contributions"]) == {"attack"} and r["contributions"]["attack"] for r in rows)
+    assert {r["name"] for r in rows} == {"attacks"}
+
+
+def test_plugin_authors_have_public_names_for_architecture_params_and_splits():
+    import rftbench
+    from rftbench_plugins import datasets
+    from rftbench_plugins._architecture import ArchitectureParams as old
+
+    assert rftbench.ArchitectureParams is old and "pretrained" in rftbench.ArchitectureParams.model_fields
+    assert rftbench.make_splits is datasets.make_splits and rftbench.DatasetError is datasets.DatasetError
+    assert {"ArchitectureParams", "make_splits", "DatasetError"} <= set(rftbench.__all__)

@@ -51,3 +51,27 @@ def test_make_installs_torch_from_torch_index_first(tmp_path):
                          check=True).stdout.splitlines()
     index = next(i for i, line in enumerate(cpu) if "--index-url https://download.pytorch.org/whl/cpu" in line)
     assert "torch torchvision" in cpu[index] and index < next(i for i, line in enumerate(cpu) if '-e ".[dev]"' in line)
+
+
+def test_shipped_study_records_name_no_folder_of_the_machine_they_ran_on():
+    import json
+    import re
+
+    absolute = re.compile(r"^(/|[A-Za-z]:[\\/]|~)")
+    found = []
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, str) and absolute.match(value):
+            found.append(f"{where} = {value}")
+
+    records = sorted((ROOT / "examples" / "studies").glob("*/records/*.json"))
+    assert len(records) > 50
+    for path in records:
+        walk(json.loads(path.read_text()), str(path.relative_to(ROOT)))
+    assert not found, found[:5]

@@ -129,6 +129,7 @@ def test_the_curves_do_not_depend_on_when_the_statistics_are_read(engine_manager
     every = run(overrides=tiny(tmp_path / "a", log_every=1), manager=engine_manager)
     rarely = run(overrides=tiny(tmp_path / "b", log_every=1000), manager=engine_manager)
     assert every.id == rarely.id  # log_every is not part of the result
+    assert "CPUs" in every.provenance["threads_reason"]
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert every.curves[key] == rarely.curves[key]
     assert every.metrics["clean_acc"] == rarely.metrics["clean_acc"]

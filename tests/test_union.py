@@ -285,3 +285,33 @@ def test_report_shows_the_union_per_recipe_and_per_run(tmp_path):
     assert recipe[8] == pm([0.4, 0.4, 0.4]) and recipe[9] == pm([0.10, 0.08, 0.06])
     assert not any(c[3].startswith("trades") for c in cells)
     assert "union (L∞/L2/L1)" in text.split("Every local result", 1)[1]
+
+
+def test_a_hostile_norms_array_is_refused(tmp_path):
+    import hashlib
+    import io
+
+    o = _outcomes({"linf:1": "linf", "l2:1": "l2", "corruptions:3": "corruption"})
+    meta = write_outcomes(o, tmp_path)
+    with np.load(tmp_path / meta["file"], allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for bad in (np.array(["linf"], dtype=str), np.array([1, 2, 3])):
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{**arrays, "norms": bad})
+        path = tmp_path / "bad.npz"
+        path.write_bytes(buffer.getvalue())
+        with pytest.raises(OutcomesError, match="malformed outcomes file"):
+            read_outcomes(path, hashlib.sha256(buffer.getvalue()).hexdigest())
+
+
+def test_results_group_by_aggregates_the_union(manager, tmp_path):
+    from rftbench.stats import recipe_interval
+    from rftbench.sweep.export import group_rows, load_rows
+
+    for s in (0, 1, 2):
+        _record(tmp_path, f"r{s}", model_seed=s)
+    (group,) = group_rows(load_rows(tmp_path), ["dataset"])
+    values = [r["union.acc"] for r in load_rows(tmp_path)]
+    assert group["union.acc.mean"] == pytest.approx(np.mean(values))
+    low, high = recipe_interval(values, 80)
+    assert (group["union.acc.ci_low"], group["union.acc.ci_high"]) == (pytest.approx(max(0, low)), pytest.approx(min(1, high)))

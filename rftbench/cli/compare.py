@@ -120,6 +120,7 @@ def compare_command(
                 group = load_group(r, filters=filters or [], skip_missing=skip_missing)
                 left_out += group.left_out
                 sides.append(group)
+    _label_runs(sides)
     comparisons = compare_many(sides[0], sides[1:], threats or None, pair_seeds=pair_seeds)
     written = plot_comparisons(comparisons, plot, alpha) if plot is not None else None
     warnings = list(dict.fromkeys(w for c in comparisons for w in c.warnings))
@@ -146,6 +147,40 @@ def compare_command(
                              f"{alpha:g}", sum(len(c.differences) for c in comparisons)))
     if written:
         err_console.print(f"plot: {written}")
+
+
+def differing(configs: list[dict]) -> list[dict[str, str]]:
+    """Per config, what tells it from the others: ``{"loss": "trades", "seed": "0"}`` (where the runs are kept is not).
+
+    A parameter (``loss.beta``) is named only where its component is the same on every side.
+    """
+    import json
+
+    from ..config import NON_RESULT_FIELDS
+    from ..sweep.export import flatten_config
+
+    flat = [flatten_config(c) for c in configs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+
+    def text(f: dict, k: str) -> str:
+        return json.dumps(f.get(k), sort_keys=True, default=str)
+
+    differ = [k for k in keys if k.split(".")[0] not in NON_RESULT_FIELDS and len({text(f, k) for f in flat}) > 1]
+    differ = [k for k in differ if "." not in k or k.rsplit(".", 1)[0] not in differ]
+    return [{k: str(f.get(k, "-")) for k in differ} for f in flat]
+
+
+def _label_runs(sides: list) -> None:
+    """Name each single run by its id and what differs between the sides' configs: ``6cf1… (loss=trades, seed 0)``."""
+    from ..comparison import Source
+
+    runs = [s for s in sides if isinstance(s, Source) and s.config]
+    if len(runs) < 2:
+        return
+    for run, values in zip(runs, differing([r.config for r in runs])):
+        parts = [f"seed {v}" if k == "seed" else f"{k}={v}" for k, v in values.items()]
+        if parts:
+            run.name = f"{run.name} ({', '.join(parts)})"
 
 
 def _table(c, alpha: float, title: str, middle: tuple[str, ...], cells) -> Table:

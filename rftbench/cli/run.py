@@ -69,6 +69,8 @@ def summary_table(record: ResultRecord, path: Path | None = None, width: int | N
         f"{timings.get('total_seconds', 0):.0f} s (train {timings.get('train_seconds', 0):.0f} s at "
         f"{timings.get('train_images_per_s', 0):.0f} img/s, eval {timings.get('eval_seconds', 0):.0f} s)",
     )
+    for label, value in monitor_rows(record):
+        table.add_row(label, Text(value) if isinstance(value, str) else value)  # record text is shown, never read as markup
     if path is not None:
         table.add_row("record", str(path))
     if isinstance(metrics.get("outcomes"), dict):
@@ -92,6 +94,45 @@ def _adversarial(loss: Any) -> bool:
         return True
 
 
+def format_count(value: Any, unit: str = "") -> str:
+    """``1.2 G`` style for a count, ``unknown`` for ``None`` (a record without cost is unknown, not zero)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "unknown"
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def monitor_rows(record: ResultRecord) -> list[tuple[str, str]]:
+    """Summary rows for the in-training evaluation, warnings and cost of a record (none where it has none)."""
+    rows: list[tuple[str, str]] = []
+    mon = record.monitor
+    if isinstance(mon, dict):
+        pts = mon.get("points") or {}
+        robust = pts.get("robust_acc") or []
+        auc = mon.get("pareto_auc")
+        rows.append(("in-training eval", f"{len(robust)} points on {mon.get('n')} val images, {mon.get('threat')}"
+                     + (f"; Pareto AUC {auc:.3f}" if isinstance(auc, (int, float)) else "")))
+        kept = mon.get("kept") or {}
+        if kept.get("keep") == "best-robust":
+            rows.append(("weights kept", f"best-robust: epoch {kept.get('epoch')} (step {kept.get('step')}), "
+                                         f"val robust {100 * kept.get('robust_acc', 0):.1f}%"))
+    for warning in record.warnings or []:
+        rows.append((styled("[red]warning {}[/]", warning.get("name")), str(warning.get("message"))))
+    if record.stopped:
+        rows.append((styled("[red]{}[/]", "stopped early"), f"at epoch {record.stopped.get('epoch')} by {record.stopped.get('name')}"))
+    cost = record.cost or {}
+    if cost:
+        peak = cost.get("peak_device_memory_bytes") or cost.get("peak_host_memory_bytes")
+        where = "device" if cost.get("peak_device_memory_bytes") else "host"
+        train = cost.get("train") or {}
+        rows.append(("cost", f"{format_count(cost.get('flops'), 'FLOP')} (train {format_count(train.get('flops_per_step'), 'FLOP')}"
+                             f"/step), {cost.get('device_seconds', 0):.1f} {cost.get('device_seconds_unit', 'device-seconds')}, "
+                             f"peak {where} memory {format_count(peak, 'B')}"))
+    return rows
+
+
 @app.command("run")
 def run_command(
     config: Path = typer.Argument(None, help="A YAML run config; omit for the built-in offline default."),
@@ -100,6 +141,11 @@ def run_command(
     rerun: bool = typer.Option(False, "--rerun", help="Run even if a complete result record exists (it is replaced only when the new run completes)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar (loss, accuracy, ε, LR)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result record as JSON instead of the summary."),
+    stop_on_warning: bool = typer.Option(
+        False, "--stop-on-warning",
+        help="End the run at the first early warning (task-adaptation, robust-collapse, loss-divergence); its record is "
+             "written with status `stopped`. Sets monitor.stop_on_warning=true (and so turns the in-training evaluation on).",
+    ),
 ) -> None:
     """Train and evaluate one configuration; write its result record `<output_dir>/<hash>.json`.
 
@@ -115,6 +161,8 @@ def run_command(
     from ..runner import run, run_paths
     from ..config import load_config
 
+    if stop_on_warning:
+        overrides = [*(overrides or []), "monitor.stop_on_warning=true"]
     resolved = load_config(config, overrides)
     record_path, _ = run_paths(resolved)
     existed = record_path.is_file()

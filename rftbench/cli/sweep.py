@@ -108,6 +108,10 @@ def results_command(
         help="Comma-separated columns to group by, e.g. representation,loss: each group's runs (usually its seeds) become one row "
              "with runs, seeds, and per accuracy its mean, std and a 95% interval (<col>.mean, .std, .ci_low, .ci_high).",
     ),
+    curves: Path = typer.Option(
+        None, "--curves", help="Also draw the in-training validation curves (clean and robust accuracy, Pareto frontier) "
+                               "of the listed runs into this PNG (runs with a `monitor:` section).",
+    ),
     wide: bool = typer.Option(False, "--wide", "-w", help="Table: show every column, however wide (e.g. pipe into `less -S`)."),
 ) -> None:
     """List, filter and export result records, one row per run, for analysis in pandas.
@@ -142,6 +146,8 @@ def results_command(
     rows = filter_rows(load_rows(results_dir, recursive=recursive, problems=problems), filters or [])
     for problem in problems:
         err_console.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
+    if curves is not None:
+        _draw_curves(results_dir, rows, curves, recursive)
     keys = _split(group_by)
     if keys:
         rows = group_rows(rows, keys)
@@ -158,6 +164,31 @@ def results_command(
         typer.echo(visible(text), nl=False)
     else:
         err_console.print(f"wrote {len(rows)} rows × {len(cols)} columns to {output}")
+
+
+def _draw_curves(results_dir: Path, rows: list[dict], path: Path, recursive: bool) -> None:
+    from ..curves import plot_curves
+    from ..errors import RftbenchError
+    from ..results import read_record
+    from ..sweep.export import find_records
+
+    if path.suffix.lower() != ".png":
+        raise typer.BadParameter(f"{str(path)!r}: the curves are written as PNG; name a .png file", param_hint="--curves")
+    wanted = {r["id"] for r in rows}
+    records = []
+    for record_path in find_records(results_dir, recursive=recursive):
+        try:
+            record = read_record(record_path)
+        except RftbenchError:
+            continue  # already reported as skipped
+        if record.id in wanted:
+            records.append(record)
+    written = plot_curves(records, path, title=f"in-training evaluation: {results_dir}")
+    if written is None:
+        err_console.print("no curves drawn: none of these runs has an in-training evaluation (add a `monitor:` section)",
+                          markup=False)
+    else:
+        err_console.print(f"curves of {sum(1 for r in records if r.monitor)} runs written to {written}", markup=False)
 
 
 def _split(text: str | None) -> list[str]:
@@ -207,7 +238,11 @@ def _default_columns(rows: list[dict]) -> list[str]:
         identity = ["id", *identity]
     metrics = [c for c in present if is_accuracy(c) and c.split(".")[0] not in RunConfig.model_fields
                and any(_is_number(r.get(c)) for r in rows)]
-    return [*identity, *_accuracy_order(metrics)]
+    from ..curves import DEFAULT_COST_COLUMNS
+
+    # the in-training Pareto AUC and the cost, where any listed run has them (other cost columns: -c 'cost.*')
+    extras = [c for c in ("pareto_auc", "warnings", *DEFAULT_COST_COLUMNS) if any(r.get(c) is not None for r in rows)]
+    return [*identity, *_accuracy_order(metrics), *extras]
 
 
 def _accuracy_order(columns: list[str]) -> list[str]:
@@ -275,6 +310,13 @@ def _group_columns(rows: list[dict], keys: list[str]) -> list[str]:
 def _cell(value: object, row: dict | None = None, column: str = "") -> str:
     from ..sweep.export import is_accuracy
 
+    if column.startswith("cost."):
+        from .run import format_count
+
+        unit = "B" if column.endswith("_bytes") else "FLOP" if "flops" in column else ""
+        if column == "cost.device_seconds":
+            return "unknown" if value is None else f"{value:.1f} s"
+        return format_count(value, unit)  # None: the record has no cost: unknown, never 0
     if value is None:
         return ""
     if row is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -318,7 +360,11 @@ def tune_command(
     params: str = typer.Option(
         None, "--params", help="Comma-separated fields to tune (default all): lr_backbone, lr_head, weight_decay_backbone, weight_decay_head."
     ),
-    metric: str = typer.Option("val_loss", "--metric", help="The reported metric ASHA compares."),
+    metric: str = typer.Option(
+        "val_loss", "--metric",
+        help="The reported metric ASHA compares: val_loss, val_acc, or with a `monitor:` section val_robust_acc, "
+             "val_pareto_auc, val_corruption_acc (with --mode max).",
+    ),
     mode: str = typer.Option("min", "--mode", help="min or max."),
     address: str = typer.Option(None, "--address", help="Ray cluster address ('auto', 'host:port'); default: a Ray on this machine."),
     num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs a Ray started here may use."),

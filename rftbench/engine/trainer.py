@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import Progress
 from torch import nn
 
-from ..config import RunConfig
+from ..config import RunConfig, WarningsConfig
 from ..data import RunData
 from ..errors import ConfigError, RftbenchError
 from .checkpoint import CheckpointStore
@@ -50,6 +50,8 @@ class RunInterrupted(RftbenchError):
     """Training stopped on request (Ctrl-C or SIGTERM) after saving a checkpoint."""
 
 
+class _StopOnWarning(Exception):
+    """Raised inside the loop when a warning fires with ``monitor.stop_on_warning``."""
 class DataLoaderFailed(RftbenchError):
     """A training-data loader process died or raised; the message names the worker and what was kept."""
 
@@ -107,6 +109,16 @@ class TrainState:
     train_seconds: float = 0.0
     images: int = 0
     resumed_from: list[int] = field(default_factory=list)
+    #: the monitor's curve (``rftbench.engine.monitor.POINT_KEYS`` → one value per evaluation point)
+    monitor: dict[str, list[Any]] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: the point whose weights ``monitor.keep: best-robust`` keeps (``best_weights``, CPU tensors)
+    best: dict[str, Any] | None = None
+    best_weights: dict[str, torch.Tensor] | None = None
+    #: why training ended early (``--stop-on-warning``): the warning
+    stopped: dict[str, Any] | None = None
+    #: cost counters per phase (``train``, ``monitor``; see rftbench.engine.cost)
+    cost: dict[str, Any] = field(default_factory=dict)
 
 
 def _format_eps(eps: float) -> str:
@@ -122,6 +134,31 @@ def freeze_for_epoch(model: nn.Module, names: set[str]) -> None:
         params = list(module.parameters())
         if params and not any(p.requires_grad for p in params):
             module.eval()
+
+
+def prepare_model(model: nn.Module, protocol: Any) -> int:
+    """Let a protocol that adds layers (LoRA, adapters) change ``model`` in place, once; returns the parameters it added.
+
+    Calls ``protocol.prepare(model)`` when the protocol has one and the model was not prepared
+    yet (the engine before training and before loading a checkpoint, :func:`rftbench.load_model`
+    before loading trained weights); protocols without ``prepare`` leave the model as it is.
+    """
+    if not hasattr(protocol, "prepare") or getattr(model, "_rftbench_prepared", False):
+        return 0
+    before = sum(p.numel() for p in model.parameters())
+    protocol.prepare(model)
+    model._rftbench_prepared = True
+    return sum(p.numel() for p in model.parameters()) - before
+
+
+def parameter_counts(model: nn.Module, names: set[str], added: int = 0) -> dict[str, Any]:
+    """What a run trains: ``trainable`` (parameters that learn in some epoch), ``total`` (all the model's, adapters
+    and head included), ``added`` (by the protocol's ``prepare``) and ``share`` = trainable / total."""
+    total = trainable = 0
+    for n, p in model.named_parameters():
+        total += p.numel()
+        trainable += p.numel() if n in names else 0
+    return {"trainable": trainable, "total": total, "added": added, "share": round(trainable / total, 6) if total else 0.0}
 
 
 class Trainer:
@@ -150,6 +187,7 @@ class Trainer:
         console: Console | None = None,
         callback: Callable[[Trainer, int, int], None] | None = None,
         on_epoch: Callable[[Trainer, int, dict[str, Any]], None] | None = None,
+        manager: Any = None,
     ):
         self.config, self.model, self.data, self.parts = config, model, data, parts
         self.device, self.precision, self.channels_last = device, precision, channels_last
@@ -170,6 +208,7 @@ class Trainer:
         self._stop = False
         self._where = (0, 0)  # (epoch, micro-batch) being trained, for error messages
 
+        added = prepare_model(model, parts.protocol)
         model.to(device)
         if channels_last:
             model.to(memory_format=torch.channels_last)
@@ -183,6 +222,8 @@ class Trainer:
         for schedule in (parts.eps_schedule, parts.lr_schedule):
             if hasattr(schedule, "validate"):
                 schedule.validate(self.epochs)
+        #: trainable and total parameter counts (written in the result record as ``parameters``)
+        self.parameter_counts = parameter_counts(model, set().union(*self.phases), added)
         self.optimizer = build_optimizer(model, set().union(*self.phases), config.optimizer)
         self.scaler = torch.amp.GradScaler(device.type) if precision.use_scaler else None
         compiled = None
@@ -207,6 +248,25 @@ class Trainer:
         self.state = TrainState()
         self.loader_generator = torch.Generator()
         data.train_loader.generator = self.loader_generator
+        self._init_monitor(manager, compiled is not None)
+
+    def _init_monitor(self, manager: Any, compiled: bool) -> None:
+        """The in-training evaluation, the early warnings and the cost counters (rftbench.engine.monitor, .cost)."""
+        from . import cost
+        from .monitor import EarlyWarnings, Monitor
+
+        mcfg = self.config.monitor
+        self.monitor = None
+        if mcfg is not None:
+            self.monitor = Monitor(mcfg, self.data.val, device=self.device, manager=manager, channels_last=self.channels_last)
+        self.warnings = EarlyWarnings(mcfg.warnings if mcfg is not None else WarningsConfig(), self.data.num_classes, self.epochs)
+        self.stop_on_warning = bool(mcfg is not None and mcfg.stop_on_warning)
+        self.steps_per_epoch = self.micro_per_epoch // self.accumulation
+        self.clock = cost.DeviceClock(self.device)
+        self.passes = None if compiled else cost.PassCounter(self.model)  # hooks and torch.compile: not counted
+        self.step_flops = cost.StepFlops()
+        self._eval_flops: dict[str, int] | None = None
+        self.state.cost = {"train": cost.empty_phase(), "monitor": cost.empty_phase()}
 
     # ------------------------------------------------------------------ state
 
@@ -229,6 +289,8 @@ class Trainer:
             "trainer": {
                 "curves": state.curves, "running": state.running, "train_seconds": state.train_seconds,
                 "images": state.images, "resumed_from": state.resumed_from,
+                "monitor": state.monitor, "warnings": state.warnings, "best": state.best, "best_weights": state.best_weights,
+                "stopped": state.stopped, "cost": state.cost,
             },
         }
 
@@ -245,12 +307,16 @@ class Trainer:
             self.parts.threat.load_state_dict(snapshot["threat"])
         t = snapshot["trainer"]
         self.state = TrainState(epoch, step, t["curves"], t["running"], t["train_seconds"], t["images"], list(t["resumed_from"]))
+        for key in ("monitor", "warnings", "best", "best_weights", "stopped", "cost"):  # absent from older checkpoints
+            if t.get(key) is not None:
+                setattr(self.state, key, t[key])
 
     def save(self, epoch: int, step: int) -> Path | None:
         """Checkpoint at the position training resumes from (``epoch``, ``step`` micro-batches into it)."""
         if self.store is None or self.rank != 0:  # distributed: rank 0 writes, the others resume from its files
             return None
-        return self.store.save(self.model, self._snapshot(), epoch=epoch, step=step)
+        return self.store.save(self.model, self._snapshot(), epoch=epoch, step=step,
+                               extra={"monitor": self.state.monitor, "warnings": self.state.warnings} if self.monitor else None)
 
     def resume(self) -> bool:
         """Load the latest checkpoint if the run folder has one; returns whether it did."""
@@ -279,8 +345,8 @@ class Trainer:
             batches = iter(loader)
         with torch.no_grad():
             for x, y in batches:
-                x = x.to(self.device)
-                y = y.to(self.device)
+                x = x.to(self.device, non_blocking=True)
+                y = y.to(self.device, non_blocking=True)
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with self.precision.autocast():
@@ -329,6 +395,71 @@ class Trainer:
             return time.perf_counter() - self._last_read >= AUTO_LOG_SECONDS
         return len(self._pending) >= every
 
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, eps: float, update: bool, epoch: int) -> Any:
+        """One fused step, its passes counted and its FLOPs counted once per signature (rftbench.engine.cost)."""
+        from .cost import phase
+
+        train = self.state.cost["train"]
+        signature = (tuple(x.shape), eps > 0, update, epoch if self.phases[epoch] != self.phases[0] else 0)
+        with phase(self.passes, self.clock, train):
+            out, flops = self.step_flops.run(signature, self.step, x, y, eps, update=update)
+        train["flops"] = int(train["flops"]) + flops
+        if update:
+            train["steps"] = int(train.get("steps") or 0) + 1
+        return out
+
+    def eval_image_flops(self) -> dict[str, int]:
+        """FLOPs of one validation image's forward pass and input-gradient backward pass (measured once)."""
+        from .cost import image_flops
+
+        if self._eval_flops is None:
+            x = self.monitor.x if self.monitor is not None else None
+            if x is None:
+                x = torch.stack([self.data.test[0][0]] * 2).to(self.device)
+            self._eval_flops = image_flops(self.model, x)
+        return self._eval_flops
+
+    def _monitor_point(self, epoch: int, micro: int, check: bool = True) -> dict[str, Any]:
+        """Evaluate on the monitor's subset, add the point to the curve, keep the best weights, check the warnings."""
+        from .cost import phase
+
+        assert self.monitor is not None
+        state, cfg = self.state, self.monitor.config
+        per_image = self.eval_image_flops()
+        with phase(self.passes, self.clock, state.cost["monitor"], per_image):
+            values = self.monitor.point(self.model)
+        state.cost["monitor"]["points"] = int(state.cost["monitor"].get("points") or 0) + 1
+        step = epoch * self.steps_per_epoch + micro // self.accumulation
+        point = {"step": step, "epoch": round(epoch + micro / self.micro_per_epoch, 6), **values}
+        for key in ("step", "epoch", "clean_acc", "robust_acc", "corruption_acc", "seconds"):
+            if key in point:
+                state.monitor.setdefault(key, []).append(point[key])
+        if cfg.keep == "best-robust" and (state.best is None or point["robust_acc"] > state.best["robust_acc"]):
+            state.best = {k: point[k] for k in ("step", "epoch", "clean_acc", "robust_acc")}
+            state.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        if check:
+            found = self.warnings.check_accuracy(point, point["clean_acc"]) + self.warnings.check_robust(state.monitor)
+            self._raise_warnings(found)
+            if state.stopped is not None:
+                raise _StopOnWarning
+        return point
+
+    def _raise_warnings(self, found: list[dict[str, Any]]) -> None:
+        for warning in found:
+            self.state.warnings.append(warning)
+            log.warning("warning %s (epoch %s): %s", warning["name"], warning["epoch"], warning["message"])
+            if self.console is not None and self.progress:
+                self.console.print(f"[yellow]warning[/yellow] {warning['name']}: {warning['message']}")
+            if self.stop_on_warning and self.state.stopped is None:
+                self.state.stopped = dict(warning)
+
+    def _keep_best(self) -> None:
+        """With ``monitor.keep: best-robust``, load the weights of the point with the best robust accuracy."""
+        if self.monitor is None or self.monitor.config.keep != "best-robust" or self.state.best_weights is None:
+            return
+        device = next((p.device for p in self.model.parameters()), self.device)
+        self.model.load_state_dict({k: v.to(device) for k, v in self.state.best_weights.items()})
+
     def _sigint(self, signum: int, frame: Any) -> None:
         if self._stop:
             raise KeyboardInterrupt
@@ -349,6 +480,8 @@ class Trainer:
         try:
             with self._progress() as bar:
                 self._loop(bar)
+        except _StopOnWarning:
+            log.warning("stopping early (--stop-on-warning): %s", self.state.stopped["message"] if self.state.stopped else "")
         except RuntimeError as err:  # torch's SIGCHLD handler raises this wherever the main thread is when a worker dies
             if self.data.num_workers and "DataLoader worker" in str(err):
                 raise self._loader_failed(err, *self._where) from None
@@ -357,6 +490,9 @@ class Trainer:
             self.data.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self.passes is not None:
+                self.passes.remove()
+        self._keep_best()
         self.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -434,7 +570,7 @@ class Trainer:
                 if self.data.device_augment is not None:
                     x = self.data.device_augment(x, epoch, i)
                 update = (i + 1) % self.accumulation == 0
-                out = self.step(x, y, eps, update=update)
+                out = self._train_step(x, y, eps, update, epoch)
                 self._pending.append((out, epoch, i, eps, lr_factor))
                 state.images += out.n
                 if self._read_due():
@@ -448,6 +584,11 @@ class Trainer:
                 else:
                     bar.update(task, completed=i + 1)
                 if update:
+                    every = self.monitor.config.every_steps if self.monitor is not None else None
+                    if every and (epoch * self.steps_per_epoch + (i + 1) // self.accumulation) % every == 0:
+                        pause = time.perf_counter()
+                        self._monitor_point(epoch, i + 1)
+                        tick += time.perf_counter() - pause  # evaluation time is not training time
                     if self.callback is not None:
                         self.callback(self, epoch, i + 1)
                     if self._stop:
@@ -483,7 +624,22 @@ class Trainer:
                 # a curve missing from a checkpoint of an older version starts padded, so all stay per-epoch
                 curves.setdefault(key, [None] * epoch).append(value)
                 row[key] = value
+            if self.monitor is not None and not self.monitor.config.every_steps:
+                self._monitor_point(epoch, self.micro_per_epoch, check=False)
+            if self.monitor is not None and state.monitor.get("robust_acc"):  # the latest point (for tune: ASHA)
+                from ..evaluation.pareto import pareto_auc
+
+                row["val_robust_acc"] = state.monitor["robust_acc"][-1]
+                if state.monitor.get("corruption_acc"):
+                    row["val_corruption_acc"] = state.monitor["corruption_acc"][-1]
+                row["val_pareto_auc"] = pareto_auc(state.monitor["clean_acc"], state.monitor["robust_acc"])
+            found = self.warnings.check_accuracy({"epoch": epoch + 1, "step": (epoch + 1) * self.steps_per_epoch}, val_acc)
+            found += self.warnings.check_robust(state.monitor) if self.monitor is not None else []
+            found += self.warnings.check_loss(curves, (epoch + 1) * self.steps_per_epoch)
             state.epoch, state.step = epoch + 1, 0
+            self._raise_warnings(found)
             self.save(epoch + 1, 0)
             if self.on_epoch is not None:
                 self.on_epoch(self, epoch, row)
+            if state.stopped is not None:
+                raise _StopOnWarning

@@ -6,6 +6,8 @@ bad name or parameter fails fast and nothing is half-computed or half-written.
 
 from __future__ import annotations
 
+import functools
+import contextlib
 import inspect
 import logging
 import math
@@ -75,7 +77,8 @@ def resolve_suite(suite: Iterable[Any], manager: PluginManager | None = None) ->
         try:
             built = spec.build(**component.params)
         except ValidationError as err:
-            problems.append(f"  evaluation.{i} ({component.name}):\n" + format_validation_error(err, prefix="  "))
+            fields = [info.alias or name for name, info in getattr(spec.params, "model_fields", {}).items()]
+            problems.append(f"  evaluation.{i} ({component.name}):\n" + format_validation_error(err, prefix="  ", fields=fields))
             continue
         except RftbenchError as err:
             problems.append(f"  evaluation.{i} ({component.name}): {err}")
@@ -179,9 +182,18 @@ def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 def _takes_early_stop(threat: Any) -> bool:
-    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path)."""
+    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path); asked once per function."""
+    perturb = threat.perturb
     try:
-        return "early_stop" in inspect.signature(threat.perturb).parameters
+        return _accepts_early_stop(getattr(perturb, "__func__", perturb))
+    except TypeError:  # an unhashable callable: ask directly
+        return _accepts_early_stop.__wrapped__(perturb)
+
+
+@functools.lru_cache(maxsize=256)
+def _accepts_early_stop(fn: Any) -> bool:
+    try:
+        return "early_stop" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
 
@@ -328,6 +340,7 @@ def evaluate(
     output_dir: str | Path | None = None,
     progress: bool = True,
     points: Mapping[str, Any] | None = None,
+    cost: Any = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``data`` under every threat model and metric of ``suite``.
 
@@ -351,6 +364,8 @@ def evaluate(
         and under every threat, corruptions included; ``{"acc", "n", "of", "reliable"}``), ``seed``, ``plots``
         (written files), ``outcomes`` (with ``output_dir``: the per-example file's name,
         sha256, size and the points' identity) and ``seconds``.
+    :param cost: an :class:`rftbench.engine.cost.EvalCost` measuring the clean pass and each
+        threat and metric by label (passes, FLOPs, device-seconds, peak memory), or ``None``.
     """
     manager = manager or get_manager()
     model = _check_model(model)
@@ -363,8 +378,10 @@ def evaluate(
                       output_dir=Path(output_dir) if output_dir is not None else None, progress=progress)
     started = time.perf_counter()
     # eval mode, parameters frozen; each module's mode and each parameter's flag restored afterwards
+    measure = cost.measure if cost is not None else (lambda label: contextlib.nullcontext())
     with attack_mode(model):
-        _clean_pass(ctx)
+        with measure("clean"):
+            _clean_pass(ctx)
         result: dict[str, Any] = {
             "n_examples": len(ctx),
             "clean_acc": float(ctx.clean_correct.float().mean()),
@@ -379,13 +396,14 @@ def evaluate(
         per_example: dict[str, dict[str, torch.Tensor]] = {}
         for label, threat, _ in threats:
             _say(progress, f"threat {label} on {len(ctx)} points")
-            record, flags, per_example[label] = _run_threat(ctx, label, threat)
+            with measure(label):
+                record, flags, per_example[label] = _run_threat(ctx, label, threat)
             result["threats"][label] = record
             result["flags"].extend(flags)
         for label, metric, _ in metrics:
             _say(progress, f"metric {label}")
             t0 = time.perf_counter()
-            with attack_mode(ctx.model):
+            with attack_mode(ctx.model), measure(label):
                 record = dict(metric.compute(ctx))
             result["flags"].extend(record.pop("flags", []))
             record["seconds"] = round(time.perf_counter() - t0, 3)

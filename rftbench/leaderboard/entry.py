@@ -62,6 +62,8 @@ HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 #: A folder inside a repo: relative, no '..'.
 RepoSubfolder = Annotated[str, StringConstraints(max_length=255), AfterValidator(check_relative)]
 Norm = Literal["linf", "l2", "l1", "corruption", "other"]
+#: The early warnings of the in-training evaluation (``rftbench.engine.monitor.WARNINGS``).
+TrainingWarning = Literal["task-adaptation", "robust-collapse", "loss-divergence"]
 
 #: The order threat models are listed in (the reference study's column order).
 NORM_ORDER: dict[str, int] = {"linf": 0, "l2": 1, "l1": 2, "corruption": 3, "other": 4}
@@ -168,6 +170,7 @@ class Metrics(_Strict):
     expected_robustness: Accuracy | None = Field(None, description="Acc over ε ~ U[0, ε_g] (Epsilon-Scheduling paper)")
     n_eval: int | None = Field(None, ge=1, description="number of test images evaluated")
     reliable: bool | None = Field(None, description="False when the evaluator flagged possible gradient masking")
+    pareto_auc: Accuracy | None = Field(None, description="area under the clean–robust Pareto frontier of the in-training evaluation")
     extra: dict[str, Finite] = Field(default_factory=dict, description="other metrics, flattened with dots")
     union: UnionResult | None = Field(None, description="accuracy on the points robust to every L∞/L2/L1 threat at once")
     union_all: UnionResult | None = Field(None, description="the same over every threat, corruptions included")
@@ -314,6 +317,23 @@ class Verification(_Strict):
     flipped: dict[str, list[int]] | None = Field(None, description="per threat: test indices whose outcome differs (first 100)")
 
 
+class Cost(_Strict):
+    """What the run cost (``rftbench.engine.cost``); every field optional: an absent one is unknown, never 0."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    flops: int | None = Field(None, ge=0, description="training + in-training evaluation + final evaluation FLOPs")
+    train_flops_per_step: int | None = Field(None, ge=0)
+    eval_flops: int | None = Field(None, ge=0)
+    train_forward_passes: int | None = Field(None, ge=0)
+    train_backward_passes: int | None = Field(None, ge=0)
+    eval_forward_passes: int | None = Field(None, ge=0)
+    eval_backward_passes: int | None = Field(None, ge=0)
+    device_seconds: float | None = Field(None, ge=0)
+    device_seconds_unit: Literal["gpu-seconds", "core-seconds"] | None = None
+    peak_memory_bytes: int | None = Field(None, ge=0, description="device peak on CUDA, else the host's peak resident set")
+    device_type: str | None = Field(None, max_length=32)
+
+
 class Entry(_Strict):
     """One leaderboard entry (schema version 2). Build with :meth:`Entry.seal`, read with :func:`load_entry`."""
 
@@ -330,6 +350,12 @@ class Entry(_Strict):
     submitter: str | None = Field(None, min_length=1, max_length=96)
     date: datetime | None = Field(None, description="when the entry was made (UTC)")
     outcomes: OutcomesRef | None = Field(None, description="per-example outcomes file (schema version 2)")
+    cost: Cost | None = Field(None, description="FLOPs, passes, device-seconds, peak memory (absent: unknown)")
+    training_warnings: list[TrainingWarning] | None = Field(
+        None, max_length=3,
+        description="early warnings raised while the run trained (rftbench.engine.monitor); robust-collapse: "
+                    "catastrophic or robust overfitting seen by the in-training evaluation (absent: not monitored or none)",
+    )
     content_hash: Sha256Hex
     verification: Verification | None = None
 

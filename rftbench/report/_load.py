@@ -60,6 +60,14 @@ class Row:
     union_all: float | None = None
     #: The threats each union spans (labels as in ``threats``).
     union_of: dict[str, list[str]] = field(default_factory=dict)
+    #: the in-training evaluation (``epoch``, ``clean_acc``, ``robust_acc`` per point; checked) and its threat
+    monitor: dict[str, list[float]] | None = None
+    monitor_threat: str = ""
+    pareto_auc: float | None = None
+    kept: str = ""
+    warnings: list[str] = field(default_factory=list)
+    #: cost (rftbench.curves.summary_columns: ``cost.flops``, ``cost.device_seconds``…); empty: unknown
+    cost: dict[str, Any] = field(default_factory=dict)
 
     @property
     def protocol_label(self) -> str:
@@ -252,8 +260,25 @@ def row_from_record(record: Any, where: str, model_info: Any) -> Row:
         clean=clean, threats=threats, n=_int(metrics.get("n_examples", metrics.get("n_eval"))),
         sum=clean + sum(threats.values()), expected=expected, er_curve=er_curve, curves=_curves(record.curves),
         sensitivity=sens, train_seconds=_num(record.timings.get("train_seconds"), 0),
-        outcomes=isinstance(metrics.get("outcomes"), Mapping), **_unions(metrics, where, clean, threats),
+        outcomes=isinstance(metrics.get("outcomes"), Mapping), **_unions(metrics, where, clean, threats), **_monitor_fields(record),
     )
+
+
+def _monitor_fields(record: Any) -> dict[str, Any]:
+    """The Row fields of a record's in-training evaluation, warnings and cost (its curves were checked on loading)."""
+    from ..curves import summary_columns
+
+    columns = summary_columns(record)
+    out: dict[str, Any] = {"warnings": [w for w in (columns.get("warnings") or "").split(",") if w],
+                           "cost": {k: v for k, v in columns.items() if k.startswith("cost.") and v is not None}}
+    monitor = record.monitor if isinstance(record.monitor, Mapping) else None
+    points = monitor.get("points") if monitor else None
+    if isinstance(points, Mapping) and points.get("robust_acc"):
+        out["monitor"] = {k: [float(v) for v in points[k]] for k in ("epoch", "clean_acc", "robust_acc") if k in points}
+        out["monitor_threat"] = _text(monitor.get("threat"))
+        out["pareto_auc"] = columns.get("pareto_auc")
+        out["kept"] = _text(columns.get("kept"))
+    return out
 
 
 def row_from_entry(entry: Any, where: str) -> Row:
@@ -406,6 +431,12 @@ def _load_file(path: Path, loaded: Loaded) -> None:
         record = ResultRecord.model_validate(data)
         if record.status != "complete":
             loaded.problems.append(f"{path}: run {record.id} has status {record.status!r}: left out")
+            return
+        from ..curves import curve_problem
+
+        problem = curve_problem(record)
+        if problem is not None:  # a record written by another tool: left out with the reason, the rest shown
+            loaded.problems.append(f"{path}: run {record.id} left out: {problem}")
             return
         loaded.cards.note(record.provenance)
         loaded.pending.append((record, str(path)))

@@ -56,6 +56,13 @@ def load_rows(root: str | Path, *, recursive: bool = False, problems: list[str] 
             from ..outcomes import unions_on_read
 
             record = record.model_copy(update={"metrics": {**record.metrics, **unions_on_read(record.metrics, path.parent)}})
+        from ..curves import curve_problem
+
+        problem = curve_problem(record)
+        if problem is not None:  # a record written by another tool: left out, the reason said
+            if problems is not None:
+                problems.append(f"{path}: left out: {problem}")
+            continue
         rows.append(flatten_record(record))
     return rows
 
@@ -71,6 +78,9 @@ def flatten_record(record: ResultRecord) -> dict[str, Any]:
     _add_intervals(row, record.metrics)
     for key, value in record.timings.items():
         row[f"timings.{key}"] = value
+    from ..curves import summary_columns
+
+    row.update({k: v for k, v in summary_columns(record).items() if k not in row})  # Pareto AUC, warnings, cost.*
     return row
 
 
