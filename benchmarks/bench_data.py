@@ -112,7 +112,7 @@ def time_fused_step(model_name: str, device: torch.device, batch: int, steps: in
     import timm
 
     from rftbench.engine import FusedStep, choose_channels_last, choose_precision
-    from rftbench_plugins.losses import TRADES
+    from rftbench_plugins.losses import Trades
     from rftbench_plugins.threats import LinfParams, LpThreat
 
     torch.manual_seed(0)
@@ -123,7 +123,7 @@ def time_fused_step(model_name: str, device: torch.device, batch: int, steps: in
         model.to(memory_format=torch.channels_last)
     threat = LpThreat("linf", **LinfParams(eps=4 / 255, attack="apgd-ce", steps=steps).model_dump())
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    step = FusedStep(model, TRADES(beta=6.0), threat, opt, precision, channels_last=channels_last,
+    step = FusedStep(model, Trades(beta=6.0, inner="ce"), threat, opt, precision, channels_last=channels_last,
                      scaler=torch.amp.GradScaler(device.type) if precision.use_scaler else None)
     x = torch.rand(batch, 3, 224, 224, device=device)
     y = torch.randint(0, 10, (batch,), device=device)

@@ -1,13 +1,14 @@
 """Real size on CPU (issue 18 item 6): `rftbench run` with timm ResNet-50, ViT-S/16 and ConvNeXt-T at 224 px.
 
-Random init (the weight-loading path is tested in test_timm_source), TRADES + APGD-CE 3 steps, two
-optimiser steps of batch 3 on a generated 224-px image folder, then evaluation under APGD-CE 3 steps.
+Random init (the weight-loading path is tested in test_timm_source), TRADES + APGD-CE 3 steps, one
+optimiser step of batch 3 on a generated 224-px image folder, then evaluation under APGD-CE 3 steps.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 
 import pytest
@@ -34,7 +35,13 @@ def realsize(builtins, tmp_path, monkeypatch):
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", list(realsize_cards.MODELS))
+# ResNet-50 runs in the slow suite; ViT-S/16 and ConvNeXt-T too with RFTBENCH_REALSIZE=1 (each is minutes on a
+# loaded 2-core machine: the suite's budget keeps one)
+ALL = os.environ.get("RFTBENCH_REALSIZE") == "1"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == "resnet50" or ALL else pytest.mark.skip(
+    reason="set RFTBENCH_REALSIZE=1 to run every 224-px backbone")) for n in realsize_cards.MODELS])
 def test_a_224px_timm_backbone_trains_and_evaluates_through_rftbench_run(realsize, capsys, name):
     tmp = realsize
     settings = {
@@ -48,7 +55,7 @@ def test_a_224px_timm_backbone_trains_and_evaluates_through_rftbench_run(realsiz
     assert code == 0, err
     record = json.loads(next((tmp / "runs").glob("*.json")).read_text())
     assert record["status"] == "complete" and record["config"]["representation"] == f"{name}.random"
-    assert record["curves"]["images_per_s"][0] > 0  # 6 train images: 2 steps of 3
+    assert record["curves"]["images_per_s"][0] > 0  # 3 train images: 1 step of 3
     assert "linf:4/255" in record["metrics"]["threats"]
     peak = record["timings"]["peak_host_memory_mb"]
     assert peak > 200  # a 22-28 M-parameter network at 224 px, with its activations

@@ -11,7 +11,7 @@ from rftbench.cards import DatasetCard, RepresentationCard
 
 FOLDER = "realsize224"
 CLASSES = ("circle", "square", "stripes")
-PER_CLASS = 3
+PER_CLASS = 2
 _INPUT = {"resolution": 224, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225), "interpolation": "bicubic",
           "crop_pct": 0.95}
 MODELS = {"resnet50": ("convolutional", 23.5), "vit_small_patch16_224": ("attention", 21.7), "convnext_tiny": ("convolutional", 27.8)}
@@ -28,7 +28,7 @@ def rftbench_add_representations():
 
 @hookimpl
 def rftbench_add_datasets():
-    splits = {"train": {"rule": "stratified"}, "test": {"rule": "stratified", "fraction": 1 / 3}}
+    splits = {"train": {"rule": "stratified"}, "test": {"rule": "stratified", "fraction": 0.5}}
     return [DatasetCard(id="realsize224", source="imagefolder", args={"folder": FOLDER}, num_classes=len(CLASSES),
                         resolution=256, splits=splits, provenance={"license": "CC0-1.0"})]
 
