@@ -118,7 +118,7 @@ def time_fused_step(model_name: str, device: torch.device, batch: int, steps: in
     torch.manual_seed(0)
     model = timm.create_model(model_name, pretrained=False, num_classes=10).to(device)
     precision = choose_precision("auto", device)
-    channels_last = choose_channels_last(model, device)
+    channels_last = choose_channels_last("auto", model, device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     threat = LpThreat("linf", **LinfParams(eps=4 / 255, attack="apgd-ce", steps=steps).model_dump())
