@@ -34,7 +34,7 @@ class ResultRecord(BaseModel):
       val split (``None`` without one), ``eps`` and ``lr_factor`` (at the
       epoch's last step), ``seconds`` and ``images_per_s`` (training only).
     - ``timings``: ``setup_seconds``, ``train_seconds``, ``eval_seconds``, ``total_seconds``,
-      ``train_images_per_s``.
+      ``train_images_per_s``, ``peak_host_memory_mb`` (and ``peak_device_memory_mb`` on CUDA).
     - ``provenance``: versions of rftbench, torch and Python; platform; ``device``,
       ``device_type``, ``precision``, ``channels_last``, ``threads``; ``plugins`` (per config
       field: the contribution's name, plugin, distribution and version); ``weights`` (the

@@ -222,6 +222,8 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     parts = build_components(config, manager)
     threads = apply_threads(config.threads)
     device = resolve_device(config.device)
+    if device.type == "cuda" and distributed_rank_world()[1] > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     precision = choose_precision(config.precision, device)
     with torch.random.fork_rng(devices=[]):  # CPU only: the model is built on the CPU, CUDA's RNG is not touched
         torch.default_generator.manual_seed(config.seed)
@@ -235,6 +237,32 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
                           cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
         rng_state = torch.get_rng_state()
     return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads, rng_state)
+
+
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    """Peak memory of this process so far: ``peak_host_memory_mb`` (resident set, ``getrusage``) and on CUDA
+    ``peak_device_memory_mb`` (``torch.cuda.max_memory_allocated``)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    out = {"peak_host_memory_mb": round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)}
+    if device.type == "cuda":
+        out["peak_device_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
+def init_distributed(requested_device: str = "auto") -> tuple[int, int]:
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1), initialise the default process group once: gloo on CPU, NCCL on CUDA.
+
+    Returns ``(rank, world size)``; ``(0, 1)`` outside torchrun.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1 and torch.distributed.is_available() and not torch.distributed.is_initialized():
+        cuda = requested_device != "cpu" and torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
+    return distributed_rank_world()
 
 
 def distributed_rank_world() -> tuple[int, int]:
@@ -356,7 +384,10 @@ def run(
     manager = manager or get_manager()
     config = _as_config(config, overrides, manager)
     record_path, run_dir = run_paths(config)
-    with run_lock(run_dir, console):
+    rank, _ = init_distributed(config.device)
+    import contextlib
+
+    with run_lock(run_dir, console) if rank == 0 else contextlib.nullcontext():  # torchrun: rank 0 holds the lock
         existing = _existing_record(record_path)
         if existing is not None and not rerun and existing.status in ("complete", "stopped"):
             log.info("%s: already complete (pass rerun=True / --rerun to run again)", record_path)
@@ -389,13 +420,17 @@ def _run_seeded(config: RunConfig, manager: PluginManager, record_path: Path, ru
 
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    rank, world = distributed_rank_world()
     trainer = Trainer(config, model, data, setup.parts, device=device, precision=precision, channels_last=channels_last,
-                      run_dir=run_dir, progress=progress, console=console, callback=callback, manager=manager)
+                      run_dir=run_dir, progress=progress and rank == 0, console=console, callback=callback, manager=manager)
     if resume:
         trainer.resume()
-    else:
+    elif rank == 0:
         trainer.store.clear()
     state = trainer.fit()
+    if rank != 0:  # torchrun: rank 0 evaluates and writes the record; the others return it
+        torch.distributed.barrier()
+        return read_record(record_path)
 
     model.to(memory_format=torch.contiguous_format)
     weights_sha = save_weights(model, run_dir / MODEL_FILE, metadata={"config_hash": config.config_hash()})
@@ -418,6 +453,8 @@ def _run_seeded(config: RunConfig, manager: PluginManager, record_path: Path, ru
     provenance["threads_reason"] = setup.threads.reason if setup.threads else None
     provenance["model_sha256"] = weights_sha
     provenance["resumed_from_steps"] = state.resumed_from
+    if world > 1:
+        provenance["world_size"] = world  # torchrun processes, each on batch_size / world_size of every batch
     record = ResultRecord(
         id=config.config_hash(),
         config=config.to_dict(),
@@ -429,6 +466,7 @@ def _run_seeded(config: RunConfig, manager: PluginManager, record_path: Path, ru
             "eval_seconds": round(eval_seconds, 3),
             "total_seconds": round(time.perf_counter() - t0, 3),
             "train_images_per_s": round(state.images / state.train_seconds, 2) if state.train_seconds else 0.0,
+            **peak_memory_mb(device),
         },
         provenance=provenance,
         parameters=trainer.parameter_counts,
@@ -443,6 +481,8 @@ def _run_seeded(config: RunConfig, manager: PluginManager, record_path: Path, ru
     write_record(record, record_path)
     _prune_outcomes(run_dir, metrics)
     trainer.store.clear()
+    if world > 1:
+        torch.distributed.barrier()
     return record
 
 

@@ -75,6 +75,8 @@ class FusedStep:
         self.scaler, self.check_finite = scaler, check_finite
         self.forward_model = compiled or model
         self.concat = True
+        #: called before each optimiser update (the trainer sets it to an all-reduce under torch.distributed)
+        self.sync_grads: Any = None
         self.refresh()
 
     def refresh(self) -> None:
@@ -129,6 +131,8 @@ class FusedStep:
         else:
             scaled.backward()
         if update:
+            if self.sync_grads is not None:  # distributed: average gradients across processes before the update
+                self.sync_grads()
             if self.scaler is not None:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()

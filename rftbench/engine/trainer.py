@@ -56,6 +56,26 @@ class DataLoaderFailed(RftbenchError):
     """A training-data loader process died or raised; the message names the worker and what was kept."""
 
 
+def average_across_processes(model: nn.Module) -> None:
+    """All-reduce (mean) the gradients and floating-point buffers (batch-norm statistics) of ``model`` across
+    the processes of the default ``torch.distributed`` group, one flat buffer per dtype."""
+    import torch.distributed as dist
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    world = dist.get_world_size()
+    tensors = [p.grad for p in model.parameters() if p.grad is not None]
+    tensors += [b for b in model.buffers() if b.is_floating_point()]
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for t in tensors:
+        by_dtype.setdefault(t.dtype, []).append(t)
+    for group in by_dtype.values():
+        flat = _flatten_dense_tensors(group)
+        dist.all_reduce(flat)
+        flat /= world
+        for t, value in zip(group, _unflatten_dense_tensors(flat, group)):
+            t.copy_(value)
+
+
 def describe_loader_error(err: BaseException) -> str:
     """One line naming the failed worker and its error, from a ``DataLoader`` exception's message."""
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
@@ -181,6 +201,9 @@ class Trainer:
                 f"per optimiser step, but the train split has only {data.train_batches.size} images; lower effective_batch_size"
             )
         self.store = CheckpointStore(run_dir, config.config_hash()) if run_dir is not None else None
+        self.distributed = torch.distributed.is_available() and torch.distributed.is_initialized() \
+            and torch.distributed.get_world_size() > 1
+        self.rank = torch.distributed.get_rank() if self.distributed else 0
         self.progress, self.console, self.callback, self.on_epoch = progress, console, callback, on_epoch
         self._stop = False
         self._where = (0, 0)  # (epoch, micro-batch) being trained, for error messages
@@ -217,6 +240,10 @@ class Trainer:
         # Per-step statistics not yet read on the host: (output, epoch, step, ε, lr factor).
         self._pending: list[tuple[StepOutput, int, int, float, float]] = []
         self._last_read = time.perf_counter()
+        if self.distributed:  # every process starts from rank 0's weights and averages gradients at each update
+            for tensor in [*model.parameters(), *model.buffers()]:
+                torch.distributed.broadcast(tensor.data, 0)
+            self.step.sync_grads = lambda: average_across_processes(model)
         self.base_eps = float(parts.threat.eps) if parts.threat is not None else 0.0
         self.state = TrainState()
         self.loader_generator = torch.Generator()
@@ -292,7 +319,7 @@ class Trainer:
 
     def save(self, epoch: int, step: int) -> Path | None:
         """Checkpoint at the position training resumes from (``epoch``, ``step`` micro-batches into it)."""
-        if self.store is None:
+        if self.store is None or self.rank != 0:  # distributed: rank 0 writes, the others resume from its files
             return None
         return self.store.save(self.model, self._snapshot(), epoch=epoch, step=step,
                                extra={"monitor": self.state.monitor, "warnings": self.state.warnings} if self.monitor else None)
