@@ -109,6 +109,9 @@ def load_target(
     - representation id: its pretrained backbone and the linear ``head`` file (``weight``/``bias`` or
       ``head.weight``/``head.bias``); a representation has no head for a downstream dataset otherwise.
     """
+    from ..engine.hardware import parse_device
+
+    device = str(parse_device(device))  # a bad device is a named error before anything loads
     manager = manager or get_manager()
     path = Path(target)
     if path.suffix == ".json" and path.is_file():
