@@ -265,6 +265,14 @@ def test_a_lora_run_records_counts_and_loads_back(engine_manager, tmp_path, caps
     code, out, err = run_cli(capsys, "eval", str(run_dir / "model.safetensors"), "-t", "linf:4/255:pgd", "-n", "32", "--json")
     assert code == 0, err  # the weights file beside its model.json: the LoRA layers are added before loading
     assert json.loads(out)["clean_acc"] == pytest.approx(record.metrics["clean_acc"], abs=1e-9)
+    from rftbench.cli.run import summary_table
+    from rich.console import Console
+
+    console = Console(width=120, record=True)
+    console.print(summary_table(record, None, 120))
+    import re
+
+    assert re.search(rf"trainable parameters\s*│\s*{counts['trainable']:,} of {counts['total']:,} \(", console.export_text())
     fft = run(overrides=tiny(tmp_path), manager=engine_manager)
     assert fft.parameters["trainable"] == fft.parameters["total"] and fft.parameters["added"] == 0
 
