@@ -202,6 +202,8 @@ class Setup:
     memory_format: MemoryFormat
     data: RunData
     threads: ThreadChoice | None = None
+    #: torch's CPU RNG state right after the seeded build (``torch.set_rng_state`` it to train as ``run`` does).
+    rng_state: torch.Tensor | None = None
 
     @property
     def channels_last(self) -> bool:
@@ -209,23 +211,30 @@ class Setup:
 
 
 def prepare(config: RunConfig, manager: PluginManager) -> Setup:
-    """Build a resolved config's components, model (seeded with ``config.seed``) and data; writes nothing."""
+    """Build a resolved config's components, model (seeded with ``config.seed``) and data; writes nothing.
+
+    The build draws from torch's CPU generator seeded with ``config.seed`` inside
+    ``torch.random.fork_rng``: the caller's global RNG state is left as it was. The state the
+    build ended in is ``Setup.rng_state`` (``run`` continues training from it).
+    """
     rep = manager.get("representation", config.representation)
     data_card = manager.get("dataset", config.dataset)
     parts = build_components(config, manager)
     threads = apply_threads(config.threads)
     device = resolve_device(config.device)
     precision = choose_precision(config.precision, device)
-    torch.manual_seed(config.seed)
-    model = build_classifier(rep, data_card.num_classes, manager=manager)
-    memory_format = decide_channels_last(config.channels_last, model, device)
-    from .data import resolve_workers
+    with torch.random.fork_rng(devices=[]):  # CPU only: the model is built on the CPU, CUDA's RNG is not touched
+        torch.default_generator.manual_seed(config.seed)
+        model = build_classifier(rep, data_card.num_classes, manager=manager)
+        memory_format = decide_channels_last(config.channels_last, model, device)
+        from .data import resolve_workers
 
-    rank, world = distributed_rank_world()
-    data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
-                      pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
-                      cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
-    return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads)
+        rank, world = distributed_rank_world()
+        data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
+                          pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
+                          cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
+        rng_state = torch.get_rng_state()
+    return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads, rng_state)
 
 
 def distributed_rank_world() -> tuple[int, int]:
@@ -356,7 +365,15 @@ def run(
                            callback=callback)
 
 
-def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, run_dir: Path, *, resume: bool,
+def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, run_dir: Path, **kwargs: Any) -> ResultRecord:
+    """Train and evaluate with torch's RNG seeded by ``config.seed``, restoring the caller's RNG state afterwards."""
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(config.seed)  # CPU and CUDA: the run's random stream (random starts, dropout…)
+        return _run_seeded(config, manager, record_path, run_dir, **kwargs)
+
+
+def _run_seeded(config: RunConfig, manager: PluginManager, record_path: Path, run_dir: Path, *, resume: bool,
                 progress: bool, console: Console | None, callback: Any) -> ResultRecord:
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
@@ -364,6 +381,7 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
         torch.cuda.reset_peak_memory_stats()
 
     setup = prepare(config, manager)
+    torch.set_rng_state(setup.rng_state)  # training continues the seeded stream of the build, as it always did
     rep, data_card, model, data = setup.representation, setup.dataset, setup.model, setup.data
     device, precision, channels_last = setup.device, setup.precision, setup.channels_last
     check_data_settings(config, data, manager)
