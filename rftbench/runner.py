@@ -554,19 +554,26 @@ def build_trained_classifier(info: dict[str, Any], manager: PluginManager | None
 
     ``info`` is :func:`read_model_info`'s; the result takes the run's ``model.safetensors`` as it is.
     """
-    from .engine import prepare_model
-
     manager = manager or get_manager()
     model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
-    protocol = info.get("protocol")
-    if protocol is not None:
-        params = {k: v for k, v in protocol.items() if k != "name"}
-        try:
-            built = manager.get("protocol", protocol["name"]).build(**params)
-        except ValidationError as err:
-            raise RftbenchError(f"model.json: protocol {protocol['name']!r}: {format_validation_error(err)}") from None
-        prepare_model(model, built)
+    add_protocol_layers(model, info, manager)
     return model
+
+
+def add_protocol_layers(model: nn.Module, info: dict[str, Any], manager: PluginManager | None = None) -> None:
+    """Add the layers the protocol ``model.json`` records (LoRA, adapters) to a freshly built classifier; none: nothing."""
+    from .engine import prepare_model
+
+    protocol = info.get("protocol")
+    if protocol is None:
+        return
+    manager = manager or get_manager()
+    params = {k: v for k, v in protocol.items() if k != "name"}
+    try:
+        built = manager.get("protocol", protocol["name"]).build(**params)
+    except ValidationError as err:
+        raise RftbenchError(f"model.json: protocol {protocol['name']!r}: {format_validation_error(err)}") from None
+    prepare_model(model, built)
 
 
 def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manager: PluginManager | None = None) -> Classifier:
@@ -591,5 +598,5 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     return model.to(device).eval()
 
 
-__all__ = ["RunLocked", "Setup", "build_components", "build_trained_classifier", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
+__all__ = ["RunLocked", "Setup", "add_protocol_layers", "build_components", "build_trained_classifier", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
            "run_lock", "run_paths", "wait_for_run_lock"]
