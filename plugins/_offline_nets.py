@@ -67,3 +67,29 @@ class MiniResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)
+
+
+class MiniViT(nn.Module):
+    """A small Vision Transformer for 32 px images: timm's ``VisionTransformer`` (patch 4, 64 tokens + class token).
+
+    Takes images in [0, 1] (normalised inside); ``forward_features`` returns the average of the
+    final patch tokens after the last norm (``global_pool="avg"``, ``num_features`` = the
+    embedding width). Its ``blocks`` are what partial-k fine-tuning counts.
+    """
+
+    def __init__(self, embed_dim: int = 64, depth: int = 4, num_heads: int = 2, mlp_ratio: float = 2.0,
+                 patch_size: int = 4, img_size: int = 32,
+                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)):
+        super().__init__()
+        from timm.models.vision_transformer import VisionTransformer
+
+        self.normalize = Normalize(mean, std)
+        self.vit = VisionTransformer(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth,
+                                     num_heads=num_heads, mlp_ratio=mlp_ratio, num_classes=0, global_pool="avg")
+        self.num_features = embed_dim
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vit(self.normalize(x))  # num_classes=0: the pooled, normed features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)

@@ -247,4 +247,4 @@ def zoo_build(
         if "max_abs_diff" in o:
             console.print(f"  largest weight difference {o['max_abs_diff']:.3g} (relative {o['max_rel_diff']:.3g})")
         robust = ", ".join(f"{k} {v:.3f}" for k, v in (o.get("robust_acc") or {}).items() if v is not None)
-        console.print(f"  recipe's accuracy on shapes: clean {o['clean_acc']:.3f}" + (f", {robust}" if robust else ""))
+        console.print(f"  recipe's accuracy on {o.get('dataset', 'shapes')}: clean {o['clean_acc']:.3f}" + (f", {robust}" if robust else ""))
