@@ -62,27 +62,27 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 # ------------------------------------------------------------------ the scenes zoo (two families × two sizes)
 #
-# Standard: cross-entropy from random init on ``scenes`` (64 classes). Robust: Classic AT (PGD-3,
+# Standard: cross-entropy from random init on ``scenes`` (64 classes). Robust: Classic AT (PGD-2,
 # L∞ 4/255, ε warmed up over the first quarter) started from the standard backbone of the same
 # architecture (its shipped, sha256-pinned weights), the way robust models are commonly obtained
 # from a standard checkpoint when compute is short. Budgets keep every recipe under 10 minutes
 # on one thread of a 2-core CPU (see the README's zoo table for the measured times).
 
 _SCENES: dict[str, Any] = {**_COMMON, "dataset": "scenes", "evaluation": [{"name": "linf", "eps": "2/255", "attack": "pgd", "steps": 5}],
-                           "n_eval": 1000}
+                           "n_eval": 500}
 _VIT_OPTIMIZER = {"name": "adamw", "lr_backbone": 2e-3, "lr_head": 2e-3, "weight_decay_backbone": 0.05, "weight_decay_head": 5e-4}
 _ROBUST: dict[str, Any] = {
     "loss": "classic_at",
-    "threat": {"name": "linf", "eps": "4/255", "attack": "pgd", "steps": 3},
+    "threat": {"name": "linf", "eps": "4/255", "attack": "pgd", "steps": 2},
     "eps_schedule": {"name": "linear-warmup", "warmup": "25%"},
     "evaluation": [{"name": "linf", "eps": "4/255", "attack": "pgd", "steps": 5}],
 }
 #: Architecture card prefix → (standard epochs, robust epochs, optimizer override or None).
 SCENES_BUDGETS: dict[str, tuple[int, int, dict[str, Any] | None]] = {
-    "mini_resnet": (6, 2, None),
-    "mini_resnet_wide": (3, 1, None),
-    "mini_vit": (8, 2, _VIT_OPTIMIZER),
-    "mini_vit_wide": (4, 1, _VIT_OPTIMIZER),
+    "mini_resnet": (3, 1, None),
+    "mini_resnet_wide": (2, 1, None),
+    "mini_vit": (4, 1, _VIT_OPTIMIZER),
+    "mini_vit_wide": (2, 1, _VIT_OPTIMIZER),
 }
 for _arch, (_std, _rob, _opt) in SCENES_BUDGETS.items():
     _base = {**_SCENES, **({"optimizer": _opt} if _opt else {})}

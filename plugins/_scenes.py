@@ -2,7 +2,7 @@
 
 Dataset card (``scenes``, registered by :mod:`rftbench_plugins.offline`)
 -----------------------------------------------------------------------
-- **What**: 64 classes of textured objects in cluttered scenes, 32 px RGB in [0, 1]; 16,000
+- **What**: 64 classes of textured objects in cluttered scenes, 32 px RGB in [0, 1]; 12,000
   train / 1,000 val / 2,000 test images (balanced), generated in memory, identically on every
   machine (NumPy's PCG64 with fixed seeds, float64 maths).
 - **A class** is a *material* seen on an object: one of 8 surface patterns (:data:`MATERIALS`:

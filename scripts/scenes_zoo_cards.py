@@ -41,10 +41,10 @@ def card(arch: str, kind: str) -> dict:
     shipped = WEIGHTS / f"{arch}.{kind}.safetensors"
     if shipped.is_file():
         weights |= {"filename": shipped.name, "sha256": hashlib.sha256(shipped.read_bytes()).hexdigest()}
-    pretraining = {"strategy": "adversarially-robust" if robust else "supervised", "data": "scenes-offline", "volume": 16000}
+    pretraining = {"strategy": "adversarially-robust" if robust else "supervised", "data": "scenes-offline", "volume": 12000}
     if robust:
         pretraining["threat"] = "linf 4/255"
-    notes = (f"{what}; robust: Classic AT (PGD-3, L∞ 4/255, ε warm-up) on the scenes dataset, started from {arch}.scenes_standard"
+    notes = (f"{what}; robust: Classic AT (PGD-2, L∞ 4/255, ε warm-up) on the scenes dataset, started from {arch}.scenes_standard"
              if robust else f"{what}; non-robust: standard cross-entropy training on the scenes dataset from random init")
     return {**base, "weights": weights, "pretraining": pretraining,
             "provenance": {"license": "Apache-2.0", "origin": ORIGIN, "notes": notes},

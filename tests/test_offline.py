@@ -171,7 +171,7 @@ def test_recipes_are_valid_run_configs(builtins, tmp_path):
         assert config.dataset == "scenes" and builtins.get("representation", config.representation)  # its init card exists
         if card_id.endswith("robust"):  # Classic AT from the standard backbone of the same architecture
             assert config.loss.name == "classic_at" and config.representation == f"{arch}.scenes_standard"
-            assert config.threat.params["eps"] == "4/255" and config.threat.params["steps"] == 3
+            assert config.threat.params["eps"] == "4/255" and config.threat.params["steps"] == 2
         else:
             assert config.loss.name == "ce" and config.representation == f"{arch}.scratch"
 
@@ -254,3 +254,19 @@ def test_scenes_recipe_round_trips_on_a_tiny_budget(engine_manager, monkeypatch,
     assert model.backbone.weights_sha256 == sha
     scratch = build_classifier(engine_manager.get("representation", f"{arch}.scratch"), 10, manager=engine_manager)
     assert set(scratch.backbone.state_dict()) == set(state)
+
+
+def test_zoo_build_wildcard_skips_cards_without_a_recipe(builtins, monkeypatch, capsys):
+    from tests.cli_helpers import run_cli
+
+    built = []
+    monkeypatch.setattr(recipes, "rebuild", lambda card: built.append(card.id) or {
+        "card": card.id, "recipe": card.weights.recipe, "sha256": "0" * 64, "file": "x", "reproduces": False,
+        "shipped_sha256": None, "clean_acc": 0.5, "robust_acc": {}, "dataset": "scenes"})
+    code, out, err = run_cli(capsys, "zoo", "build", "mini_vit.*", "--json")
+    assert code == 0, err
+    assert sorted(built) == ["mini_vit.scenes_robust", "mini_vit.scenes_standard"]  # not mini_vit.scratch
+    code, _, err = run_cli(capsys, "zoo", "build", "mini_vit.scratch")
+    assert code == 2 and "no pretraining recipe for mini_vit.scratch" in err
+    code, _, err = run_cli(capsys, "zoo", "build", "*.scratch")
+    assert code == 2 and "no pretraining recipe for" in err and "mini_vit.scratch" in err

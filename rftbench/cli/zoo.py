@@ -221,9 +221,11 @@ def zoo_build(
 
     cards = _named_cards("representation", names)
     without = [c.id for c in cards if not c.weights.recipe]
-    if without:
+    if without and (len(without) == len(cards) or set(without) & set(names)):  # a wildcard skips recipe-less cards (*.scratch)
+        without = [c for c in without if c in names] or without
         raise RftbenchError(f"no pretraining recipe for {', '.join(without)}: `zoo build` rebuilds recipe weights "
                             "(the offline mini backbones); use `rftbench zoo fetch` for weights on the Hub or a URL")
+    cards = [c for c in cards if c.weights.recipe]
     outcomes = []
     for card in cards:
         info = rebuild(card)
