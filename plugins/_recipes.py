@@ -70,7 +70,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 _SCENES: dict[str, Any] = {**_COMMON, "dataset": "scenes", "evaluation": [{"name": "linf", "eps": "2/255", "attack": "pgd", "steps": 5}],
                            "n_eval": 500}
-_VIT_OPTIMIZER = {"name": "adamw", "lr_backbone": 2e-3, "lr_head": 2e-3, "weight_decay_backbone": 0.05, "weight_decay_head": 5e-4}
+_CONVNEXT_OPTIMIZER = {**_COMMON["optimizer"], "lr_backbone": 2e-3, "lr_head": 2e-3, "weight_decay_backbone": 0.05}
 _ROBUST: dict[str, Any] = {
     "loss": "classic_at",
     "threat": {"name": "linf", "eps": "4/255", "attack": "pgd", "steps": 2},
@@ -81,8 +81,8 @@ _ROBUST: dict[str, Any] = {
 SCENES_BUDGETS: dict[str, tuple[int, int, dict[str, Any] | None]] = {
     "mini_resnet": (3, 1, None),
     "mini_resnet_wide": (2, 1, None),
-    "mini_vit": (4, 1, _VIT_OPTIMIZER),
-    "mini_vit_wide": (2, 1, _VIT_OPTIMIZER),
+    "mini_convnext": (8, 1, _CONVNEXT_OPTIMIZER),
+    "mini_convnext_wide": (4, 1, _CONVNEXT_OPTIMIZER),
 }
 for _arch, (_std, _rob, _opt) in SCENES_BUDGETS.items():
     _base = {**_SCENES, **({"optimizer": _opt} if _opt else {})}

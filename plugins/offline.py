@@ -223,8 +223,8 @@ def _load_scenes(card: DatasetCard, resolution: int, seed: int) -> dict[str, Lab
 ARCHITECTURES: dict[str, Any] = {
     "mini_resnet": lambda card: _nets.MiniResNet(mean=card.input.mean, std=card.input.std),
     "mini_resnet_wide": lambda card: _nets.MiniResNet(widths=(32, 64, 128), mean=card.input.mean, std=card.input.std),
-    "mini_vit": lambda card: _nets.MiniViT(embed_dim=64, depth=4, num_heads=2, patch_size=8, mean=card.input.mean, std=card.input.std),
-    "mini_vit_wide": lambda card: _nets.MiniViT(embed_dim=128, depth=4, num_heads=4, patch_size=8, mean=card.input.mean, std=card.input.std),
+    "mini_convnext": lambda card: _nets.MiniConvNeXt(dims=(16, 32, 64, 128), mean=card.input.mean, std=card.input.std),
+    "mini_convnext_wide": lambda card: _nets.MiniConvNeXt(dims=(32, 64, 128, 256), mean=card.input.mean, std=card.input.std),
     # test-only (like timm's test models): a few thousand parameters, so engine tests take milliseconds
     "micro_resnet": lambda card: _nets.MiniResNet(widths=(4, 8, 8), mean=card.input.mean, std=card.input.std),
 }
@@ -341,5 +341,5 @@ def rftbench_add_datasets() -> list[DatasetCard]:
     return list(DATASETS)
 
 
-#: ``LabelledTensors``, ``BasicBlock`` and ``MiniResNet`` live in :mod:`rftbench_plugins._offline_nets`.
-__getattr__ = forward_to("rftbench_plugins._offline_nets", {"LabelledTensors", "BasicBlock", "MiniResNet"})
+#: ``LabelledTensors``, ``BasicBlock``, ``MiniResNet`` and ``MiniConvNeXt`` live in :mod:`rftbench_plugins._offline_nets`.
+__getattr__ = forward_to("rftbench_plugins._offline_nets", {"LabelledTensors", "BasicBlock", "MiniResNet", "MiniConvNeXt"})

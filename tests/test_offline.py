@@ -178,8 +178,9 @@ def test_recipes_are_valid_run_configs(builtins, tmp_path):
 
 # ---------------------------------------------------------------------------------- the scenes zoo
 
-SCENES_ARCHS = ("mini_resnet", "mini_resnet_wide", "mini_vit", "mini_vit_wide")
+SCENES_ARCHS = ("mini_resnet", "mini_resnet_wide", "mini_convnext", "mini_convnext_wide")
 SCENES_ZOO = [f"{a}.scenes_{k}" for a in SCENES_ARCHS for k in ("standard", "robust")]
+SCENES_SHIPPED = ["mini_resnet.scenes_standard", "mini_resnet.scenes_robust", "mini_resnet_wide.scenes_standard"]
 
 
 def test_scenes_are_deterministic_balanced_and_varied():
@@ -221,7 +222,7 @@ def test_scenes_card_loads_disjoint_splits(engine_manager):
     assert len(splits["train"].classes) == 64 and splits["train"].classes[0] == "ramps-coarse-h0"
 
 
-@pytest.mark.parametrize("arch,features", [("mini_resnet_wide", 128), ("mini_vit", 64), ("mini_vit_wide", 128)])
+@pytest.mark.parametrize("arch,features", [("mini_resnet_wide", 128), ("mini_convnext", 128), ("mini_convnext_wide", 256)])
 def test_scenes_zoo_architectures_build_with_their_cards_numbers(builtins, arch, features):
     from rftbench.model import build_backbone
 
@@ -234,12 +235,25 @@ def test_scenes_zoo_architectures_build_with_their_cards_numbers(builtins, arch,
     assert len(find_blocks(net)) >= 3  # partial-k fine-tuning has blocks to count
 
 
+@pytest.mark.parametrize("card_id", SCENES_SHIPPED)
+def test_scenes_zoo_cards_pin_shipped_weights_that_load(builtins, card_id):
+    card = builtins.get("representation", card_id)
+    assert card.weights.recipe == card_id and card_id in recipes.RECIPES
+    assert card.pretraining.data == "scenes-offline"
+    assert card.pretraining.strategy == ("adversarially-robust" if card_id.endswith("robust") else "supervised")
+    path = recipes.shipped_weights_file(card)
+    assert path is not None and path.is_file(), f"{card_id}: no shipped weights"
+    assert sha256_file(path) == card.weights.sha256
+    model = build_classifier(card, 20, manager=builtins)
+    assert model.backbone.weights_sha256 == card.weights.sha256
+
+
 def test_scenes_zoo_ships_at_most_20_mb():
     total = sum(p.stat().st_size for p in recipes.SHIPPED_DIR.glob("*.safetensors"))
     assert total <= 20_000_000, total
 
 
-@pytest.mark.parametrize("arch", ["mini_vit", "mini_resnet_wide"])
+@pytest.mark.parametrize("arch", ["mini_convnext", "mini_resnet_wide"])
 def test_scenes_recipe_round_trips_on_a_tiny_budget(engine_manager, monkeypatch, arch):
     """The recipe machinery builds, saves and reloads each new architecture (tiny data, one epoch)."""
     card_id = f"{arch}.scenes_standard"
@@ -256,6 +270,28 @@ def test_scenes_recipe_round_trips_on_a_tiny_budget(engine_manager, monkeypatch,
     assert set(scratch.backbone.state_dict()) == set(state)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("card_id", SCENES_SHIPPED)
+def test_linear_probe_runs_on_each_scenes_backbone(engine_manager, tmp_path, card_id):
+    """`rftbench run` with protocol lp on textures (a subset, one epoch): the backbone stays frozen, the run records it."""
+    from rftbench.config import RunConfig, resolve_config
+    from rftbench.runner import run
+
+    config = resolve_config(RunConfig.model_validate({
+        "representation": card_id, "dataset": "textures", "protocol": "lp", "loss": "ce", "epochs": 1, "batch_size": 256,
+        "evaluation": [], "n_eval": 200, "precision": "fp32", "output_dir": str(tmp_path / "runs"),
+    }))
+    record = run(config, progress=False)
+    assert 0.0 <= record.metrics["clean_acc"] <= 1.0 and record.config["representation"] == card_id
+    from safetensors.torch import load_file
+
+    from rftbench.runner import load_model
+
+    shipped = load_file(str(recipes.shipped_weights_file(engine_manager.get("representation", card_id))))
+    trained = load_model(Path(record.run_dir)).backbone.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in shipped.items())  # LP left the backbone (and its BN stats) as shipped
+
+
 def test_zoo_build_wildcard_skips_cards_without_a_recipe(builtins, monkeypatch, capsys):
     from tests.cli_helpers import run_cli
 
@@ -263,10 +299,10 @@ def test_zoo_build_wildcard_skips_cards_without_a_recipe(builtins, monkeypatch, 
     monkeypatch.setattr(recipes, "rebuild", lambda card: built.append(card.id) or {
         "card": card.id, "recipe": card.weights.recipe, "sha256": "0" * 64, "file": "x", "reproduces": False,
         "shipped_sha256": None, "clean_acc": 0.5, "robust_acc": {}, "dataset": "scenes"})
-    code, out, err = run_cli(capsys, "zoo", "build", "mini_vit.*", "--json")
+    code, out, err = run_cli(capsys, "zoo", "build", "mini_convnext.*", "--json")
     assert code == 0, err
-    assert sorted(built) == ["mini_vit.scenes_robust", "mini_vit.scenes_standard"]  # not mini_vit.scratch
-    code, _, err = run_cli(capsys, "zoo", "build", "mini_vit.scratch")
-    assert code == 2 and "no pretraining recipe for mini_vit.scratch" in err
+    assert sorted(built) == ["mini_convnext.scenes_robust", "mini_convnext.scenes_standard"]  # not mini_convnext.scratch
+    code, _, err = run_cli(capsys, "zoo", "build", "mini_convnext.scratch")
+    assert code == 2 and "no pretraining recipe for mini_convnext.scratch" in err
     code, _, err = run_cli(capsys, "zoo", "build", "*.scratch")
-    assert code == 2 and "no pretraining recipe for" in err and "mini_vit.scratch" in err
+    assert code == 2 and "no pretraining recipe for" in err and "mini_convnext.scratch" in err
