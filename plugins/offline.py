@@ -4,12 +4,17 @@
   upscaled to 32 px, 3 channels, stratified 60/20/20 splits) and ``shapes`` (a procedurally
   generated dSprites-like source dataset: 8 shape classes with random scale, rotation,
   position and colours);
-- architecture ``recipe``: small CNN backbones (a mini ResNet) whose pretrained weights are
-  built by a *pretraining recipe* on first use and cached under ``rftbench.paths.cache_dir()``;
+- dataset card ``scenes`` (:mod:`rftbench_plugins._scenes`): the 64-class generated pretraining
+  task of the scenes zoo (materials × scale × hue on objects in clutter);
+- architecture ``recipe``: small CNN backbones (mini ResNet and mini ConvNeXt, two widths each)
+  whose pretrained weights are shipped, or built by a *pretraining recipe* on first use and
+  cached under ``rftbench.paths.cache_dir()``;
 - representation cards ``mini_resnet.scratch`` (random init), ``mini_resnet.shapes_standard``
   (non-robust: standard training on shapes) and ``mini_resnet.shapes_robust`` (adversarially
   pretrained on shapes), so that the literature's questions about transfer from non-robust
-  and robust backbones can be asked offline.
+  and robust backbones can be asked offline. The scenes zoo's cards (``mini_resnet``,
+  ``mini_resnet_wide``, ``mini_convnext``, ``mini_convnext_wide`` × ``scratch``,
+  ``scenes_standard``, ``scenes_robust``) are YAML files in ``registry/representations/``.
 """
 
 from __future__ import annotations
@@ -322,13 +327,13 @@ DATASETS = [
 @hookimpl
 def rftbench_add_architectures() -> list[ArchitectureSpec]:
     return [ArchitectureSpec(name="recipe", factory=build_recipe_backbone, params=RecipeParams,
-                             description="small CNN backbones (mini ResNet) pretrained by rftbench's offline recipes")]
+                             description="small CNN backbones (mini ResNet, mini ConvNeXt) pretrained by rftbench's offline recipes")]
 
 
 @hookimpl
 def rftbench_add_dataset_sources() -> list[DatasetSourceSpec]:
     return [DatasetSourceSpec(name="offline", factory=load_offline,
-                              description="datasets built in memory without internet: scikit-learn digits, generated shapes")]
+                              description="datasets built in memory without internet: scikit-learn digits, generated shapes and scenes")]
 
 
 @hookimpl
