@@ -15,9 +15,14 @@ AVX2_TESTS := tests/test_engine_step.py tests/test_engine_trainer.py tests/test_
 
 .PHONY: demo test test-avx2 test-fast bench clean
 
+# A CPU-only machine need not download 3-4 GB of CUDA libraries: install torch from PyTorch's CPU
+# index first, e.g. `make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu` (or export it).
+TORCH_INDEX ?=
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet torch torchvision --index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

@@ -23,6 +23,9 @@ printed, since the machine may be shared. ``--accuracy`` also trains the offline
 robust accuracies. With ``--device cuda`` and ``--model resnet50 --size 224``: images/s and peak
 memory of the fused AMP step against the fp32 torchattacks baseline; ``--precisions fp32,bf16,fp16``
 adds those precisions, ``--compile`` the default variant wrapped in ``torch.compile`` (CUDA).
+The ``syncs`` column counts the host–device synchronisations of one step of each variant
+(:func:`rftbench.engine.syncs.count_syncs`; 0 for the fused step, which the trainer reads every
+``log_every`` steps instead). ``--attack apgd-ce`` times the fused step with APGD-CE instead of PGD.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from rftbench.attacks import attack_mode  # noqa: E402
 from rftbench.engine import FusedStep, Precision, choose_channels_last, choose_precision  # noqa: E402
+from rftbench.engine.syncs import count_syncs  # noqa: E402
 from rftbench_plugins.losses import ClassicAT  # noqa: E402
 from rftbench_plugins.threats import LinfParams, LpThreat  # noqa: E402
 
@@ -114,13 +118,18 @@ class TorchattacksBaseline:
 class Fused:
     """rftbench's fused step (Classic AT, PGD-k) at a given precision and memory format."""
 
-    def __init__(self, model: nn.Module, steps: int, precision: Precision, channels_last: bool, compiled: bool = False):
+    def __init__(self, model: nn.Module, steps: int, precision: Precision, channels_last: bool, compiled: bool = False,
+                 attack: str = "pgd"):
         self.model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        threat = LpThreat("linf", **LinfParams(eps=EPS, attack="pgd", steps=steps, step_size=ALPHA, random_start=True).model_dump())
+        if attack == "pgd":
+            params = LinfParams(eps=EPS, attack="pgd", steps=steps, step_size=ALPHA, random_start=True)
+        else:  # APGD's own step-size rule, no random start (the study)
+            params = LinfParams(eps=EPS, attack=attack, steps=steps)
+        threat = LpThreat("linf", **params.model_dump())
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         scaler = torch.amp.GradScaler("cuda") if precision.use_scaler else None
         self.step = FusedStep(model, ClassicAT(), threat, opt, precision, channels_last=channels_last, scaler=scaler,
-                              compiled=torch.compile(model) if compiled else None)
+                              compiled=torch.compile(model) if compiled else None, check_finite=False)  # as the trainer
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.model.train()
@@ -155,7 +164,7 @@ def build_variants(args: argparse.Namespace, device: torch.device) -> dict[str, 
         variants[f"floor {label(p, cl)}"] = Floor(model(), args.steps, p, cl)
     variants["torchattacks PGD + step (fp32)"] = TorchattacksBaseline(model(), args.steps)
     for name, (p, cl, compiled) in fused.items():
-        variants[name] = Fused(model(), args.steps, p, cl, compiled)
+        variants[name] = Fused(model(), args.steps, p, cl, compiled, attack=getattr(args, "attack", "pgd"))
     return variants
 
 
@@ -219,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--attack", default="pgd", choices=["pgd", "apgd-ce"], help="the fused step's attack (the baseline stays PGD)")
     parser.add_argument("--precisions", type=lambda v: [p for p in v.split(",") if p], default=[],
                         help="more precisions of the fused step to time, e.g. fp32,bf16,fp16 (fp16 needs CUDA)")
     parser.add_argument("--compile", action="store_true", help="also time the default variant under torch.compile (CUDA)")
@@ -237,14 +247,15 @@ def main(argv: list[str] | None = None) -> dict:
     times = time_variants(variants, x, y, args.repeats, device)
     base = statistics.median(times["torchattacks PGD + step (fp32)"])
     rows = {}
-    print(f"{'variant':52s} {'median s':>9s} {'img/s':>8s} {'× own floor':>12s} {'vs torchattacks':>16s} {'peak GiB':>9s}")
+    print(f"{'variant':52s} {'median s':>9s} {'img/s':>8s} {'× own floor':>12s} {'vs torchattacks':>16s} {'syncs':>6s} {'peak GiB':>9s}")
     for name, values in times.items():
         med = statistics.median(values)
         floor = statistics.median(times[floor_of(name)])
         peak = peak_memory(variants[name], x, y, device)
+        _, syncs = count_syncs(variants[name], x, y)  # host–device syncs of one step (CPU profiler count)
         rows[name] = {"median_s": med, "images_per_s": args.batch / med, "floor": floor_of(name), "vs_floor": med / floor,
-                      "speedup_vs_torchattacks": base / med, "times": values, "peak_gib": peak}
-        print(f"{name:52s} {med:9.3f} {args.batch / med:8.1f} {med / floor:12.2f} {base / med:15.2f}× "
+                      "speedup_vs_torchattacks": base / med, "times": values, "peak_gib": peak, "syncs_per_step": syncs.total}
+        print(f"{name:52s} {med:9.3f} {args.batch / med:8.1f} {med / floor:12.2f} {base / med:15.2f}× {syncs.total:6d} "
               f"{'' if peak is None else f'{peak:9.2f}'}", flush=True)
     result = {"setup": vars(args) | {"json": None, "cpu": _cpu(), "load_average": load, "threads": torch.get_num_threads()}, "rows": rows}
     if args.accuracy:

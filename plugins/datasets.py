@@ -42,12 +42,8 @@ from pydantic import Field
 
 from rftbench import DatasetSourceSpec, Params, hookimpl
 from rftbench._lazy import forward_to
-from rftbench.errors import RftbenchError
+from rftbench.errors import DatasetError, RftbenchError  # noqa: F401 - DatasetError: importable from here as before
 from rftbench.specs import lazy
-
-
-class DatasetError(RftbenchError):
-    """A dataset is missing, incomplete, or does not match its card."""
 
 
 class SourceParams(Params):

@@ -1,19 +1,26 @@
-"""Built-in plugin ``protocols``: LP, FFT, LP-FT and partial-k fine-tuning.
+"""Built-in plugin ``protocols``: LP, FFT, LP-FT, partial-k, and the parameter-efficient LoRA, LP-LoRA, BitFit, adapters and any ``peft`` method.
 
 A protocol object answers one question, at the start of every epoch:
 ``trainable(model, epoch, epochs) -> set[str]``, the names (as in
 ``model.named_parameters()``) of the parameters that learn during that epoch. The engine
 freezes the others and keeps every backbone module none of whose parameters learn in eval
 mode (so a frozen backbone's batch-norm statistics and dropout stay fixed).
+
+A protocol that adds layers (``lora``, ``lp-lora``, ``adapter``, ``peft``) also has
+``prepare(model)``, called once before training (see :func:`rftbench.hookspecs.rftbench_add_protocols`);
+their torch code is in :mod:`rftbench_plugins._peft`, imported when a run builds one.
 """
 
 from __future__ import annotations
 
 import re
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
 
 from rftbench import NoParams, Params, ProtocolSpec, hookimpl
+from rftbench.specs import lazy
 from rftbench.errors import ConfigError
 from rftbench._lazy import lazy_import
 from rftbench_plugins.schedules import TimePoint, epochs_at
@@ -120,6 +127,73 @@ class PartialParams(Params):
     k: int = Field(1, ge=0, le=10_000, description="number of final backbone blocks that learn (0: the head only)")
 
 
+TARGETS_HELP = ("layers to adapt: module names, name suffixes on a '.' boundary (qkv, attn.proj) or regular expressions "
+                "matching a whole name; unset: the architecture family's default (docs/plugins.md)")
+
+
+def _need_peft(protocol: str) -> None:
+    from rftbench_plugins import _peft_check
+
+    if _peft_check.peft_missing():
+        raise ValueError(f"{protocol!r} needs the Hugging Face peft library, which is not installed; install it with: "
+                         f"{_peft_check.PIP}")
+
+
+class LoRAParams(Params):
+    r: int = Field(8, ge=1, le=4096, description="rank of the update B·A of each target layer (at most the layer's width)")
+    alpha: float = Field(8.0, gt=0, le=1e6, description="LoRA's alpha: the update is scaled by alpha / r (peft's lora_alpha)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the input of the LoRA branch (peft's lora_dropout)")
+    target_modules: list[str] | None = Field(None, min_length=1, description=TARGETS_HELP)
+
+    @model_validator(mode="after")
+    def _peft_installed(self) -> Any:
+        _need_peft("lora")
+        return self
+
+
+class LPLoRAParams(LoRAParams):
+    lp_epochs: TimePoint = Field("50%", description="length of the linear-probe phase (epochs or share of training)")
+
+
+class AdapterParams(Params):
+    bottleneck: int = Field(16, ge=1, le=65_536, description="hidden width of each adapter (at most the adapted layer's width)")
+    scale: float = Field(1.0, gt=0, le=1e3, description="the adapter's output is multiplied by scale before it is added")
+    target_modules: list[str] | None = Field(None, min_length=1, description=TARGETS_HELP)
+
+
+class BitFitParams(Params):
+    include_norm: bool = Field(True, description="train the biases of normalisation layers too (as BitFit does on BERT)")
+
+
+class PeftParams(Params):
+    method: str = Field(description="a method of the Hugging Face peft library by name (lora, loha, lokr, ia3, oft, boft, vera, hra, …)")
+    config: dict[str, Any] = Field(default_factory=dict, validate_default=True, description="fields of the method's peft config class (e.g. r, alpha)")
+    target_modules: list[str] | None = Field(None, min_length=1, description=TARGETS_HELP)
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        _need_peft("peft")
+        from rftbench_plugins._peft import config_classes
+
+        value = value.strip().lower().replace("-", "_")
+        if value not in config_classes():
+            from rftbench_plugins._peft import check_peft_config
+
+            check_peft_config(value, {})  # raises, listing close matches
+        return value
+
+    @field_validator("config")
+    @classmethod
+    def _valid(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+        method = info.data.get("method")
+        if method is None:  # the method failed its own check
+            return value
+        from rftbench_plugins._peft import check_peft_config
+
+        return check_peft_config(method, value)
+
+
 @hookimpl
 def rftbench_add_protocols() -> list[ProtocolSpec]:
     return [
@@ -131,4 +205,14 @@ def rftbench_add_protocols() -> list[ProtocolSpec]:
                      description="linear probe for lp_epochs, then full fine-tuning (Kumar et al. 2022)"),
         ProtocolSpec(name="partial", params=PartialParams, factory=Partial,
                      description="the last k backbone blocks (and what follows them) plus the head"),
+        ProtocolSpec(name="lora", params=LoRAParams, factory=lazy("rftbench_plugins._peft:LoRA"),
+                     description="LoRA (Hu et al. 2022) on the family's default layers, via peft; the head learns"),
+        ProtocolSpec(name="lp-lora", params=LPLoRAParams, factory=lazy("rftbench_plugins._peft:LPLoRA"),
+                     description="linear probe for lp_epochs, then LoRA (as LP-FT does)"),
+        ProtocolSpec(name="bitfit", params=BitFitParams, factory=lazy("rftbench_plugins._peft:BitFit"),
+                     description="BitFit (Ben Zaken et al. 2022): the backbone's biases and the head"),
+        ProtocolSpec(name="adapter", params=AdapterParams, factory=lazy("rftbench_plugins._peft:Adapter"),
+                     description="bottleneck adapters (Houlsby et al. 2019) after each block's output layers; the head learns"),
+        ProtocolSpec(name="peft", params=PeftParams, factory=lazy("rftbench_plugins._peft:GenericPeft"),
+                     description="any method of the Hugging Face peft library by name, its config validated against peft's"),
     ]

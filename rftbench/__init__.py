@@ -13,6 +13,7 @@ from .errors import CardError, ConfigError, DuplicateNameError, PluginError, Rft
 from .hookspecs import hookimpl
 from .plugins import PluginManager, get_manager, set_manager
 from .specs import (
+    ArchitectureParams,
     ArchitectureSpec,
     AttackSpec,
     DatasetSourceSpec,
@@ -31,7 +32,8 @@ from .zoo import get_dataset, get_representation, list_cards
 
 #: Public names whose modules import torch: loaded on first access, so `import rftbench` stays light.
 _LAZY = {"run": "runner", "load_model": "runner", "ResultRecord": "results", "read_record": "results", "evaluate": "evaluation",
-         "compare": "comparison", "compare_many": "comparison", "group_runs": "groups", "load_group": "groups"}
+         "compare": "comparison", "compare_many": "comparison", "group_runs": "groups", "load_group": "groups",
+         "make_splits": "splits", "Split": "splits", "DatasetError": "errors"}
 
 
 def __getattr__(name: str):
@@ -50,7 +52,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 __all__ = [
+    "ArchitectureParams",
     "ArchitectureSpec",
+    "DatasetError",
+    "Split",
+    "make_splits",
     "AttackSpec",
     "CardError",
     "Component",

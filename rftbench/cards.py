@@ -8,6 +8,7 @@ pretraining and its provenance.
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -179,17 +180,40 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def format_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line per problem: ``field.path: message (got: value)``."""
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def strip_pydantic_prefix(message: str) -> str:
+    """``"Value error, must be a multiple of 64"`` → ``"must be a multiple of 64"`` (other messages unchanged)."""
+    for prefix in _PYDANTIC_PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
+def format_validation_error(err: ValidationError, prefix: str = "", fields: Iterable[str] | None = None) -> str:
+    """One line per problem: ``field.path: message (got: value)``.
+
+    Pydantic's own prefixes ("Value error, ", "Assertion failed, ") are dropped: the message is the validator's.
+    With ``fields`` (the model's field names), an unknown top-level key also gets
+    ``Did you mean: …?`` and the list of valid ones (a typo in a loss parameter, say).
+    """
+    from .errors import close_matches
+
+    valid = [f for f in fields] if fields is not None else None
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
-        msg = e["msg"]
+        msg = strip_pydantic_prefix(e["msg"])
         if "ctx" in e and "expected" in e["ctx"]:
             msg += f" (allowed: {e['ctx']['expected']})"
         got = e.get("input")
         got_txt = "" if isinstance(got, dict) or e["type"] == "missing" else f" (got {got!r})"
-        lines.append(f"  {prefix}{loc}: {msg}{got_txt}")
+        hint = ""
+        if valid is not None and e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+            matches = close_matches(str(e["loc"][0]), valid)
+            hint = (f". Did you mean: {', '.join(matches)}?" if matches else "") + f" Parameters: {', '.join(valid) or 'none'}"
+        lines.append(f"  {prefix}{loc}: {msg}{got_txt}{hint}")
     return "\n".join(lines)
 
 

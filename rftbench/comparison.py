@@ -30,7 +30,7 @@ from typing import Any
 from .errors import RftbenchError
 import numpy as np
 
-from .outcomes import NotComparableError, Outcomes, OutcomesError, check_same_points, read_outcomes
+from .outcomes import UNIONS, NotComparableError, Outcomes, OutcomesError, check_same_points, read_outcomes
 from .stats import PairedDifference, RecipeDifference, holm, paired_difference, recipe_difference
 
 #: The warning every comparison of single runs carries.
@@ -213,13 +213,27 @@ def _as_side(x: Side) -> Any:
     return load_group(items)
 
 
+def _unions(sa: Outcomes, sb: Outcomes, others: Sequence[Outcomes] = ()) -> list[str]:
+    """The union accuracies both sides (and ``others``) define over the same threats, so comparable point by point."""
+    mine = sa.unions
+    return [u for u in UNIONS if u in mine and all(o.unions.get(u) == mine[u] for o in (sb, *others))]
+
+
 def _threats(sa: Outcomes, sb: Outcomes, names: tuple[str, str], threats: Sequence[str] | None,
              others: Sequence[Outcomes] = ()) -> list[str]:
     common = ["clean"] + [t for t in sa.threats if t in sb.threats and all(t in o.threats for o in others)]
+    unions = _unions(sa, sb, others)
     if not threats:
-        return common
+        return common + unions
     chosen = []
     for t in threats:
+        if t in UNIONS:
+            if t not in unions:
+                spans = "; ".join(f"{n}: {', '.join(o.unions.get(t) or ['(undefined)'])}" for n, o in zip(names, (sa, sb)))
+                raise OutcomesError(f"{t!r} is not defined over the same threats for every run ({spans}); "
+                                    "it needs the same two or more threats measured on both sides")
+            chosen.append(t)
+            continue
         missing = [n for n, o in zip(names, (sa, sb)) if t != "clean" and t not in o.threats]
         if not missing and t != "clean" and t not in common:
             missing = ["some runs of the groups"]
@@ -232,7 +246,8 @@ def _threats(sa: Outcomes, sb: Outcomes, names: tuple[str, str], threats: Sequen
 
 
 def compare(a: Side, b: Side, threats: Sequence[str] | None = None, *, pair_seeds: bool | None = None) -> Comparison:
-    """A minus B on the same points, per threat model (``clean`` and every threat both measured, or ``threats``).
+    """A minus B on the same points, per threat model (``clean``, every threat both measured and the union
+    accuracies both define over the same threats, ``union`` and ``union_all``; or ``threats``).
 
     Each side is one run (a run folder, record, evaluation, entry or :class:`Source`) or a group
     of runs of one recipe (a :class:`~rftbench.groups.Group`, a list of runs, a results folder or

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -64,9 +64,108 @@ class OptimizerConfig(NoBoolCoercion):
     lr_head: float = Field(5e-3, gt=0, le=10)
     weight_decay_backbone: float = Field(1e-4, ge=0, le=1)
     weight_decay_head: float = Field(1e-4, ge=0, le=1)
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.9, 0.95), description="AdamW's (β1, β2), each in [0, 1)"
+    )
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     nesterov: bool = False
+
+
+class WarningsConfig(NoBoolCoercion):
+    """Thresholds of the early warnings (see ``docs/monitor.md``); checked at every evaluation point."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    adaptation_share: float = Field(
+        0.25, gt=0, le=1, description="task-adaptation: checked once this share of training is done (Epsilon-Scheduling)"
+    )
+    adaptation_margin: float = Field(0.05, ge=0, le=1, description="task-adaptation: warn when val accuracy < chance + this")
+    collapse_drop: float = Field(
+        0.10, gt=0, le=1, description="robust-collapse: warn when robust accuracy drops by more than this between points"
+    )
+    divergence_window: int = Field(3, ge=2, le=1000, description="loss-divergence: this many rising epochs in a row")
+    divergence_ratio: float = Field(1.5, gt=1, description="loss-divergence: and the last epoch's loss > ratio × the best")
+
+
+class MonitorConfig(NoBoolCoercion):
+    """In-training evaluation on a fixed, seeded validation subset (the ``monitor:`` section of a run config).
+
+    At every evaluation point (each epoch end, or every ``every_steps`` optimiser steps) the
+    model's clean and robust accuracy under ``threat`` (and, optionally, ``corruption``) are
+    measured on the same ``n`` validation images; curves, Pareto AUC and warnings follow.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    n: int = Field(100, ge=1, description="size of the fixed validation subset (seeded with `seed`)")
+    seed: int = Field(0, ge=0, description="picks the subset and seeds the attack")
+    every_steps: int | None = Field(None, ge=1, description="evaluate every this many optimiser steps (default: each epoch end)")
+    threat: Component = Field(
+        Component(name="linf", params={"eps": "4/255", "attack": "apgd-ce", "steps": 10}),
+        description="the in-training threat model (any installed one; default APGD-CE, 10 steps)",
+    )
+    corruption: Component | None = Field(None, description="optionally one corruption threat, e.g. {name: corruptions, severity: 3}")
+    batch_size: int = Field(256, ge=1, description="evaluation batch size")
+    keep: Literal["last", "best-robust"] = Field(
+        "last", description="the weights evaluated and saved: the last, or those of the point with the best robust accuracy"
+    )
+    warnings: WarningsConfig = WarningsConfig()
+    stop_on_warning: bool = Field(False, description="end the run at the first warning (record written, status `stopped`)")
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class DataConfig(NoBoolCoercion):
+    """How training data reaches the step: loader processes, the decoded cache, where augmentation runs.
+
+    ``num_workers`` and ``cache`` change only how fast batches arrive (they are out of the config
+    hash); ``augment_on: device`` runs the study's augmentation on whole batches on the device with
+    per-example parameters drawn there, a different random stream from the per-example CPU path, so
+    it is part of the hash.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    num_workers: int | Literal["auto"] = Field(
+        "auto", description="loader processes for training data; auto: a share of the usable cores (0 = main process)"
+    )
+    cache: bool = Field(
+        True, description="keep the decoded, resized train split in memory (uint8 for 8-bit images) when it fits"
+    )
+    augment_on: Literal["cpu", "device"] = Field(
+        "cpu", description="cpu: per-example torchvision augmentation in the loader; device: batched on the device"
+    )
+
+    @field_validator("num_workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        if isinstance(value, float) and not isinstance(value, bool):
+            raise ValueError("num_workers takes a whole number ≥ 0 or auto")
+        if isinstance(value, bool):
+            raise ValueError("a boolean; num_workers takes a whole number ≥ 0 or auto")
+        if isinstance(value, str) and value != "auto":
+            raise ValueError("num_workers takes a whole number ≥ 0 or auto")
+        return value
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers_fit(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            cores = usable_cores()
+            if value < 0:
+                raise ValueError(f"use 0 (load in the main process), a positive number ≤ {cores}, or auto")
+            if value > cores:
+                raise ValueError(
+                    f"more than the {cores} CPU cores this process may use; use num_workers ≤ {cores} or auto"
+                )
+        return value
+
+
+#: Fields of ``data`` that change only speed (left out of the config hash).
+NON_RESULT_DATA_FIELDS = {"num_workers", "cache"}
 
 
 class RunConfig(NoBoolCoercion):
@@ -87,7 +186,7 @@ class RunConfig(NoBoolCoercion):
     epochs: int = Field(5, ge=1, le=10_000)
     batch_size: int = Field(64, ge=1)
     effective_batch_size: int | None = Field(None, ge=1, description="accumulate gradients up to this batch size")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the model head, data order and attacks (0 … 2**32 - 1)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     channels_last: Literal["auto", "on", "off"] = "auto"
@@ -99,6 +198,15 @@ class RunConfig(NoBoolCoercion):
     n_eval: int | None = Field(None, ge=1, description="evaluate on the first n test images (all if unset)")
     output_dir: str = Field("runs", description="where run folders and result records are written")
     data_root: str | None = Field(None, description="where datasets are stored (default: the rftbench cache)")
+    data: DataConfig = Field(default_factory=DataConfig, description="the training data path: workers, cache, augmentation")
+    log_every: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="read the running loss/accuracy (one device sync) every k steps; auto: about twice a second"
+    )
+    eval_batch_size: int = Field(256, ge=1, le=65536, description="batch size of evaluation and validation passes")
+    threads: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = Field(
+        "auto", description="intra-op CPU threads; auto: the CPUs the affinity mask and cgroup quota allow (env RFTBENCH_THREADS)"
+    )
+    monitor: MonitorConfig | None = Field(None, description="in-training evaluation, curves and early warnings (off when unset)")
 
     @field_validator("effective_batch_size")
     @classmethod
@@ -118,11 +226,22 @@ class RunConfig(NoBoolCoercion):
                 data[key] = _flat_component(value)
             elif key == "evaluation":
                 data[key] = [_flat_component(v) for v in value]
+        if data.get("monitor") is None:
+            data.pop("monitor", None)  # configs without a monitor keep the hashes they had
+        else:
+            monitor = data["monitor"]
+            monitor["threat"] = _flat_component(monitor["threat"])
+            if monitor.get("corruption") is not None:
+                monitor["corruption"] = _flat_component(monitor["corruption"])
         return data
 
     def config_hash(self) -> str:
         """A short, stable hash of the resolved config, minus fields that do not change the result."""
         data = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+        loading = {k: v for k, v in (data.pop("data", None) or {}).items()
+                   if k not in NON_RESULT_DATA_FIELDS and v != DataConfig.model_fields[k].default}
+        if loading:  # only result-changing data settings away from their defaults enter (old hashes stay)
+            data["data"] = loading
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -136,7 +255,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "lr_schedule": "schedule",
 }
 #: Fields that say where or how fast a run happens, not what it computes.
-NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile"}
+NON_RESULT_FIELDS = {"output_dir", "data_root", "device", "compile", "log_every", "eval_batch_size", "threads"}
 
 
 def _flat_component(value: dict[str, Any]) -> dict[str, Any] | str:
@@ -156,7 +275,8 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set epochs=5 or --set loss.beta=6")
-    value = loads(raw, f"--set {assignment!r}", ConfigError) if raw.strip() else ""
+    shown = assignment if len(assignment) <= 120 else f"{assignment[:100]}…"  # a 1 MB value must not hide the reason
+    value = loads(raw, f"--set {shown!r}", ConfigError) if raw.strip() else ""
     parts = key.strip().split(".")
     if parts[0] not in RunConfig.model_fields:
         hint = close_matches(parts[0], RunConfig.model_fields)
@@ -227,6 +347,8 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a directory; pass a YAML file (e.g. {str(path / 'config.yaml')!r})")
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         data = read_mapping(path, ConfigError, "a config (field: value, …)", empty_ok=True)
@@ -294,7 +416,7 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         try:
             params = spec.validate_params(component.params)
         except ValidationError as err:
-            problems.append(format_validation_error(err, prefix=f"{field}.").replace("  ", "  ", 1))
+            problems.append(format_validation_error(err, prefix=f"{field}.", fields=_param_names(spec)))
             return None
         if field.endswith("_schedule"):
             target = "epsilon" if field.startswith("eps") else "lr"
@@ -312,6 +434,12 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         if resolved is not None:
             evaluation.append(resolved)
     updates["evaluation"] = evaluation
+    if config.monitor is not None:
+        monitor = config.monitor
+        threat = resolve("monitor.threat", monitor.threat, "threat_model")
+        corruption = resolve("monitor.corruption", monitor.corruption, "threat_model") if monitor.corruption else None
+        if threat is not None and (monitor.corruption is None or corruption is not None):
+            updates["monitor"] = monitor.model_copy(update={"threat": threat, "corruption": corruption})
 
     if problems:
         raise ConfigError(f"{where}invalid run config:\n" + "\n".join(problems))
@@ -319,6 +447,14 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
         return RunConfig.model_validate({**config.model_dump(), **{k: _dump(v) for k, v in updates.items()}})
     except ValidationError as err:  # pragma: no cover - resolved values came from valid specs
         raise ConfigError(f"{where}invalid run config:\n{_explain(err)}") from None
+
+
+def _param_names(spec: Any) -> list[str]:
+    """The keys a spec's parameters may be written under (aliases such as ``lambda`` included)."""
+    names = []
+    for name, info in getattr(spec.params, "model_fields", {}).items():
+        names.append(info.alias or name)
+    return names
 
 
 def _card_file_hint(manager: PluginManager, kind: str, card: Any) -> str:

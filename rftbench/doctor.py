@@ -46,6 +46,18 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
+def _threads_auto() -> str:
+    """What ``threads: auto`` picks here, and why (the affinity mask, the cgroup quota, RFTBENCH_THREADS)."""
+    from .engine.threads import choose_threads
+    from .errors import ConfigError
+
+    try:
+        choice = choose_threads("auto")
+    except ConfigError as err:
+        return f"error: {err}"
+    return f"{choice.threads} ({choice.reason})"
+
+
 def _cpu() -> dict[str, Any]:
     import torch
 
@@ -59,6 +71,7 @@ def _cpu() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "torch_threads": torch.get_num_threads(),
+        "threads_auto": _threads_auto(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "instruction_sets": [f for f in ISA_FLAGS if f in flags] if flags else "unknown: no /proc/cpuinfo flags",
         "aten_capability": torch.backends.cpu.get_cpu_capability(),

@@ -47,13 +47,36 @@ class CardError(RftbenchError):
     """A zoo card (representation or dataset) failed validation."""
 
 
+class DatasetError(RftbenchError):
+    """A dataset is missing, incomplete, or does not match its card."""
+
+
 class ConfigError(RftbenchError):
     """A run configuration is invalid; the message names the field and the allowed values."""
 
 
+#: Names longer than this are never compared by edit distance (difflib is quadratic in the length).
+MAX_SUGGEST_LENGTH = 200
+#: At most this many distinct candidates are compared.
+MAX_SUGGEST_CANDIDATES = 10_000
+
+
 def close_matches(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
-    """Names in ``candidates`` close to ``name`` (prefix matches first, then edit distance)."""
-    candidates = list(candidates)
+    """Names in ``candidates`` close to ``name`` (prefix matches first, then edit distance).
+
+    Bounded for hostile input: a ``name`` or candidate over :data:`MAX_SUGGEST_LENGTH`
+    characters gets no suggestion / is skipped, and at most :data:`MAX_SUGGEST_CANDIDATES`
+    distinct candidates are read.
+    """
+    if not isinstance(name, str) or len(name) > MAX_SUGGEST_LENGTH:
+        return []
+    unique: dict[str, None] = {}
+    for c in candidates:
+        if isinstance(c, str) and len(c) <= MAX_SUGGEST_LENGTH:
+            unique[c] = None
+            if len(unique) >= MAX_SUGGEST_CANDIDATES:
+                break
+    candidates = list(unique)
     prefix = [c for c in candidates if name and (c.startswith(name) or name.startswith(c.split(".")[0]))]
     fuzzy = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
     out: list[str] = []

@@ -18,14 +18,13 @@ cluster node without internet loads exactly the files that were fetched.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ._fs import atomic_write_text, exclusive_lock, sha256_file
 from .cards import RepresentationCard
 from .errors import RftbenchError
 from .paths import PathEscapeError, cache_dir, check_relative, confined
@@ -66,15 +65,6 @@ def weights_dir() -> Path:
     return cache_dir() / "weights"
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """The hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # ---------------------------------------------------------------------------------- lock file
 
 
@@ -96,14 +86,16 @@ def read_lock() -> dict[str, dict[str, Any]]:
 
 
 def record_pin(card_id: str, **pin: Any) -> None:
-    """Record a resolved pin for ``card_id`` in the lock file (atomic replace)."""
-    data = read_lock()
-    data[card_id] = {**pin, "fetched_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    """Record a resolved pin for ``card_id`` in the lock file.
+
+    The read-modify-write holds an exclusive lock (``zoo-lock.json.lock``), so sweep workers
+    sharing a cache keep each other's pins; the file is replaced atomically with the umask's mode.
+    """
     path = lock_path()
-    fd, tmp = tempfile.mkstemp(prefix=".zoo-lock.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    with exclusive_lock(path.with_name(path.name + ".lock")):
+        data = read_lock()
+        data[card_id] = {**pin, "fetched_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def pin_of(card: RepresentationCard) -> dict[str, str | None]:
@@ -156,11 +148,16 @@ def hub_file(repo_id: str, filename: str, *, revision: str | None = None, card_i
     return Path(path)
 
 
-def _drop_incomplete(repo_id: str) -> None:
-    """Remove the partial blobs a failed or interrupted Hub download left for ``repo_id``."""
+def _hub_root() -> Path:
+    """The Hub cache folder in use (``HF_HUB_CACHE`` or huggingface_hub's default)."""
     from huggingface_hub import constants
 
-    root = Path(hub_cache() or constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    return Path(hub_cache() or constants.HF_HUB_CACHE)
+
+
+def _drop_incomplete(repo_id: str) -> None:
+    """Remove the partial blobs a failed or interrupted Hub download left for ``repo_id``."""
+    root = _hub_root() / f"models--{repo_id.replace('/', '--')}" / "blobs"
     if root.is_dir():
         for partial in root.glob("*.incomplete"):
             partial.unlink(missing_ok=True)
@@ -179,23 +176,39 @@ def revision_of(path: str | Path) -> str | None:
 # ---------------------------------------------------------------------------------- URLs
 
 
-def url_file(url: str, *, filename: str, sha256: str | None, folder: str | Path | None = None, card_id: str = "") -> Path:
+def url_file(
+    url: str, *, filename: str, sha256: str | None, folder: str | Path | None = None, card_id: str = "",
+    root: str | Path | None = None,
+) -> Path:
     """A URL's file in ``folder`` (default ``<cache>/weights``), downloaded once and verified.
 
     A cached file is re-hashed against ``sha256``; a mismatching one is removed. Without a
     ``sha256`` the file is accepted as downloaded (the caller records its hash in the lock
     file, so it is verified from then on). Offline (``HF_HUB_OFFLINE=1``) nothing is
     downloaded: a missing file is an error saying how to fetch it.
+
+    Everything written or removed stays inside ``root`` (default ``folder`` itself; weights use
+    ``<cache>/weights``): the root is resolved once, and ``folder/filename`` is resolved under it,
+    so a ``folder`` that is a symbolic link to somewhere else is refused rather than followed.
     """
     folder = Path(folder) if folder is not None else weights_dir()
+    root = Path(root) if root is not None else folder
     try:
-        target = confined(folder, filename, "weights.filename")
+        inner = folder.relative_to(root).as_posix() if folder != root else ""
+    except ValueError:
+        raise FetchError(f"{card_id or url}: {folder} is not inside {root}") from None
+    try:
+        target = confined(root, f"{inner}/{filename}" if inner else filename, "weights.filename")
     except PathEscapeError as err:
-        raise FetchError(f"{card_id or url}: {err}; a card's weights.filename must stay inside the cache") from None
+        raise FetchError(
+            f"{card_id or url}: {err}; a card's weights.filename and its folder in the cache ({folder}) "
+            "must stay inside the cache (remove the symbolic link)"
+        ) from None
+    folder = target.parent
     fix = f"run `rftbench zoo fetch {card_id or filename}` on a machine with internet (same RFTBENCH_CACHE)"
     if target.is_file():
         if sha256:
-            _verify(target, sha256, url)
+            _verify(target, sha256, url, root=root)
         return target
     if hub_offline():
         raise FetchError(f"offline (HF_HUB_OFFLINE is set) and {target} is not cached.\nFix: {fix}.")
@@ -215,17 +228,29 @@ def url_file(url: str, *, filename: str, sha256: str | None, folder: str | Path 
     except OSError as err:
         raise FetchError(f"{url}: download failed: {err}\nFix: {fix}.") from None
     finally:
-        for tmp in folder.glob(f"{filename}.*.partial"):
+        for tmp in folder.glob(f"{target.name}.*.partial"):
             tmp.unlink(missing_ok=True)
     return target
 
 
-def _verify(path: Path, sha256: str, origin: str) -> None:
+def _verify(path: Path, sha256: str, origin: str, *, root: str | Path) -> None:
+    """Check ``path`` against ``sha256``; on a mismatch remove it, but only if it lies inside ``root``.
+
+    ``path`` may be a link (a Hub snapshot entry points at its blob): the link and the file it
+    resolves to are removed when both are inside ``root``; a file outside is never touched.
+    """
     actual = sha256_file(path)
     if actual != sha256:
-        path.unlink(missing_ok=True)
+        base = Path(root).resolve()
+        real = Path(path).resolve()
+        inside = real == base or real.is_relative_to(base)
+        if inside:
+            real.unlink(missing_ok=True)
+            if Path(path).is_symlink():
+                Path(path).unlink(missing_ok=True)
+        what = "the file was removed" if inside else f"it resolves to {real}, outside {base}, so it was left in place"
         raise ChecksumError(
-            f"{path}: sha256 {actual} does not match the pinned {sha256} (from {origin}); the file was removed.\n"
+            f"{path}: sha256 {actual} does not match the pinned {sha256} (from {origin}); {what}.\n"
             "Run `rftbench zoo fetch` again; if it keeps failing, the card's weights.sha256 or the upstream file is wrong."
         )
 
@@ -255,7 +280,7 @@ def weights_file(card: RepresentationCard, *, default_filename: str | None = Non
         path = hub_file(weights.hub_id, filename, revision=pin["revision"], card_id=card.id)
         revision = revision_of(path)
         if pin["sha256"]:
-            _verify(Path(path), pin["sha256"], f"{weights.hub_id}/{filename}")
+            _verify(Path(path), pin["sha256"], f"{weights.hub_id}/{filename}", root=_hub_root())
         if record:
             sha = pin["sha256"] or sha256_file(path)
             record_pin(card.id, revision=revision, sha256=sha, file=str(path))
@@ -264,7 +289,8 @@ def weights_file(card: RepresentationCard, *, default_filename: str | None = Non
         filename = weights.filename or PurePosixPath(weights.url.split("?")[0].split("#")[0]).name or f"{card.id}.bin"
         if filename in (".", ".."):
             filename = f"{card.id}.bin"
-        path = url_file(weights.url, filename=filename, sha256=pin["sha256"], folder=weights_dir() / card.id, card_id=card.id)
+        path = url_file(weights.url, filename=filename, sha256=pin["sha256"], folder=weights_dir() / card.id,
+                        root=weights_dir(), card_id=card.id)
         if record or not pin["sha256"]:
             record_pin(card.id, sha256=pin["sha256"] or sha256_file(path), url=weights.url, file=str(path))
         return path

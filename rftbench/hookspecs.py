@@ -63,7 +63,7 @@ def rftbench_add_architectures() -> list[ArchitectureSpec]:
     linear head). With ``pretrained=False`` it must build without any download (tests
     instantiate every card so). ``pretrained`` reaches the factory through ``spec.build``, so
     the spec's ``params`` model must declare it (the built-ins share
-    ``rftbench_plugins._architecture.ArchitectureParams``).
+    :class:`rftbench.ArchitectureParams`; subclass it for a third-party architecture).
 
     With ``pretrained=True`` the weights come from :func:`rftbench.fetch.weights_file`: the
     card's pin (``weights.revision`` / ``weights.sha256``) or the one ``rftbench zoo fetch``
@@ -107,7 +107,7 @@ def rftbench_add_dataset_sources() -> list[DatasetSourceSpec]:
     (C, H, W) and an int label in ``range(card.num_classes)``. Splits should expose
     ``targets`` (the labels, readable without loading images) and ``classes``, which
     :func:`rftbench.data.check_classes` compares with the card. A source applies the card's
-    ``splits`` rules itself (the built-ins share ``rftbench_plugins.datasets.make_splits``:
+    ``splits`` rules itself with :func:`rftbench.make_splits` (as the built-ins do:
     official, carved, stratified, stratified subsample; deterministic given ``seed``), and
     raises an :class:`~rftbench.errors.RftbenchError` naming the card, the folder and the fix
     when files are missing or incomplete. ``root`` is shared by every dataset: a source keeps
@@ -144,7 +144,9 @@ def rftbench_add_losses() -> list[LossSpec]:
       returns the per-example objective ``(logits, y, index) -> Tensor[B]`` the attack
       maximises (see :mod:`rftbench.attacks`), or ``None`` for cross-entropy;
     - optionally ``attack_start(x) -> Tensor | None``: where the attack's first start begins
-      (TRADES' KL attack: x + 0.001·N(0, 1)); ``None`` or absent: the attack's own start;
+      (TRADES' KL attack: x + 0.001·N(0, 1)); the engine passes it to the threat model's
+      ``perturb`` as ``x_init=``, which passes it to its attack; ``None`` or absent: the
+      attack's own start;
     - ``__call__(y, *, clean=None, adv=None) -> Tensor``: the scalar training loss (batch
       mean) from the logits of the clean and adversarial batches (those it uses; each
       ``[B, num_classes]``, possibly low precision: compute in fp32).
@@ -171,6 +173,14 @@ def rftbench_add_protocols() -> list[ProtocolSpec]:
     ``head.*``; never on biases and norm parameters). An epoch in which nothing learns stops
     the run with a :class:`~rftbench.errors.ConfigError`; a protocol raises one itself for
     parameters that do not fit the model (e.g. ``k`` larger than the number of blocks).
+
+    A protocol that adds layers (LoRA, adapters) also defines ``prepare(model) -> None``: it
+    changes the model in place (on CPU, from a seeded RNG), raising a ``ConfigError`` for
+    parameters that do not fit it (a target matching no module, a rank above a layer's width).
+    The engine calls it once before asking ``trainable`` and before loading a checkpoint;
+    the run's ``model.json`` then records the protocol, and :func:`rftbench.load_model` calls
+    ``prepare`` on the rebuilt model before loading the trained weights (which hold the added
+    layers). Every run's record gives ``parameters``: trainable and total counts.
 
     :return: a list of :class:`~rftbench.specs.ProtocolSpec`.
     """
@@ -206,7 +216,10 @@ def rftbench_add_threat_models() -> list[ThreatModelSpec]:
     :class:`rftbench.threat.ThreatModel`: ``norm``, ``eps``, ``label()`` and
     ``perturb(model, x, y, *, eps=None) -> x_adv`` (images in [0, 1], perturbation and
     projection in fp32). For training, the engine also passes ``objective=`` (the loss's
-    attack objective) when the loss asks for one; an object may offer ``state_dict()`` /
+    attack objective) when the loss asks for one, and ``x_init=`` when the loss has an
+    ``attack_start``: the attack must start there (TRADES' KL has a zero gradient at x, so an
+    attack that starts at x returns x; :func:`rftbench.testing.check` fails a threat model that
+    does). An object may offer ``state_dict()`` /
     ``load_state_dict()`` for RNG state the checkpoint should keep. Parameters carry the budget
     with its bounds (an ε on the wrong scale is refused by validation, naming the field).
 
@@ -234,17 +247,21 @@ def rftbench_add_attacks() -> list[AttackSpec]:
     the run function, called at every attack (training batches, evaluation batches)::
 
         run(model, x, y, *, norm, eps, steps, step_size, restarts, random_start,
-            generator, early_stop, objective, **_) -> x_adv
+            generator, early_stop, objective, x_init, **_) -> x_adv
 
     on the model's device, with the model in eval mode and its parameters frozen, ``x`` images
     in [0, 1] (fp32), ``y`` int labels; it returns perturbed copies within the ``norm`` ball of
-    radius ``eps`` and the [0, 1] box, computed in fp32 whatever autocast context it runs in.
-    ``step_size=None`` means the attack's own rule; ``generator`` (a ``torch.Generator`` or
+    radius ``eps`` and the [0, 1] box, computed in fp32 whatever autocast context it runs in
+    (a training-only attack may say otherwise, as ``n-fgsm``, whose points lie up to 3·eps away;
+    an evaluation with it is flagged ``budget_violation``). ``step_size=None`` means the attack's own rule; ``generator`` (a ``torch.Generator`` or
     ``None``) drives random starts; ``early_stop=True`` (evaluation) may drop points once
     broken; ``objective(logits, y, index) -> Tensor[B]`` replaces cross-entropy (a loss's
     attack objective, e.g. TRADES' KL; ``index`` are the rows' positions in ``x``, for
-    objectives that keep per-example state such as clean logits). Arguments it has no use for
-    are accepted and ignored. A run function may carry ``batch_runner(threat)`` to measure
+    objectives that keep per-example state such as clean logits). ``x_init`` (``None`` or a
+    tensor like ``x``) is where the first start begins when the loss asks for one (TRADES' KL
+    start): a gradient attack must start there, not at ``x`` or a random point, or it returns
+    ``x`` for an objective whose gradient is zero at ``x`` (:func:`rftbench.testing.check` fails
+    it). Other arguments it has no use for are accepted and ignored. A run function may carry ``batch_runner(threat)`` to measure
     evaluation batches itself (see :func:`rftbench_add_threat_models`).
 
     :return: a list of :class:`~rftbench.specs.AttackSpec`.

@@ -17,6 +17,9 @@ array                  what it holds (N points, T threat models)
 ``margin``             float16 [N]: clean logit margin, true-class logit minus the largest other
                        (> 0 exactly when ``clean``; float16 keeps 3 significant digits)
 ``threats``            str [T]: the threat labels (``linf:4/255``…), in the suite's order
+``norms``              str [T], optional: each threat's norm (``linf``, ``l2``, ``l1``,
+                       ``corruption``…), which says which threats the union accuracy spans
+                       (files without it: the label's prefix, ``linf:4/255`` → ``linf``)
 ``correct_<t>``        bool [N] (float16 for averaged threats, e.g. all corruption types):
                        still correct under threat ``t`` (its position in ``threats``)
 ``broken_by_<t>``      int8 [N], AutoAttack only: ``-1`` robust, ``0`` already wrong clean,
@@ -32,6 +35,14 @@ card's data-defining fields: source, args, splits, revision, classes), ``split``
 are compared only when they were measured on the same points. The run's own seed is not part
 of it: runs with different seeds evaluate the same first ``n`` points, which is what makes a
 paired comparison across seeds possible.
+
+**Union accuracy** (worst over threats, as E-AT and RAMP report it): a point counts only when it
+is classified correctly clean *and* under every threat of a set; an averaged threat (all
+corruption types of a point) counts only when the point survives all of them. Two sets:
+:data:`UNION`, every L∞/L2/L1 threat of the suite (defined with at least two), and
+:data:`UNION_ALL`, every threat, corruptions included (defined when it differs from
+:data:`UNION` and spans at least two threats). ``Outcomes.outcome("union")`` gives the per-point
+outcome, so paired comparisons treat the union like any threat.
 """
 
 from __future__ import annotations
@@ -39,10 +50,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +70,84 @@ FILE_PATTERN = "outcomes-{}.npz"
 MAX_UNPACKED_BYTES = 1 << 30
 #: The fields that identify the evaluated points.
 POINT_KEYS = ("dataset", "card_sha256", "split", "subsample", "subsample_seed", "n", "labels_sha256")
+
+
+#: Pseudo-threat labels of the union accuracies: every L∞/L2/L1 threat; every threat, corruptions included.
+UNION = "union"
+UNION_ALL = "union_all"
+UNIONS = (UNION, UNION_ALL)
+#: The norms of adversarial (Lp) threats, which :data:`UNION` spans.
+ADVERSARIAL_NORMS = ("linf", "l2", "l1")
+
+
+def threat_norm(label: str, norms: Mapping[str, str] | None = None) -> str:
+    """A threat's norm: from ``norms`` when it names the label, else the label's prefix (``linf:4/255`` → ``linf``)."""
+    if norms and isinstance(norms.get(label), str):
+        return norms[label]
+    return str(label).split(":", 1)[0]
+
+
+def union_members(labels: Sequence[str], norms: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """The threats each union spans (``{"union": [...], "union_all": [...]}``, a union left out when undefined).
+
+    ``union``: the L∞/L2/L1 threats, when there are at least two; ``union_all``: every threat,
+    when there are at least two and the set is not the same as ``union``'s.
+    """
+    labels = [t for t in labels if t not in UNIONS and t != "clean"]
+    adversarial = [t for t in labels if threat_norm(t, norms) in ADVERSARIAL_NORMS]
+    out: dict[str, list[str]] = {}
+    if len(adversarial) >= 2:
+        out[UNION] = adversarial
+    if len(labels) >= 2 and labels != adversarial:
+        out[UNION_ALL] = list(labels)
+    return out
+
+
+def union_correct(clean: Any, correct: Mapping[str, Any], members: Sequence[str]) -> np.ndarray:
+    """Bool per point: correct clean and under every threat in ``members`` (an averaged threat: under all its variants)."""
+    out = np.asarray(clean, dtype=bool).copy()
+    for label in members:
+        value = np.asarray(correct[label])
+        out &= value if value.dtype == np.bool_ else value.astype(np.float32) >= 1.0 - 1e-3
+    return out
+
+
+def union_summary(clean: Any, correct: Mapping[str, Any], norms: Mapping[str, str] | None = None,
+                  reliable: Mapping[str, bool] | None = None) -> dict[str, dict[str, Any]]:
+    """The union accuracies for a result's metrics: ``{"union": {"acc", "n", "of", "reliable"}, "union_all": …}``."""
+    out = {}
+    for name, members in union_members(list(correct), norms).items():
+        hit = union_correct(clean, correct, members)
+        record: dict[str, Any] = {"acc": float(hit.mean()) if len(hit) else 0.0, "n": int(len(hit)), "of": members}
+        if reliable is not None:
+            record["reliable"] = all(bool(reliable.get(t, True)) for t in members)
+        out[name] = record
+    return out
+
+
+def unions_on_read(metrics: Mapping[str, Any], base: str | Path) -> dict[str, dict[str, Any]]:
+    """The union accuracies of a result written before they were recorded, from its per-example file.
+
+    ``metrics`` is a record's metrics (or an evaluation), ``base`` the folder its
+    ``outcomes.file`` is relative to. Returns ``{}`` (unknown, never zero) when the record has no
+    outcomes reference or its file is missing, altered or unreadable; the threats' norms come from
+    ``metrics["threats"][label]["norm"]`` where recorded.
+    """
+    ref = metrics.get("outcomes")
+    if not isinstance(ref, Mapping) or not isinstance(ref.get("file"), str) or not isinstance(ref.get("sha256"), str):
+        return {}
+    base = Path(base)
+    rel = Path(ref["file"])
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        return {}
+    try:
+        found = read_outcomes(base / rel, ref["sha256"])
+    except OutcomesError:
+        return {}
+    threats = metrics.get("threats") if isinstance(metrics.get("threats"), Mapping) else {}
+    norms = {k: v["norm"] for k, v in threats.items() if isinstance(v, Mapping) and isinstance(v.get("norm"), str)}
+    reliable = {k: bool(v.get("reliable", True)) for k, v in threats.items() if isinstance(v, Mapping)}
+    return union_summary(found.clean, found.correct, {**found.norms, **norms}, reliable)
 
 
 class OutcomesError(RftbenchError):
@@ -79,6 +169,8 @@ class Outcomes:
     correct: dict[str, np.ndarray] = field(default_factory=dict)
     broken_by: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
     points: dict[str, Any] = field(default_factory=dict)
+    #: Each threat's norm (``linf``… ``corruption``), when known: which threats the unions span.
+    norms: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -87,10 +179,22 @@ class Outcomes:
     def threats(self) -> list[str]:
         return list(self.correct)
 
+    @property
+    def unions(self) -> dict[str, list[str]]:
+        """The union accuracies these outcomes define, each with the threats it spans (see :func:`union_members`)."""
+        return union_members(self.threats, self.norms)
+
     def outcome(self, threat: str) -> np.ndarray:
-        """Per-point outcome under ``threat`` (``clean`` for the clean accuracy)."""
+        """Per-point outcome under ``threat`` (``clean`` for the clean accuracy; ``union``/``union_all``: every threat of the set)."""
         if threat == "clean":
             return self.clean
+        if threat in UNIONS and threat not in self.correct:
+            members = self.unions.get(threat)
+            if members is None:
+                raise OutcomesError(f"no {threat} accuracy: it needs at least two "
+                                    f"{'L∞/L2/L1 threats' if threat == UNION else 'threats, corruptions among them'}; "
+                                    f"measured: {', '.join(self.correct) or '(none)'}")
+            return union_correct(self.clean, self.correct, members)
         if threat not in self.correct:
             raise OutcomesError(f"no per-example outcomes for threat {threat!r}; measured: clean, {', '.join(self.correct) or '(none)'}")
         return self.correct[threat]
@@ -164,8 +268,9 @@ def breaker_codes(after: Mapping[str, Any]) -> tuple[np.ndarray, list[str]] | No
 
 
 def from_evaluation(clean_logits: Any, labels: Any, per_threat: Mapping[str, Mapping[str, Any]],
-                    index: Any = None, points: Mapping[str, Any] | None = None) -> Outcomes:
-    """Outcomes from the evaluator's tensors: clean logits, labels, and per threat ``{"correct": …, "after/<a>": …}``."""
+                    index: Any = None, points: Mapping[str, Any] | None = None,
+                    norms: Mapping[str, str] | None = None) -> Outcomes:
+    """Outcomes from the evaluator's tensors: clean logits, labels, per threat ``{"correct": …, "after/<a>": …}`` and its norm."""
     label = np.asarray(labels, dtype=np.int64)
     n = len(label)
     index = np.arange(n) if index is None else np.asarray(index, dtype=np.int64)
@@ -186,7 +291,7 @@ def from_evaluation(clean_logits: Any, labels: Any, per_threat: Mapping[str, Map
         ident.setdefault(key, None)
     ident.setdefault("split", "test")
     return Outcomes(index=index, label=label, clean=clean, margin=label_margins(logits, label), correct=correct,
-                    broken_by=broken, points=ident)
+                    broken_by=broken, points=ident, norms={k: str(v) for k, v in dict(norms or {}).items() if k in correct})
 
 
 # ----------------------------------------------------------------------------- files
@@ -202,6 +307,8 @@ def _arrays(outcomes: Outcomes) -> dict[str, np.ndarray]:
         "threats": np.array(outcomes.threats, dtype=str) if outcomes.threats else np.zeros(0, dtype="<U1"),
         "points": np.array(json.dumps(outcomes.points, sort_keys=True, default=str)),
     }
+    if outcomes.norms and outcomes.threats:
+        arrays["norms"] = np.array([threat_norm(t, outcomes.norms) for t in outcomes.threats], dtype=str)
     for t, threat in enumerate(outcomes.threats):
         arrays[f"correct_{t}"] = outcomes.correct[threat]
         if threat in outcomes.broken_by:
@@ -276,9 +383,11 @@ def read_outcomes(path: str | Path, sha256: str | None) -> Outcomes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise OutcomesError(f"{path}: its arrays would take {unpacked / 2**20:.0f} MiB unpacked "
-                                f"(more than {MAX_UNPACKED_BYTES // 2**20} MiB): not an outcomes file")
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise OutcomesError(f"{path}: its arrays would take {unpacked / 2**20:.0f} MiB unpacked "
+                                    f"(more than {MAX_UNPACKED_BYTES // 2**20} MiB): not an outcomes file")
+            for info in archive.infolist():
+                _check_npy_header(archive, info, path)
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as err:
@@ -287,6 +396,23 @@ def read_outcomes(path: str | Path, sha256: str | None) -> Outcomes:
         return _from_arrays(arrays)
     except (KeyError, ValueError, TypeError, json.JSONDecodeError) as err:
         raise OutcomesError(f"{path}: malformed outcomes file ({type(err).__name__}: {err})") from None
+
+
+def _check_npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> None:
+    """Refuse a member whose ``.npy`` header claims more data than the member holds (numpy would
+    allocate what the header says first: a lying header is a memory bomb, not a bad batch size)."""
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in ((1, 0), (2, 0)):
+            raise OutcomesError(f"{path}: member {info.filename!r} has .npy format {version}, which outcomes files never use")
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(member, max_header_size=10_000)
+    if dtype.hasobject:
+        raise OutcomesError(f"{path}: not a readable outcomes file (member {info.filename!r} holds Python objects)")
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed > info.file_size:
+        raise OutcomesError(f"{path}: not a readable outcomes file (member {info.filename!r} says it holds {shape} of "
+                            f"{dtype}, {claimed:,} bytes, but has {info.file_size:,}: the file is corrupt or forged)")
 
 
 def _from_arrays(a: dict[str, np.ndarray]) -> Outcomes:
@@ -303,7 +429,14 @@ def _from_arrays(a: dict[str, np.ndarray]) -> Outcomes:
         raise ValueError("'points' is not a JSON object")
     correct: dict[str, np.ndarray] = {}
     broken: dict[str, tuple[np.ndarray, list[str]]] = {}
-    for t, threat in enumerate(_text(a["threats"])):
+    labels = _text(a["threats"])
+    norms: dict[str, str] = {}
+    if "norms" in a:
+        listed = _text(a["norms"])
+        if len(listed) != len(labels):
+            raise ValueError(f"'norms' has {len(listed)} entries for {len(labels)} threats")
+        norms = dict(zip(labels, listed))
+    for t, threat in enumerate(labels):
         value = a[f"correct_{t}"]
         if value.shape != (n,) or value.dtype.kind not in "bf":
             raise ValueError(f"correct_{t} has shape {value.shape} and dtype {value.dtype}; expected [{n}] bool or float")
@@ -314,7 +447,7 @@ def _from_arrays(a: dict[str, np.ndarray]) -> Outcomes:
                 raise ValueError(f"broken_by_{t} is not a vector of codes in -1…{len(attacks)}")
             broken[threat] = (codes, attacks)
     return Outcomes(index=index.astype(np.int64), label=label.astype(np.int64), clean=clean, margin=margin,
-                    correct=correct, broken_by=broken, points=points)
+                    correct=correct, broken_by=broken, points=points, norms=norms)
 
 
 # ----------------------------------------------------------------------------- comparability
@@ -354,6 +487,9 @@ __all__ = [
     "Outcomes",
     "OutcomesError",
     "POINT_KEYS",
+    "UNION",
+    "UNIONS",
+    "UNION_ALL",
     "breaker_codes",
     "card_digest",
     "check_same_points",
@@ -364,5 +500,10 @@ __all__ = [
     "labels_digest",
     "read_outcomes",
     "same_points",
+    "threat_norm",
+    "union_correct",
+    "union_members",
+    "union_summary",
+    "unions_on_read",
     "write_outcomes",
 ]

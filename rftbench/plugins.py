@@ -258,6 +258,8 @@ class PluginManager:
             if info.status in ("partial", "conflict"):
                 info.status, info.error = "ok", None
         self._owners, self._conflicts = {}, {}
+        for plugin_name in list(self.plugins):
+            self._check_unmarked(plugin_name)
         items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
         aliases: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
@@ -344,6 +346,19 @@ class PluginManager:
                                               f"model, `attack: {name}`, to use the other)", kind="attack", name=name)
                 else:
                     claimed[norm] = name
+
+    def _check_unmarked(self, plugin_name: str) -> None:
+        """Report hook functions a registered plugin defines without ``@hookimpl`` (pluggy skips them silently)."""
+        obj = self.pm.get_plugin(plugin_name)
+        if obj is None:
+            return
+        registered = {caller.name for caller in self.pm.get_hookcallers(obj) or []}
+        unmarked = sorted(a for a in dir(obj) if a in _HOOKS and a not in registered and callable(getattr(obj, a, None)))
+        if unmarked:
+            one = len(unmarked) == 1
+            self._report(plugin_name, f"plugin {self._label(plugin_name)} defines {', '.join(unmarked)} without @rftbench.hookimpl, "
+                                      f"so {'it is' if one else 'they are'} never called and what {'it contributes' if one else 'they contribute'} "
+                                      "is missing: decorate each hook function with @rftbench.hookimpl")
 
     def _report(self, plugin: str, message: str, *, kind: str | None = None, name: str | None = None,
                 status: str | None = "partial") -> None:
@@ -481,6 +496,21 @@ def _canonical(dist: str | None) -> str | None:
     return re.sub(r"[-_.]+", "-", dist).lower() if dist else dist
 
 
+#: Modules whose PyPI distribution has another name (``import cv2`` → ``pip install opencv-python``).
+PIP_NAMES = {
+    "cv2": "opencv-python", "PIL": "pillow", "sklearn": "scikit-learn", "skimage": "scikit-image", "yaml": "pyyaml",
+    "bs4": "beautifulsoup4", "attr": "attrs", "dateutil": "python-dateutil", "dotenv": "python-dotenv", "jwt": "pyjwt",
+    "google": "protobuf", "Crypto": "pycryptodome", "fitz": "pymupdf", "serial": "pyserial", "magic": "python-magic",
+    "OpenGL": "PyOpenGL", "gi": "PyGObject", "usb": "pyusb", "wx": "wxPython", "git": "GitPython", "zmq": "pyzmq",
+    "lightning_fabric": "lightning", "pytorch_lightning": "lightning", "mpl_toolkits": "matplotlib",
+}
+
+
+def pip_name(module: str) -> str:
+    """The distribution to ``pip install`` for a missing top-level ``module`` (see :data:`PIP_NAMES`)."""
+    return PIP_NAMES.get(module, module)
+
+
 def _import_failure(info: PluginInfo, target: str, err: BaseException) -> str:
     where = " ".join(p for p in (info.distribution, info.version) if p)
     message = (f"plugin {info.name!r} ({target}" + (f", distribution {where}" if where else "")
@@ -490,7 +520,7 @@ def _import_failure(info: PluginInfo, target: str, err: BaseException) -> str:
         if top == target.split(":")[0].split(".")[0]:
             fix = f"the entry point names module {target!r}, which is not installed: fix the entry point or reinstall the distribution"
         else:
-            fix = f"it needs {top!r}: pip install {top} (or the distribution's missing extra)"
+            fix = f"it needs {top!r}: pip install {pip_name(top)} (or the distribution's missing extra)"
         message += f"\n  Fix: {fix}; the other plugins still load."
     else:
         message += "\n  The other plugins still load; run `python -c 'import " + target.split(":")[0] + "'` to see the traceback."

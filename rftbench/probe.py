@@ -72,7 +72,9 @@ def probe(
     splits = load_splits(data, root=data_root, download=download, manager=manager)
     if split not in splits:
         raise RftbenchError(f"dataset {data.id!r} has no {split!r} split (it has {', '.join(sorted(splits))}); use --split")
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    from .engine.hardware import parse_device
+
+    dev = parse_device(device, "--device")
     images = Transformed(splits[split], make_transform(rep, data, train=False))
     subset = torch.utils.data.Subset(images, range(min(n, len(images))))
     torch.manual_seed(seed)

@@ -41,13 +41,27 @@ class ResultRecord(BaseModel):
       field: the contribution's name, plugin, distribution and version); ``weights`` (the
       representation card's pin: hub_id/revision, url/sha256 or recipe, and ``built_sha256``
       for locally built weights); ``model_sha256`` of the trained weights; ``resumed_from_steps``.
+    - ``parameters``: ``trainable`` (parameters that learn in some epoch), ``total`` (all of the
+      trained model's, adapters and head included), ``added`` (by the protocol: LoRA, adapters),
+      ``share`` (trainable / total); absent from records of older versions.
     - ``created``: ISO start time (UTC); ``run_dir``: the run folder (``load_model`` reads it).
+    - ``monitor`` (with a ``monitor:`` section): ``threat``, ``corruption``, ``n``, ``seed``,
+      ``every_steps``, ``points`` (``step``, ``epoch`` — fractional, ``clean_acc``,
+      ``robust_acc``, ``corruption_acc``, ``seconds`` per evaluation point), ``pareto_auc``
+      (:mod:`rftbench.evaluation.pareto`) and ``kept`` (``keep``: ``last`` or ``best-robust``
+      with the kept point's step, epoch and accuracies).
+    - ``warnings``: early warnings (``name``, ``epoch``, ``step``, ``message``); ``stopped``: the
+      warning that ended a ``--stop-on-warning`` run (whose ``status`` is then ``stopped``).
+    - ``cost``: :mod:`rftbench.engine.cost` — ``train``/``monitor``/``evaluation`` phases
+      (FLOPs, forward/backward passes and images, device-seconds, peak device memory),
+      totals ``flops``, ``device_seconds`` (``device_seconds_unit``), ``peak_*_memory_bytes``.
+      Empty in records made without it: unknown, not zero.
     """
 
     model_config = ConfigDict(extra="allow")
     schema_version: int = SCHEMA_VERSION
     id: str = Field(description="the config hash")
-    status: Literal["complete", "failed"] = "complete"
+    status: Literal["complete", "failed", "stopped"] = "complete"
     config: dict[str, Any]
     metrics: dict[str, Any] = Field(default_factory=dict)
     curves: dict[str, list[Any]] = Field(default_factory=dict)
@@ -55,6 +69,10 @@ class ResultRecord(BaseModel):
     provenance: dict[str, Any] = Field(default_factory=dict)
     created: str | None = None
     run_dir: str | None = Field(None, description="the run folder: trained weights, resolved config")
+    monitor: dict[str, Any] | None = Field(None, description="in-training evaluation: curve, Pareto AUC, kept point")
+    warnings: list[dict[str, Any]] = Field(default_factory=list, description="early warnings raised during training")
+    stopped: dict[str, Any] | None = Field(None, description="the warning that ended the run (status `stopped`)")
+    cost: dict[str, Any] = Field(default_factory=dict, description="FLOPs, passes, device-seconds, peak memory (empty: unknown)")
 
 
 def _umask() -> int:

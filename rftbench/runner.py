@@ -48,6 +48,7 @@ from .engine import (
     resolve_device,
     save_weights,
 )
+from .engine.threads import ThreadChoice, apply_threads
 from .errors import ConfigError, RftbenchError
 from .model import Classifier, build_classifier
 from .plugins import PluginManager, get_manager
@@ -140,6 +141,13 @@ def check_data_settings(config: RunConfig, data: RunData, manager: PluginManager
         check_data(data.test, config.n_eval, threats)  # the evaluation's own checks of the data, before training
     except RftbenchError as err:
         raise ConfigError(f"dataset {config.dataset!r}: {err} (nothing was trained)") from None
+    if config.monitor is not None:
+        from .engine.monitor import check_monitor
+
+        try:
+            check_monitor(config.monitor, data.val, manager)
+        except ConfigError as err:
+            raise ConfigError(f"invalid run config for this data (nothing was trained):\n  {err}") from None
 
 
 def _length(dataset: Any) -> int | None:
@@ -193,6 +201,7 @@ class Setup:
     model: Classifier
     memory_format: MemoryFormat
     data: RunData
+    threads: ThreadChoice | None = None
 
     @property
     def channels_last(self) -> bool:
@@ -204,14 +213,26 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     rep = manager.get("representation", config.representation)
     data_card = manager.get("dataset", config.dataset)
     parts = build_components(config, manager)
+    threads = apply_threads(config.threads)
     device = resolve_device(config.device)
     precision = choose_precision(config.precision, device)
     torch.manual_seed(config.seed)
     model = build_classifier(rep, data_card.num_classes, manager=manager)
     memory_format = decide_channels_last(config.channels_last, model, device)
+    from .data import resolve_workers
+
+    rank, world = distributed_rank_world()
     data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
-                      pin_memory=device.type == "cuda")
-    return Setup(rep, data_card, parts, device, precision, model, memory_format, data)
+                      pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
+                      cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
+    return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads)
+
+
+def distributed_rank_world() -> tuple[int, int]:
+    """``(rank, world size)`` of this process: from an initialised process group, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any]:
@@ -272,15 +293,17 @@ def _cpu_capability() -> dict[str, Any]:
 
 
 def _evaluate(model: nn.Module, data: Any, config: RunConfig, device: torch.device, manager: PluginManager,
-              run_dir: Path, progress: bool) -> dict[str, Any]:
+              run_dir: Path, progress: bool, cost: Any = None) -> dict[str, Any]:
     from .evaluation import evaluate
     from .outcomes import points_for
 
     points = points_for(config.dataset, manager)
-    metrics = evaluate(model, data.test, config.evaluation, batch_size=256, n_examples=config.n_eval, device=device,
-                       seed=config.seed, manager=manager, output_dir=run_dir, progress=progress, points=points)
+    metrics = evaluate(model, data.test, config.evaluation, batch_size=config.eval_batch_size, n_examples=config.n_eval, device=device,
+                       seed=config.seed, manager=manager, output_dir=run_dir, progress=progress, points=points, cost=cost)
     if "outcomes" in metrics:  # the file's path relative to the record's folder
         metrics["outcomes"]["file"] = f"{run_dir.name}/{metrics['outcomes']['file']}"
+    # plots likewise: a record names no folder of the machine it ran on (output_dir and run_dir say where it ran)
+    metrics["plots"] = [Path(os.path.relpath(p, run_dir.parent)).as_posix() for p in metrics.get("plots", [])]
     return metrics
 
 
@@ -326,7 +349,7 @@ def run(
     record_path, run_dir = run_paths(config)
     with run_lock(run_dir, console):
         existing = _existing_record(record_path)
-        if existing is not None and not rerun and existing.status == "complete":
+        if existing is not None and not rerun and existing.status in ("complete", "stopped"):
             log.info("%s: already complete (pass rerun=True / --rerun to run again)", record_path)
             return existing
         return _run_locked(config, manager, record_path, run_dir, resume=resume, progress=progress, console=console,
@@ -337,6 +360,8 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
                 progress: bool, console: Console | None, callback: Any) -> ResultRecord:
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
 
     setup = prepare(config, manager)
     rep, data_card, model, data = setup.representation, setup.dataset, setup.model, setup.data
@@ -347,7 +372,7 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     trainer = Trainer(config, model, data, setup.parts, device=device, precision=precision, channels_last=channels_last,
-                      run_dir=run_dir, progress=progress, console=console, callback=callback)
+                      run_dir=run_dir, progress=progress, console=console, callback=callback, manager=manager)
     if resume:
         trainer.resume()
     else:
@@ -358,12 +383,21 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
     weights_sha = save_weights(model, run_dir / MODEL_FILE, metadata={"config_hash": config.config_hash()})
     info = {"representation": rep.id, "num_classes": data_card.num_classes, "config_hash": config.config_hash(),
             "sha256": weights_sha}
+    if hasattr(setup.parts.protocol, "prepare"):  # the weights hold added layers: load_model adds them first
+        info["protocol"] = config.protocol.as_config()
     atomic_write_text(run_dir / MODEL_INFO, json.dumps(info, indent=2))
 
+    from .engine import cost as _cost
+
     t_eval = time.perf_counter()
-    metrics = _evaluate(model, data, config, device, manager, run_dir, progress)
+    eval_cost = _cost.EvalCost(model, device, trainer.eval_image_flops())
+    try:
+        metrics = _evaluate(model, data, config, device, manager, run_dir, progress, cost=eval_cost)
+    finally:
+        eval_phases = eval_cost.close()
     eval_seconds = time.perf_counter() - t_eval
     provenance = _provenance(config, manager, model, device, precision.name, setup.memory_format)
+    provenance["threads_reason"] = setup.threads.reason if setup.threads else None
     provenance["model_sha256"] = weights_sha
     provenance["resumed_from_steps"] = state.resumed_from
     record = ResultRecord(
@@ -379,13 +413,62 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
             "train_images_per_s": round(state.images / state.train_seconds, 2) if state.train_seconds else 0.0,
         },
         provenance=provenance,
+        parameters=trainer.parameter_counts,
         created=started.isoformat(timespec="seconds"),
         run_dir=str(run_dir),
+        status="stopped" if state.stopped is not None else "complete",
+        monitor=_monitor_summary(config, trainer) if config.monitor is not None else None,
+        warnings=state.warnings,
+        stopped=state.stopped,
+        cost=_cost_summary(state, eval_phases, trainer, device),
     )
     write_record(record, record_path)
     _prune_outcomes(run_dir, metrics)
     trainer.store.clear()
     return record
+
+
+def _monitor_summary(config: RunConfig, trainer: Trainer) -> dict[str, Any]:
+    """The record's ``monitor``: the curve, its Pareto AUC, the threat and subset, what ``keep`` kept."""
+    from .evaluation.pareto import pareto_auc
+
+    state, monitor = trainer.state, trainer.monitor
+    points = state.monitor
+    assert config.monitor is not None and monitor is not None
+    auc = pareto_auc(points.get("clean_acc") or [], points.get("robust_acc") or [])
+    kept: dict[str, Any] = {"keep": config.monitor.keep}
+    if config.monitor.keep == "best-robust" and state.best is not None:
+        kept.update(state.best)
+    else:
+        kept["keep"] = "last"
+    return {
+        "threat": monitor.label, "corruption": monitor.corruption_label, "n": len(monitor.y), "seed": config.monitor.seed,
+        "every_steps": config.monitor.every_steps, "points": points, "pareto_auc": auc, "kept": kept,
+    }
+
+
+def _cost_summary(state: Any, eval_phases: dict[str, dict[str, Any]], trainer: Trainer, device: torch.device) -> dict[str, Any]:
+    """The record's ``cost`` (rftbench.engine.cost): per phase, and totals (``flops``, ``device_seconds``, peaks)."""
+    from .engine.cost import device_peak, host_peak_bytes
+
+    train = dict(state.cost.get("train") or {})
+    steps = int(train.get("steps") or 0)
+    train["flops_per_step"] = int(train["flops"]) // steps if steps else None
+    train["peak_device_memory_bytes"] = device_peak(device)
+    phases = {"train": train, **({"monitor": state.cost["monitor"]} if trainer.monitor is not None else {})}
+    evaluation = {"phases": eval_phases,
+                  "flops": sum(int(p.get("flops") or 0) for p in eval_phases.values()),
+                  "device_seconds": round(sum(float(p.get("device_seconds") or 0) for p in eval_phases.values()), 6)}
+    peaks = [p.get("peak_device_memory_bytes") for p in [train, *eval_phases.values()] if p.get("peak_device_memory_bytes")]
+    return {
+        "device_type": device.type, "device_seconds_unit": trainer.clock.unit,
+        **phases, "evaluation": evaluation, "flops_per_image": trainer.eval_image_flops(),
+        "flops": int(train.get("flops") or 0) + int(phases.get("monitor", {}).get("flops") or 0) + evaluation["flops"],
+        "device_seconds": round(float(train.get("device_seconds") or 0) + float(phases.get("monitor", {}).get("device_seconds") or 0)
+                                + evaluation["device_seconds"], 3),
+        "peak_device_memory_bytes": max(peaks) if peaks else None,
+        "peak_host_memory_bytes": host_peak_bytes(),
+    }
 
 
 def read_model_info(path: str | Path) -> dict[str, Any]:
@@ -402,13 +485,38 @@ def read_model_info(path: str | Path) -> dict[str, Any]:
     if not isinstance(rep, str) or not isinstance(classes, int) or isinstance(classes, bool) or classes < 1 \
             or not (sha is None or isinstance(sha, str)):
         raise RftbenchError(f"{path}: needs representation (a string), num_classes (an integer ≥ 1) and sha256; {fix}")
+    protocol = info.get("protocol")
+    if protocol is not None and not (isinstance(protocol, dict) and isinstance(protocol.get("name"), str)):
+        raise RftbenchError(f"{path}: protocol must be a mapping with a name (the protocol that added layers); {fix}")
     return info
+
+
+def build_trained_classifier(info: dict[str, Any], manager: PluginManager | None = None) -> Classifier:
+    """The untrained classifier a run's ``model.json`` describes, with the layers its protocol added (LoRA, adapters).
+
+    ``info`` is :func:`read_model_info`'s; the result takes the run's ``model.safetensors`` as it is.
+    """
+    from .engine import prepare_model
+
+    manager = manager or get_manager()
+    model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
+    protocol = info.get("protocol")
+    if protocol is not None:
+        params = {k: v for k, v in protocol.items() if k != "name"}
+        try:
+            built = manager.get("protocol", protocol["name"]).build(**params)
+        except ValidationError as err:
+            raise RftbenchError(f"model.json: protocol {protocol['name']!r}: {format_validation_error(err)}") from None
+        prepare_model(model, built)
+    return model
 
 
 def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manager: PluginManager | None = None) -> Classifier:
     """The trained classifier of a run (an ``nn.Module`` in eval mode taking [0, 1] images).
 
     ``run_dir`` is the run folder (``runs/<hash>``) or its result record (``runs/<hash>.json``).
+    A model trained with a protocol that adds layers (``lora``, ``lp-lora``, ``adapter``, ``peft``)
+    is returned with them, unmerged: the same modules and weights as at the end of training.
     """
     path = Path(run_dir)
     if path.suffix == ".json" and path.is_file():
@@ -420,10 +528,10 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     from .plugins import missing_plugin_hint, record_provenance
 
     with missing_plugin_hint(record_provenance(path)):
-        model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
+        model = build_trained_classifier(info, manager)
     load_weights(model, path / MODEL_FILE, sha256=info.get("sha256"))
     return model.to(device).eval()
 
 
-__all__ = ["RunLocked", "Setup", "build_components", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
+__all__ = ["RunLocked", "Setup", "build_components", "build_trained_classifier", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
            "run_lock", "run_paths", "wait_for_run_lock"]

@@ -287,6 +287,13 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+class ArchitectureParams(Params):
+    """Parameters every zoo architecture takes; a third-party architecture's ``params`` subclass it
+    (``build_backbone`` passes ``pretrained`` through ``spec.build``)."""
+
+    pretrained: bool = Field(True, description="load the card's pinned pretrained weights (False: random init, no download)")
+
+
 class ArchitectureSpec(Spec):
     """Builds networks for representation cards whose ``source`` is this spec's name."""
 

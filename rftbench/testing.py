@@ -134,7 +134,8 @@ def check(kind: str, name: str, params: Mapping[str, Any] | None = None, *, mana
       schedule's values over training are also checked (finite, ≥ 0);
     - ``threat_model``, ``attack``: ``rftbench.evaluate`` with it (an attack through the ``linf``,
       ``l2`` or ``l1`` threat model of a norm it supports), checking the accuracy lies in [0, 1],
-      no budget violation was flagged, and ``perturb`` keeps shape, dtype and the [0, 1] box;
+      no budget violation was flagged, ``perturb`` keeps shape, dtype and the [0, 1] box, and
+      (Lp threat models) accepts ``objective=`` and ``x_init=`` and starts at ``x_init``;
     - ``metric``: ``rftbench.evaluate`` with it, checking its label and a JSON-able result;
     - ``architecture``: builds ``card`` (``params["card"]``, a :class:`RepresentationCard` whose
       ``source`` is the architecture) with ``pretrained=False`` and checks ``num_features`` and
@@ -254,8 +255,11 @@ def _check_schedule(manager: PluginManager, spec: Any, params: dict[str, Any], r
 def _check_protocol(manager: PluginManager, spec: Any, params: dict[str, Any], root: Path, report: ContractReport) -> None:
     from .model import build_classifier
 
+    from .engine import prepare_model
+
     protocol = spec.build(**params)
     model = build_classifier(MICRO_REPRESENTATION, TINY_DATASET.num_classes, pretrained=False, manager=manager)
+    prepare_model(model, protocol)  # a protocol that adds layers (LoRA, adapters) adds them first
     names = {n for n, _ in model.named_parameters()}
     for epoch in range(2):
         chosen = protocol.trainable(model, epoch, 2)
@@ -311,11 +315,45 @@ def _check_threat(manager: PluginManager, spec: Any, params: dict[str, Any], roo
         return
     if x_adv.min() < 0 or x_adv.max() > 1:
         report.violations.append("perturb() left the [0, 1] image box")
+    if getattr(threat, "norm", None) in ("linf", "l2", "l1"):
+        _check_x_init(spec, params, report)
     result = _evaluate(manager, [{"name": spec.name, **params}], report)
     for label, record in result["threats"].items():
         if not 0 <= record["acc"] <= 1:
             report.violations.append(f"accuracy under {label} is {record['acc']}, not in [0, 1]")
         report.details[label] = record["acc"]
+
+
+def _check_x_init(spec: Any, params: dict[str, Any], report: ContractReport) -> None:
+    """``perturb(..., objective=, x_init=)`` must start at ``x_init``: with an objective whose gradient
+    is zero at ``x`` (as TRADES' KL), an attack that starts at ``x`` returns ``x`` and training sees
+    no adversarial example at all. Checked without a random start, which would hide the problem."""
+    import torch
+
+    fields = getattr(spec.params, "model_fields", {})
+    threat = spec.build(**{**params, **({"random_start": False} if "random_start" in fields else {})})
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 10))
+    x = torch.rand(4, 3, 16, 16, generator=gen) * 0.5 + 0.25
+    y = torch.tensor([0, 1, 2, 3])
+    with torch.no_grad():
+        clean = model(x)
+
+    def objective(logits: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return ((logits.float() - clean[index]) ** 2).sum(1)  # zero gradient at x: only a start elsewhere moves
+
+    x_init = (x + 0.001 * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+    try:
+        x_adv = threat.perturb(model, x, y, objective=objective, x_init=x_init)
+    except TypeError as err:
+        report.violations.append(f"perturb() must accept objective= and x_init= (the engine passes them in training): {err}")
+        return
+    if isinstance(x_adv, torch.Tensor) and x_adv.shape == x.shape and torch.equal(x_adv, x):
+        report.violations.append(
+            "perturb(..., x_init=) returned x unchanged for an objective whose gradient is zero at x: the attack ignores "
+            "x_init (it must start there, e.g. TRADES' KL start x + 0.001·N(0, 1)); see rftbench_add_attacks"
+        )
 
 
 def _check_attack(manager: PluginManager, spec: Any, params: dict[str, Any], root: Path, report: ContractReport) -> None:

@@ -214,9 +214,9 @@ def test_apgd_best_points_are_those_of_pyautoattack(wiggly, steps, norm, eps):
 
 
 def test_attacks_are_plugin_contributions(builtins):
-    assert builtins.names("attack") == ["apgd-ce", "apgd-l1", "autoattack", "fgsm", "pgd"]
+    assert builtins.names("attack") == ["apgd-ce", "apgd-l1", "autoattack", "fgsm", "fgsm-rs", "n-fgsm", "pgd"]
     assert builtins.plugin_of("attack", "pgd") == "attacks"
-    assert attacks_for("linf") == attacks_for("l2") == ["apgd-ce", "autoattack", "fgsm", "pgd"]
+    assert attacks_for("linf") == attacks_for("l2") == ["apgd-ce", "autoattack", "fgsm", "fgsm-rs", "n-fgsm", "pgd"]
     assert default_attack("linf") == "apgd-ce" and default_attack("l1") == "apgd-l1"
     assert get_attack("pgd").run is pgd and get_attack("apgd-ce", "linf").random_start is False
     with pytest.raises(UnknownNameError, match="Did you mean: pgd"):

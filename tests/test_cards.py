@@ -44,7 +44,7 @@ def test_good_card_loads_with_defaults(tmp_path):
         ({"input": {"resolution": 4}}, "input.resolution: Input should be greater than or equal to 8"),
         ({"input": {"resolution": 224, "std": [0.2, 0, 0.2]}}, "input.std.1: Input should be greater than 0"),
         ({"pretraining": {"strategy": "magic", "data": "in1k"}}, "pretraining.strategy: Input should be"),
-        ({"weights": {"url": "https://x/y.pth"}}, "weights: Value error, a weights.url needs weights.sha256"),
+        ({"weights": {"url": "https://x/y.pth"}}, "weights: a weights.url needs weights.sha256"),
         ({"weights": {"revision": "main"}}, "weights.revision: String should match pattern"),
         ({"params_m": -1}, "params_m: Input should be greater than 0"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),

@@ -114,3 +114,19 @@ def test_suite_files_and_unknown_suites(tmp_path):
         named_suite(str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigError, match="too many ':' parts"):
         parse_item("corruptions:3:4")
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_eval_table_fits_the_terminal_with_accuracies_whole(capsys, run_dir, monkeypatch, width):
+    import re
+
+    from rftbench.cli import _app
+
+    monkeypatch.setattr(_app.console, "_width", width)
+    code, out, err = run(capsys, "eval", str(run_dir), "-t", "linf:4/255:pgd:steps=2", "-t", "corruptions:3", "-n", "8")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line[:1] in "┏┃┡│└"]
+    assert lines and all(len(line) <= width for line in lines) and "…" not in out
+    values = [line.split("│")[2].strip() for line in lines if line.startswith("│") and "accuracy" in line]
+    # clean, L∞, corruptions and the union over both (union_all)
+    assert len(values) == 4 and all(re.fullmatch(r"\d+\.\d% \[\d+\.\d, \d+\.\d\]", v) for v in values), values

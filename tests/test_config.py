@@ -53,7 +53,7 @@ def test_hash_is_stable_and_ignores_where_the_run_happens(manager):
     [
         (["threat.eps=8"], "threat.eps: Input should be less than or equal to 1 (got 8)"),
         (["threat.eps=-1/255"], "threat.eps: Input should be greater than or equal to 0"),
-        (["threat.eps=four"], "threat.eps: Value error, 'four' is not a number or a fraction like '4/255'"),
+        (["threat.eps=four"], "threat.eps: 'four' is not a number or a fraction like '4/255'"),
         (["threat.attack=cw"], "threat.attack: Input should be 'pgd' or 'apgd-ce' (allowed: 'pgd' or 'apgd-ce') (got 'cw')"),
         (["loss=trade"], "loss: Unknown loss 'trade'.\n    Did you mean: trades?"),
         (["loss.betta=2"], "loss.betta: Extra inputs are not permitted"),
@@ -62,7 +62,7 @@ def test_hash_is_stable_and_ignores_where_the_run_happens(manager):
         (["representation=mini_resnet.shapes"], "representation: Unknown representation 'mini_resnet.shapes'.\n    Did you mean: mini_resnet.shapes_standard?"),
         (["epochs=0"], "epochs: Input should be greater than or equal to 1"),
         (["precision=fp8"], "precision: Input should be 'auto', 'fp32', 'bf16' or 'fp16'"),
-        (["effective_batch_size=100", "batch_size=64"], "effective_batch_size: Value error, must be a multiple of batch_size (64), e.g. 128"),
+        (["effective_batch_size=100", "batch_size=64"], "effective_batch_size: must be a multiple of batch_size (64), e.g. 128"),
     ],
 )
 def test_errors_name_the_field_and_the_allowed_values(manager, overrides, expected):

@@ -154,3 +154,27 @@ def test_average_mode_is_the_mean_over_types_and_runs_are_reproducible(manager):
     assert record["acc"] == pytest.approx(sum(record["per_type"].values()) / 3)
     other = b["threats"][label]  # other batch sizes, same numbers
     assert record["per_type"] == other["per_type"] and record["acc"] == pytest.approx(other["acc"], abs=1e-6)
+
+
+@pytest.mark.parametrize("height, width", [pytest.param(224, 224, marks=pytest.mark.slow), (96, 160)])  # 224 px: ~10 s
+def test_shot_noise_replays_the_reference_at_224_px_and_non_square(height, width):
+    """imagecorruptions 1.1.2's shot_noise is ``np.clip(np.random.poisson(np.array(x) / 255. * c) / c, 0, 1) * 255``,
+    then ``np.uint8``: written out here, with the same seeded draws. Rates in float32 made numpy's sampler draw
+    differently (up to 255 levels off at severities 1-4 at 224 px); they must be float64 as the reference's."""
+    import numpy as np
+
+    from rftbench.evaluation.corruptions import NumpyDraws, corrupt
+
+    rs = np.random.RandomState(7)
+    images = rs.randint(0, 256, size=(16, height, width, 3)).astype(np.uint8)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    for severity, c in enumerate([60, 25, 12, 5, 3], 1):
+        seeds = [100 * severity + i for i in range(len(images))]
+        out = corrupt(x, "shot_noise", severity, draws=[NumpyDraws(s) for s in seeds])
+        ours = torch.round(out * 255).to(torch.int64).permute(0, 2, 3, 1).numpy()
+        reference = []
+        for image, seed in zip(images, seeds):
+            np.random.seed(seed)
+            reference.append(np.uint8(np.clip(np.random.poisson(np.array(image) / 255.0 * c) / float(c), 0, 1) * 255))
+        diff = np.abs(ours - np.stack(reference).astype(np.int64))
+        assert diff.max() <= 1, f"severity {severity}: {int(diff.max())} levels off"

@@ -59,7 +59,63 @@ def test_the_fused_step_trains_on_cuda_in_every_precision(precision, loss):
 
 def test_auto_precision_on_cuda_is_amp():
     p = choose_precision("auto", torch.device("cuda"))
-    assert p.name == ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+    assert p.name == ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16")
+
+
+def _sync_case(case: str):
+    if case == "trades+apgd-ce":
+        return Trades(6.0, "kl"), LpThreat("linf", **LinfParams(eps="8/255", attack="apgd-ce", steps=10).model_dump())
+    return ClassicAT(), LpThreat("linf", **LinfParams(eps="8/255", attack="pgd", steps=10).model_dump())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("case", ["trades+apgd-ce", "classic+pgd"])
+def test_one_fused_step_never_synchronises_on_cuda(precision, case):
+    """The ground truth for engine/syncs.py's CPU count: any synchronising CUDA call in the step raises."""
+    if precision == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        pytest.skip("no native bf16 on this GPU")
+    loss, threat = _sync_case(case)
+    model = _Net().cuda().to(memory_format=torch.channels_last)
+    step = FusedStep(model, loss, threat, torch.optim.AdamW(model.parameters(), lr=1e-3), Precision(precision, "cuda"),
+                     channels_last=True, check_finite=False)
+    x, y = _batch()
+    model.train()
+    step(x, y, 8 / 255)  # warm-up: lazy optimiser state, cuDNN autotuning
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = step(x, y, 8 / 255)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp16"])
+def test_training_on_cuda_synchronises_at_most_twice_per_optimiser_step(engine_manager, tmp_path, precision):
+    """A whole epoch through the Trainer, every synchronising CUDA call counted (fp16: the GradScaler's inf check)."""
+    import warnings
+
+    from rftbench.config import load_config
+    from rftbench.engine.trainer import Trainer
+    from rftbench.runner import prepare
+
+    config = load_config(overrides=["representation=micro_resnet.test", "dataset=digits_small", "epochs=1", "batch_size=16",
+                                    "loss=trades", "threat={name: linf, eps: 4/255}", "device=cuda", f"precision={precision}",
+                                    "log_every=1", f"output_dir={tmp_path}"], manager=engine_manager)
+    setup = prepare(config, engine_manager)
+    trainer = Trainer(config, setup.model, setup.data, setup.parts, device=setup.device, precision=setup.precision,
+                      channels_last=setup.channels_last, progress=False)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            trainer.fit()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    steps = trainer.micro_per_epoch // trainer.accumulation
+    assert len(syncs) <= 2 * steps, [str(w.message) for w in syncs[:5]]
 
 
 def test_a_compiled_run_on_cuda_completes_and_records_the_gpu(engine_manager, tmp_path):

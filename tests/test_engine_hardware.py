@@ -24,6 +24,30 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     assert choose_precision("bf16", cpu).dtype == torch.bfloat16
 
 
+def _fake_gpu(monkeypatch, capability):
+    """A CUDA device of ``capability`` whose is_bf16_supported() counts emulation, as torch's does."""
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation or capability >= (8, 0))
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 0), "fp16"), ((7, 5), "fp16"), ((6, 1), "fp16"),
+                                                  ((8, 0), "bf16"), ((8, 6), "bf16"), ((9, 0), "bf16")],
+                         ids=["V100", "T4", "P40", "A100", "A10", "H100"])
+def test_auto_precision_takes_native_bf16_only_from_ampere_on(monkeypatch, capability, expected):
+    _fake_gpu(monkeypatch, capability)
+    chosen = choose_precision("auto", torch.device("cuda"))
+    assert chosen.name == expected and chosen.use_scaler == (expected == "fp16")
+    assert hardware.cuda_has_native_bf16(torch.device("cuda")) == (expected == "bf16")
+
+
+def test_explicit_bf16_on_a_pre_ampere_gpu_warns(monkeypatch, caplog):
+    _fake_gpu(monkeypatch, (7, 0))
+    with caplog.at_level("WARNING", logger="rftbench"):
+        assert choose_precision("bf16", torch.device("cuda")).name == "bf16"
+    assert "bf16 is emulated below 8.0" in caplog.text and "precision=fp16" in caplog.text
+
+
 def test_fp16_needs_cuda_and_cuda_needs_a_gpu(monkeypatch):
     with pytest.raises(ConfigError, match="precision = 'fp16' needs a CUDA GPU"):
         choose_precision("fp16", torch.device("cpu"))

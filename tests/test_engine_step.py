@@ -12,6 +12,10 @@ from rftbench.attacks import apgd_ce
 from rftbench.engine import FusedStep, NonFiniteLossError, Precision, has_training_batchnorm
 from rftbench_plugins.losses import ClassicAT, CrossEntropy, Trades
 from rftbench_plugins.threats import LinfParams, LpThreat
+from tests.plugins.evaluation import one_thread  # noqa: F401 - fixture
+
+#: Many tiny ops: on a shared 2-core machine two torch threads make these tests ~10x slower.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def threat(**kw):

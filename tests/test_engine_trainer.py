@@ -57,6 +57,21 @@ def test_schedules_reach_the_curves_and_accumulation(engine_manager, tmp_path):
     assert record.config["effective_batch_size"] == 32
 
 
+@pytest.mark.parametrize("effective, steps_per_epoch", [(None, 6), (32, 3), (48, 2)])
+def test_accumulation_takes_one_optimiser_step_per_window(engine_manager, tmp_path, effective, steps_per_epoch):
+    """96 training images in batches of 16: 6 micro-batches an epoch, an optimiser step every effective/16 of them."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    steps = []
+    handle = register_optimizer_step_post_hook(lambda optimizer, args, kwargs: steps.append(1))
+    try:
+        extra = {"effective_batch_size": effective} if effective else {}
+        run(overrides=tiny(tmp_path, epochs=2, loss="ce", **extra), manager=engine_manager)
+    finally:
+        handle.remove()
+    assert len(steps) == 2 * steps_per_epoch
+
+
 def test_effective_batch_larger_than_the_split(engine_manager, tmp_path):
     with pytest.raises(ConfigError, match="effective_batch_size = 192 needs 12 batches of 16 .* only 96 images"):
         run(overrides=tiny(tmp_path, effective_batch_size=192), manager=engine_manager)

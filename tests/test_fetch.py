@@ -79,6 +79,69 @@ def test_sha256_mismatch_removes_the_file_and_says_so(manager, tmp_path, monkeyp
     assert "x.robust" not in read_lock()
 
 
+@pytest.mark.parametrize("sha", ["a" * 64, None], ids=["wrong-sha", "no-sha"])
+def test_symlinked_card_folder_is_refused_and_nothing_outside_is_written_or_deleted(manager, tmp_path, monkeypatch, capsys, sha):
+    """Hostile row 1: <cache>/weights/<card> a link to another folder; a wrong sha256 must not delete the victim."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    (tmp_path / "served.pt").write_bytes(b"checkpoint bytes")
+    victim_dir = tmp_path / "elsewhere"
+    victim_dir.mkdir()
+    (victim_dir / "x.pt").write_bytes(b"precious")
+    (tmp_path / "rft" / "weights").mkdir(parents=True)
+    (tmp_path / "rft" / "weights" / "x.robust").symlink_to(victim_dir, target_is_directory=True)
+    weights = {"url": (tmp_path / "served.pt").as_uri(), "filename": "x.pt",
+               **({"sha256": sha} if sha else {"trust_on_first_fetch": True})}
+    manager.register(_Cards([make_card("x.robust", "url", "test_resnet", weights=weights)]), "cards")
+    code, _, err = run(capsys, "zoo", "fetch", "x.robust")
+    assert code == 2 and "inside the cache" in err and "Traceback" not in err
+    assert sorted(p.name for p in victim_dir.iterdir()) == ["x.pt"]
+    assert (victim_dir / "x.pt").read_bytes() == b"precious"
+
+
+def test_checksum_mismatch_never_deletes_outside_the_root(tmp_path):
+    from rftbench.fetch import ChecksumError, _verify
+
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep me")
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / "link.bin").symlink_to(outside)
+    with pytest.raises(ChecksumError, match="left in place"):
+        _verify(root / "link.bin", "0" * 64, "test", root=root)
+    assert outside.read_bytes() == b"keep me"
+    (root / "inside.bin").write_bytes(b"bad")
+    with pytest.raises(ChecksumError, match="was removed"):
+        _verify(root / "inside.bin", "0" * 64, "test", root=root)
+    assert not (root / "inside.bin").exists()
+
+
+def _record_many(args):
+    import os
+
+    cache, worker = args
+    os.environ["RFTBENCH_CACHE"] = cache
+    for i in range(15):
+        record_pin(f"w{worker}.c{i}", sha256=str(i) * 64)
+
+
+def test_lock_file_keeps_concurrent_writers_pins_and_follows_the_umask(tmp_path, monkeypatch):
+    import multiprocessing
+    import os
+    import stat
+
+    monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path))
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(4) as pool:
+        pool.map(_record_many, [(str(tmp_path), w) for w in range(4)])
+    assert len(read_lock()) == 60  # without the lock, read-modify-write by 4 processes loses pins
+    old = os.umask(0o022)
+    try:
+        record_pin("one.more", sha256="f" * 64)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "zoo-lock.json").stat().st_mode) == 0o644
+
+
 def test_url_file_offline_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path / "rft"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -140,13 +140,16 @@ def test_4_a_symlinked_subfolder_is_refused_and_data_root_is_ignored(tmp_path, m
     with pytest.raises(RftbenchError, match="outside"):
         verify.download_checkpoint(entry)
     seen = {}
-    monkeypatch.setattr("rftbench.data.load_splits", lambda card, root=None, **k: seen.setdefault("root", root) or {"test": []})
+
+    def load_splits(card, root="not passed", **kwargs):
+        seen["root"] = root
+        return {"test": []}
+
+    monkeypatch.setattr("rftbench.data.load_splits", load_splits)
     hostile = make_entry(data_root=str(tmp_path / "created-by-a-stranger"))
-    try:
-        verify.default_test_data(hostile)
-    except Exception:  # noqa: BLE001 - only where the data goes matters here
-        pass
-    assert seen.get("root") is None and not (tmp_path / "created-by-a-stranger").exists()
+    assert hostile.config["data_root"] == str(tmp_path / "created-by-a-stranger")  # the hostile value is really there
+    verify.default_test_data(hostile)  # no except: it must get as far as loading the splits
+    assert "root" in seen and seen["root"] is None and not (tmp_path / "created-by-a-stranger").exists()
 
 
 # ------------------------------------------------------------------ 5. weights.filename outside the cache
@@ -350,7 +353,7 @@ def test_10_a_truncated_record_in_a_sweep_is_moved_aside_and_rerun(tmp_path):
     summary = run_sweep(sweep, run=synthetic(tmp_path / "log"), progress="none")
     assert summary.complete and store.done() == {r.hash for r in sweep.runs}
     kept = sorted(p.name for p in (sweep.results_dir / "corrupt").iterdir())
-    assert len(kept) == 2 and kept[0].startswith(sweep.runs[0].hash) or kept[1].startswith(sweep.runs[0].hash)
+    assert len(kept) == 2 and any(name.startswith(sweep.runs[0].hash) for name in kept)
 
 
 def test_10_run_moves_an_unreadable_record_aside_and_runs_again(engine_manager, tmp_path):
@@ -548,7 +551,7 @@ def test_14_yaml_duplicates_and_alias_bombs_are_refused_quickly():
 
     with pytest.raises(YamlError, match="appears twice"):
         loads("a: 1\nb: 2\na: 3\n")
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(YamlError, match="expands to more than") as err:
         loads(ALIAS_BOMB)
     assert time.perf_counter() - start < 2 and len(str(err.value)) < 400

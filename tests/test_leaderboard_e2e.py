@@ -16,14 +16,15 @@ from tests.cli_helpers import run_cli as cli
 pytestmark = pytest.mark.slow
 
 
-def test_run_submit_check_verify(fake_hub, builtins, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("protocol", ["fft", "{name: lora, r: 4}"])  # lora: model.json names it, load_model adds the layers
+def test_run_submit_check_verify(fake_hub, builtins, tmp_path, capsys, monkeypatch, protocol):
     runner = pytest.importorskip("rftbench.runner", reason="the engine's runner is not installed")
     if "digits" not in builtins.names("dataset"):
         pytest.skip("the offline 'digits' dataset is not installed")
     monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
     # mini_resnet.scratch: no pretraining recipe to build, so the run takes seconds
     record = runner.run(None, overrides=[
-        "representation=mini_resnet.scratch", "epochs=1", "n_eval=32", "batch_size=32", f"output_dir={tmp_path / 'runs'}",
+        "representation=mini_resnet.scratch", f"protocol={protocol}", "epochs=1", "n_eval=32", "batch_size=32", f"output_dir={tmp_path / 'runs'}",
         "evaluation=[{name: linf, eps: 4/255, attack: pgd, steps: 2, seed: 0}]",
     ])
     run_dir = tmp_path / "runs" / record.id

@@ -208,3 +208,30 @@ def test_leaderboard_entries_read_back_through_snapshot_download(fake_hub, monke
     sha, entries = HubLeaderboard("org/board", endpoint=fake_hub.url).entries()
     assert sha == fake_hub.repos[("dataset", "org/board")].branches["main"]
     assert [e.id for e in entries] == [make_entry().id]
+
+
+@pytest.mark.parametrize("offline", ["env", "dns"])
+def test_build_from_a_repo_fails_at_once_offline(capsys, monkeypatch, tmp_path, offline):
+    """HF_HUB_OFFLINE set, or a Hub whose name does not resolve: an error before any request (no client retries)."""
+    import socket
+
+    from huggingface_hub import HfApi
+
+    def no_request(*args, **kwargs):
+        raise AssertionError("the Hub was asked")
+
+    monkeypatch.setattr(HfApi, "repo_info", no_request)
+    if offline == "env":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        endpoint, expected = "https://huggingface.co", "HF_HUB_OFFLINE is set"
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+        def unresolvable(host, *args, **kwargs):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+        monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
+        endpoint, expected = "https://hub.example.invalid", "'hub.example.invalid' does not resolve"
+    code, _, err = run(capsys, "leaderboard", "build", "--repo", "org/board", "--endpoint", endpoint, "-o", str(tmp_path / "site"))
+    assert code == 2 and "error: reading org/board" in err and expected in err and "Traceback" not in err
+    assert not (tmp_path / "site").exists()

@@ -198,3 +198,28 @@ def test_entry_without_outcomes_says_totals_only(fake_hub, manager, checkpoint):
     clean, linf = truth(manager)
     result = verify_entry(entry_claiming(clean, linf, sha), n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
     assert result.agreement == {} and "compared totals only" in result.report()
+
+
+def test_a_claimed_union_is_re_measured(fake_hub, manager, checkpoint):
+    """An entry's union accuracy is verified like the per-threat ones: an honest claim passes, a wrong one is a mismatch."""
+    _, sha = checkpoint
+    suite = SUITE + [{"name": "l2", "eps": 0.3, "attack": "pgd", "steps": 2, "seed": 0}]
+    result = evaluate(tiny_model(), tiny_data(), suite, n_examples=40, seed=0, manager=manager, progress=False)
+    linf, l2, union = result["threats"]["linf:4/255"]["acc"], result["threats"]["l2:0.3"]["acc"], result["union"]["acc"]
+
+    def claiming(value):
+        entry = make_entry()
+        data = entry.model_dump(exclude={"id", "content_hash", "verification"})
+        data["config"] = {**data["config"], "evaluation": suite, "seed": 0}
+        data["metrics"] = {"clean_acc": result["clean_acc"], "n_eval": 40,
+                           "threats": {"linf:4/255": {"norm": "linf", "eps": 4 / 255, "acc": linf}, "l2:0.3": {"norm": "l2", "eps": 0.3, "acc": l2}},
+                           "union": {"acc": value, "of": ["linf:4/255", "l2:0.3"]}}
+        data["checkpoint"] = {"repo": "alice/mini-rft", "revision": sha}
+        return type(entry).seal(**data)
+
+    honest = verify_entry(claiming(union), n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+    assert honest.verified and [c.key for c in honest.comparisons][-1] == "union", honest.report()
+    # a claim off by 15 points (below the measured one: a union above its threats is refused before verify runs)
+    assert union >= 0.15
+    wrong = verify_entry(claiming(union - 0.15), n=40, endpoint=fake_hub.url, manager=manager, load=load, data=tiny_data())
+    assert not wrong.verified and f"claimed {union - 0.15:.4f}, measured {union:.4f}" in wrong.report()

@@ -76,6 +76,18 @@ def test_a_plugin_implementing_no_hook_is_reported_with_the_fix(make_distributio
     assert len(fresh_manager.check()) == 2
 
 
+def test_a_hookimpl_forgotten_on_one_of_two_hooks_is_reported(make_distribution, fresh_manager):
+    make_distribution("halfdone", {"halfdone": "halfdone_plugin"}, {"halfdone_plugin": (
+        "from rftbench import LossSpec, ThreatModelSpec, hookimpl\n\n"
+        "@hookimpl\ndef rftbench_add_threat_models():\n    return []\n\n"
+        "def rftbench_add_losses():\n    return []\n")})
+    fresh_manager.load_entrypoints(only={"halfdone"})
+    fresh_manager.names("loss")  # collection runs
+    info = fresh_manager.plugins["halfdone"]
+    assert info.status == "partial" and "rftbench_add_losses without @rftbench.hookimpl" in info.error
+    assert any("rftbench_add_losses without @rftbench.hookimpl" in str(p) for p in fresh_manager.check())
+
+
 def test_a_missing_dependency_names_the_package_to_install(make_distribution, fresh_manager):
     make_distribution("needy", {"needy": "needy_plugin"}, {"needy_plugin": "import not_a_real_package_xyz\n"})
     fresh_manager.load_entrypoints(only={"needy"})
@@ -83,6 +95,20 @@ def test_a_missing_dependency_names_the_package_to_install(make_distribution, fr
     assert "No module named 'not_a_real_package_xyz'" in problem
     assert "Fix: it needs 'not_a_real_package_xyz': pip install not_a_real_package_xyz" in problem
     assert problem.plugin == "needy" and problem.distribution == "needy"
+
+
+def test_a_missing_module_with_another_distribution_name_gets_that_name(make_distribution, fresh_manager):
+    make_distribution("seer", {"seer": "seer_plugin"}, {"seer_plugin": "import cv2\n"})
+    import sys
+
+    sys.modules.pop("cv2", None)
+    sys.modules["cv2"] = None  # as if OpenCV were not installed (an import of it raises ModuleNotFoundError)
+    try:
+        fresh_manager.load_entrypoints(only={"seer"})
+    finally:
+        del sys.modules["cv2"]
+    (problem,) = fresh_manager.check()
+    assert "pip install opencv-python" in problem and "pip install cv2" not in problem
 
 
 def test_a_spec_returned_from_the_wrong_hook_is_refused_by_name(fresh_manager):
@@ -171,7 +197,16 @@ def test_the_cli_names_the_plugin_whose_perturb_raised_during_eval(make_distribu
     finally:
         set_manager(None)
     assert code == 1
-    assert "Traceback" in err  # the plugin's authors get the traceback …
+    assert "Traceback" not in err  # the traceback only with RFTBENCH_DEBUG=1, as for any other error …
     last = err[err.rindex("error:"):]  # … and the user a last line naming the plugin and its distribution
     assert "plugin 'acme_threats' (distribution acme-threats 0.3) raised in perturb()" in last
     assert "ValueError: no gradient here" in last and "RFTBENCH_DISABLE_PLUGINS=acme_threats" in last
+    assert "RFTBENCH_DEBUG=1" in last
+    monkeypatch.setenv("RFTBENCH_DEBUG", "1")
+    set_manager(manager)
+    try:
+        code, _, err = run_cli(capsys, "eval", str(tmp_path / "model.safetensors"), "-r", MICRO_REPRESENTATION.id,
+                               "-d", TINY_DATASET.id, "-t", "broken", "-n", "8", "--data-root", str(tmp_path / "data"))
+    finally:
+        set_manager(None)
+    assert code == 1 and "Traceback" in err and "acme_threats" in err[err.rindex("error:"):]

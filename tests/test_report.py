@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import binomtest, kendalltau
 
 from cli_helpers import run_cli
-from report_helpers import record, study, write
+from report_helpers import AS_ORDER, record, study, write
 from rftbench.errors import RftbenchError
 from rftbench.leaderboard.entry import read_entries_jsonl
 from rftbench.report import build_report, load_inputs
@@ -97,7 +97,11 @@ def test_local_study_sections(full):
     transfer = _table(markdown, "L∞ 4/255 / clean accuracy by protocol (mean ± sd over seeds, %)")
     assert [r[1] for r in transfer] == ["mini_resnet.shapes_robust"]  # the only one fine-tuned with two protocols
     assert transfer[0][4:] == ["31.0 ± 1.0 / 70.0 ± 0.0", "51.0 ± 1.0 / 70.0 ± 0.0"]  # FFT, LP
-    assert "Kendall τ between AS and LP robust accuracy = 1.00" in markdown
+    # the inputs are not monotone in the seed and LP and FFT disagree, so only the right pairing gives this τ
+    tau_lp = kendalltau([0.5 + 0.1 * k for k in AS_ORDER], [0.50, 0.51, 0.52]).statistic
+    tau_fft = kendalltau([0.5 + 0.1 * k for k in AS_ORDER], [0.32, 0.31, 0.30]).statistic
+    assert f"{tau_lp:.2f}" == "0.33" and f"{tau_fft:.2f}" == "-0.33"
+    assert f"Kendall τ between AS and LP robust accuracy = {tau_lp:.2f}" in markdown
     cost = _table(markdown, "L∞ 4/255 accuracy per schedule and budget (mean ± sd over seeds, %)")
     assert [r[2] for r in cost if r[0] == "shapes"] == ["constant", "constant", "slow-start-fast-decay(warmup=20%)", "slow-start-fast-decay(warmup=20%)"]
 
@@ -110,7 +114,7 @@ def test_missing_data_is_reported_and_the_rest_written(tmp_path):
     report = build_report([str(folder)], tmp_path / "out")
     text = (tmp_path / "out" / "report.md").read_text()
     missing = "\n".join(report.missing)
-    assert "no result carries per-epoch validation curves" in missing
+    assert "no result carries a per-epoch validation curve of 2 or more epochs" in missing
     assert "no result carries the expected_robustness metric's curve" in missing
     assert "no matched trades/classic_at pairs" in missing
     assert "broken.json: not readable JSON" in missing and "other.json: not a valid result record" in missing
@@ -230,3 +234,27 @@ def test_pairs_with_per_example_outcomes_get_recipe_level_tests_as_rftbench_comp
     assert "2 result(s) have no per-example outcomes" in "\n".join(report.missing)
     assert "differences are significant at 5% after Holm" in markdown and "cover seeds and test points" in markdown
     assert "covers the test points only, not seed-to-seed variation" in markdown
+
+
+def test_a_one_epoch_run_gets_no_per_epoch_plot(tmp_path):
+    one = write(tmp_path / "one", [record("a" * 16, val_acc=[0.4]), record("b" * 16, seed=1, val_acc=[0.5])])
+    report = build_report([str(one)], tmp_path / "out1")
+    assert not (tmp_path / "out1" / "figures" / "eps-val-curves.png").exists()
+    assert any("2 or more epochs" in m for m in report.missing)
+    two = write(tmp_path / "two", [record("c" * 16, val_acc=[0.4, 0.6])])
+    build_report([str(two)], tmp_path / "out2")
+    assert (tmp_path / "out2" / "figures" / "eps-val-curves.png").is_file()
+
+
+def test_the_heatmap_title_is_never_cut():
+    from rftbench.report._figures import _figure, _fitted_title
+
+    title = "Kendall τ between threat models (mean over dataset × protocol)"
+    for width in (4.5, 6.0):
+        fig = _figure(width, 3.6)
+        fig.subplots()
+        _fitted_title(fig, title)
+        fig.canvas.draw()
+        box = fig.texts[0].get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+        assert " ".join(fig.texts[0].get_text().split()) == title  # wrapped, whole

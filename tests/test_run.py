@@ -44,6 +44,8 @@ def test_run_writes_a_complete_record_and_a_loadable_model(engine_manager, tmp_p
     assert set(on_disk.metrics) >= {"clean_acc", "threats"} and "linf:4/255" in on_disk.metrics["threats"]
     assert on_disk.curves["epoch"] == [1, 2] and len(on_disk.curves["val_acc"]) == 2
     assert on_disk.timings["train_images_per_s"] > 0
+    # the plots are named relative to the record's folder (tmp_path is absolute), like the per-example file
+    assert on_disk.metrics["plots"] and all(p.startswith(f"{record.id}/") and (path.parent / p).is_file() for p in on_disk.metrics["plots"])
     prov = on_disk.provenance
     assert prov["plugins"]["loss"]["plugin"] == "losses" and prov["plugins"]["representation"]["plugin"] == "engine_cards"
     assert prov["torch"] == torch.__version__ and len(prov["model_sha256"]) == 64

@@ -74,6 +74,36 @@ def test_progress_lines_and_summary(manager, tmp_path, capsys):
     assert "sweep t: 2/2 runs done" in out and str(sweep.results_dir) in out and "rftbench results" in out
 
 
+@pytest.mark.parametrize("status", ["lost", "interrupted"])
+def test_progress_lines_name_a_taken_over_or_interrupted_run(manager, tmp_path, capsys, monkeypatch, status):
+    """Hostile row 2: with --progress lines (the default off a terminal) these outcomes crashed with KeyError."""
+    from rich.console import Console
+
+    from rftbench.sweep import runner as sweep_runner
+    from rftbench.sweep.worker import Outcome
+
+    calls = []
+
+    def first_one_odd(task):
+        calls.append(task.hash)
+        if len(calls) == 1:
+            return Outcome(task.hash, status, 0.0, "test")
+        return real(task)
+
+    real = sweep_runner.execute
+    monkeypatch.setattr(sweep_runner, "execute", first_one_odd)
+    sweep = load_sweep(write_sweep(tmp_path, 2))
+    console = Console(file=sys.stdout, width=200)
+    summary = run_sweep(sweep, run=synthetic(tmp_path / "log"), console=console, progress="lines", poll=0.01)
+    out = capsys.readouterr().out
+    word = {"lost": "taken over by another worker", "interrupted": "interrupted"}[status]
+    assert f"{word}" in out and sweep.runs[0].hash in out
+    if status == "lost":  # nobody else holds it: the run is taken back and done here; nothing dropped
+        assert summary.complete and summary.done_now == 2
+    else:
+        assert summary.interrupted and not summary.complete
+
+
 def child(sweep_file, seconds, log, params=None):
     argv = [sys.executable, "-m", "tests.sweep_helpers", str(sweep_file), str(seconds), str(log)]
     if params:

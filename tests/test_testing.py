@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rftbench import LossSpec, MetricSpec, ThreatModelSpec, hookimpl
+from rftbench import AttackSpec, LossSpec, MetricSpec, ThreatModelSpec, hookimpl
 from rftbench.errors import PluginError
 from rftbench.testing import MICRO_REPRESENTATION, TINY_DATASET, check, plugin_manager
 
@@ -42,7 +42,31 @@ class Broken:
             def perturb(self, model, x, y, **kw):
                 return x + 2.0
 
-        return [ThreatModelSpec(name="out-of-box", description="d", factory=OutOfBox)]
+        class NoXInit(OutOfBox):
+            def perturb(self, model, x, y, *, eps=None):  # the engine's objective= / x_init= are refused
+                return x.clone()
+
+        return [ThreatModelSpec(name="out-of-box", description="d", factory=OutOfBox),
+                ThreatModelSpec(name="no-x-init", description="d", factory=NoXInit)]
+
+    @hookimpl
+    def rftbench_add_attacks(self):
+        import torch
+
+        def from_x(model, x, y, *, eps, steps, objective=None, **_):
+            """Sign-gradient steps from x, whatever x_init says: a zero gradient at x leaves x unchanged."""
+            x_adv = x.clone()
+            for _ in range(max(steps, 1)):
+                x_adv.requires_grad_(True)
+                with torch.enable_grad():
+                    logits = model(x_adv)
+                    index = torch.arange(len(x), device=x.device)
+                    loss = (objective(logits, y, index) if objective else torch.nn.functional.cross_entropy(logits, y, reduction="none")).sum()
+                    (grad,) = torch.autograd.grad(loss, x_adv)
+                x_adv = (x + (x_adv.detach() + eps / 4 * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+            return x_adv
+
+        return [AttackSpec(name="ignores-x-init", description="d", factory=lambda: from_x, norms=("linf",), random_start=False)]
 
     @hookimpl
     def rftbench_add_metrics(self):
@@ -79,6 +103,8 @@ def test_builtins_conform(manager):
     ("loss", "liar", "the spec says adversarial=True but the loss object says adversarial=False"),
     ("threat_model", "out-of-box", "perturb() left the [0, 1] image box"),
     ("metric", "not-json", "compute() must return a JSON-able mapping"),
+    ("attack", "ignores-x-init", "the attack ignores x_init"),
+    ("threat_model", "no-x-init", "perturb() must accept objective= and x_init="),
     ("loss", "nope", "cannot be looked up: Unknown loss 'nope'"),
 ])
 def test_violations_are_reported(manager, kind, name, expected):

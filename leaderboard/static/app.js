@@ -12,6 +12,9 @@
   heads.forEach(function (th, i) { col[th.dataset.key] = i; });
   var COLORS = { convolutional: "#3b5bdb", attention: "#e8590c", hybrid: "#2b8a3e", unknown: "#868e96" };
   var SERIES = ["#495057", "#3b5bdb", "#1098ad", "#7048e8", "#e8590c", "#2b8a3e", "#c2255c", "#f08c00"];
+  // one colour and one dash pattern per dataset's Pareto front (points keep the family colours)
+  var FRONT_COLORS = ["#111111", "#c2255c", "#1098ad", "#f08c00", "#7048e8", "#5c940d", "#d9480f", "#364fc7", "#a61e4d", "#087f5b"];
+  var FRONT_DASHES = ["", "6 3", "2 2", "8 3 2 3", "4 4", "1 3", "10 4"];
 
   function num(cell) {
     var v = cell.dataset.v;
@@ -34,6 +37,7 @@
       clean: num(c[col.clean]),
       threats: config.threats.map(function (_, i) { return num(c[col["threat-" + i]]); }),
       sum: num(c[col.sum]),
+      flops: col.flops === undefined ? null : num(c[col.flops]),
       text: tr.textContent.toLowerCase(),
       visible: true
     };
@@ -122,7 +126,8 @@
     heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", direction);
     renumber();
-    tieKey = (th.dataset.key === "clean" || th.dataset.key.indexOf("threat-") === 0) ? th.dataset.key : null;
+    var key = th.dataset.key;
+    tieKey = (key === "clean" || key === "union" || key === "union_all" || key.indexOf("threat-") === 0) ? key : null;
     markTies();
   }
 
@@ -265,13 +270,29 @@
         "\nclean " + (100 * p.x).toFixed(1) + "%, robust " + (100 * p.y).toFixed(1) + "%");
     });
     // staircase through the front (x up, y down): from each point down to the next one's height, then right
-    fronts.forEach(function (f) {
+    var legendTop = h - m.b - 8 - 14 * fronts.length, legendRows = [];
+    fronts.forEach(function (f, k) {
       var d = "";
       f.forEach(function (p, i) {
         if (i === 0) d = "M" + px(p.x).toFixed(1) + " " + py(p.y).toFixed(1);
         else d += " V" + py(p.y).toFixed(1) + " H" + px(p.x).toFixed(1);
       });
-      el("path", { d: d, "class": "front", "data-dataset": f[0].r.dataset }, svg);
+      var color = FRONT_COLORS[k % FRONT_COLORS.length], dash = FRONT_DASHES[k % FRONT_DASHES.length];
+      var style = "stroke:" + color + (dash ? ";stroke-dasharray:" + dash : ";stroke-dasharray:none");
+      var name = f[0].r.dataset;
+      var path = el("path", { d: d, "class": "front", style: style, "data-dataset": name, "data-color": color }, svg);
+      el("title", {}, path, "Pareto front of " + name + " (" + f.length + " entries)");
+      legendRows.push({ name: name, style: style });
+    });
+    // the legend names each front (lower right, one line per dataset), over the points on a pale box
+    var frontLegend = el("g", { "class": "front-legend" }, svg);
+    el("rect", { x: w - m.r - 158, y: legendTop - 10, width: 156, height: 14 * fronts.length + 6, fill: "#ffffff",
+      "fill-opacity": 0.88, stroke: "#dde1e8" }, frontLegend);
+    legendRows.forEach(function (row, k) {
+      var ly = legendTop + 14 * k;
+      el("line", { x1: w - m.r - 152, x2: w - m.r - 128, y1: ly, y2: ly, "class": "front", style: row.style }, frontLegend);
+      el("text", { x: w - m.r - 122, y: ly + 4, "data-dataset": row.name }, frontLegend,
+        row.name.length > 22 ? row.name.slice(0, 21) + "…" : row.name);
     });
     svg.dataset.front = front.length;
     svg.dataset.fronts = fronts.length;
@@ -286,6 +307,74 @@
     document.getElementById("pareto-note").textContent = pts.length + " entries, " + front.length +
       " on the Pareto fronts of " + fronts.length + (fronts.length === 1 ? " dataset" : " datasets (one front each)") +
       "; most robust on them: " + best.join("; ") + ".";
+  }
+
+  // ------------------------------------------------------------------ robust accuracy vs cost
+
+  // Pareto front for (lower cost, higher robust accuracy): sorted by cost, kept when more robust than all cheaper.
+  function costFront(points) {
+    var sorted = points.slice().sort(function (a, b) { return a.x - b.x || b.y - a.y; });
+    var front = [];
+    var best = -Infinity;
+    sorted.forEach(function (p) { if (p.y > best) { front.push(p); best = p.y; } });
+    return front;
+  }
+
+  function drawCost() {
+    var svg = document.querySelector("#plot-cost svg");
+    if (!svg) return;
+    var axis = document.getElementById("robust-axis").value;
+    var w = 560, h = 380, m = { l: 44, r: 12, t: 12, b: 40 };
+    clear(svg, w, h);
+    var pts = [], unknown = 0;
+    rows.forEach(function (r) {
+      if (!r.visible) return;
+      var y = robustValue(r, axis);
+      if (y === null) return;
+      if (r.flops === null || !(r.flops > 0)) { unknown += 1; return; }  // no cost recorded: unknown, not drawn at 0
+      pts.push({ x: Math.log10(r.flops), y: y, r: r });
+    });
+    yAxis(svg, m, w, h, "robust accuracy (%)");
+    var note = document.getElementById("cost-note");
+    svg.dataset.points = pts.length;
+    svg.dataset.unknown = unknown;
+    if (!pts.length) {
+      svg.dataset.front = 0; empty(svg, w, h);
+      note.textContent = unknown ? unknown + " entries have no recorded cost (unknown), so none is drawn." : "";
+      return;
+    }
+    var lo = Math.floor(Math.min.apply(null, pts.map(function (p) { return p.x; })));
+    var hi = Math.ceil(Math.max.apply(null, pts.map(function (p) { return p.x; })));
+    if (hi === lo) hi = lo + 1;
+    function px(v) { return m.l + (w - m.l - m.r) * (v - lo) / (hi - lo); }
+    function py(v) { return m.t + (h - m.t - m.b) * (1 - v); }
+    for (var t = lo; t <= hi; t += 1) {
+      el("text", { x: px(t), y: h - m.b + 16, "text-anchor": "middle" }, svg, "1e" + t);
+    }
+    el("text", { x: m.l + (w - m.l - m.r) / 2, y: h - 6, "text-anchor": "middle" }, svg, "FLOPs (log scale)");
+    var byDataset = {};
+    pts.forEach(function (p) { (byDataset[p.r.dataset] || (byDataset[p.r.dataset] = [])).push(p); });
+    var fronts = Object.keys(byDataset).sort().map(function (d) { return costFront(byDataset[d]); });
+    var onFront = new Set([].concat.apply([], fronts).map(function (p) { return p.r.id; }));
+    var g = el("g", { "class": "points" }, svg);
+    pts.forEach(function (p) {
+      var c = el("circle", { cx: px(p.x).toFixed(1), cy: py(p.y).toFixed(1), r: onFront.has(p.r.id) ? 3.6 : 2.4,
+        fill: COLORS[p.r.family] || COLORS.unknown, "class": "point" + (onFront.has(p.r.id) ? " on-front" : ""), "data-id": p.r.id }, g);
+      el("title", {}, c, p.r.representation + " · " + p.r.dataset + " · " + p.r.loss + "\n" +
+        Math.pow(10, p.x).toExponential(2) + " FLOPs, robust " + (100 * p.y).toFixed(1) + "%");
+    });
+    fronts.forEach(function (f) {
+      var d = "";
+      // staircase: from each point right to the next one's cost, then up to its accuracy
+      f.forEach(function (p, i) {
+        if (i === 0) d = "M" + px(p.x).toFixed(1) + " " + py(p.y).toFixed(1);
+        else d += " H" + px(p.x).toFixed(1) + " V" + py(p.y).toFixed(1);
+      });
+      el("path", { d: d, "class": "front", "data-dataset": f[0].r.dataset }, svg);
+    });
+    svg.dataset.front = onFront.size;
+    note.textContent = pts.length + " entries with a recorded cost, " + onFront.size + " on the cost fronts" +
+      (unknown ? "; " + unknown + " without one (unknown cost) are not drawn." : ".");
   }
 
   // ------------------------------------------------------------------ per-group bars
@@ -374,6 +463,7 @@
   function drawPlots() {
     pending = false;
     drawPareto();
+    drawCost();
     drawBars("#plot-protocol", "protocol");
     drawBars("#plot-loss", "loss");
     lossNote();
@@ -384,9 +474,23 @@
     pending = true;
     (window.requestAnimationFrame || setTimeout)(drawPlots);
   }
-  document.getElementById("robust-axis").addEventListener("change", drawPareto);
+  document.getElementById("robust-axis").addEventListener("change", function () { drawPareto(); drawCost(); });
+
+  // a table wider than its box says so, above it: the identity columns stay (sticky), the rest scrolls
+  var board = document.getElementById("board"), hint = document.getElementById("scroll-hint");
+  function scrollHint() {
+    if (!board || !hint) return;
+    var more = board.scrollWidth - board.clientWidth > 1;
+    var atEnd = board.scrollLeft + board.clientWidth >= board.scrollWidth - 1;
+    hint.hidden = !more;
+    hint.textContent = atEnd ? "← scroll back for the first columns" : "more columns to the right → scroll the table sideways (shift + wheel)";
+    board.classList.toggle("more-right", more && !atEnd);
+  }
+  if (board) board.addEventListener("scroll", scrollHint);
+  window.addEventListener("resize", scrollHint);
 
   readHash();
   applyFilters();
   drawPlots();
+  scrollHint();
 })();

@@ -2,7 +2,7 @@
 
 An attack is a contribution like any other: a plugin returns an
 :class:`~rftbench.specs.AttackSpec` from ``rftbench_add_attacks`` (the built-ins ``pgd``,
-``fgsm``, ``apgd-ce``, ``apgd-l1`` and ``autoattack`` come from the ``attacks`` plugin), and
+``fgsm``, ``fgsm-rs``, ``n-fgsm``, ``apgd-ce``, ``apgd-l1`` and ``autoattack`` come from the ``attacks`` plugin), and
 threat models pick theirs with :func:`get_attack`. The spec's factory returns the run function::
 
     run(model, x, y, *, norm, eps, steps, step_size, restarts, random_start,
@@ -89,6 +89,8 @@ def get_attack(name: str, norm: str | None = None, manager: PluginManager | None
 _LAZY = {
     "apgd_ce": "apgd",
     "fgsm": "pgd",
+    "fgsm_rs": "fast",
+    "n_fgsm": "fast",
     "pgd": "pgd",
     "lp_norm": "_ball",
     "project": "_ball",
@@ -113,9 +115,11 @@ __all__ = [
     "cross_entropy",
     "default_attack",
     "fgsm",
+    "fgsm_rs",
     "get_attack",
     "loss_and_grad",
     "lp_norm",
+    "n_fgsm",
     "pgd",
     "project",
 ]

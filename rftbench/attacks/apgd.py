@@ -85,6 +85,74 @@ def _ascent(g: torch.Tensor, norm: str) -> torch.Tensor:
     raise ValueError(f"APGD has no steepest-ascent step for norm {norm!r}")
 
 
+def _apgd_all(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    index: torch.Tensor,
+    *,
+    norm: str,
+    eps: float,
+    steps: int,
+    step_size: float | None,
+    random_start: bool,
+    generator: torch.Generator | None,
+    objective: Objective,
+    x_init: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """APGD attacking every point for every step (training): no host–device synchronisation.
+
+    The same iterates as the early-stop path with nothing dropped, written as masked selections
+    (``torch.where``) instead of boolean indexing, so that no step waits for the device to say
+    which rows changed; the best iterate is the only one kept (training never returns the first
+    fooling point).
+    """
+    n = len(x)
+    shape = (n,) + (1,) * (x.dim() - 1)
+    if x_init is not None:
+        x_adv = start_point(x, x_init, norm, eps)
+    else:
+        x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
+    logits, loss, grad = loss_and_grad(model, x_adv, y, objective, index)
+    fooled = logits.argmax(1) != y
+    x_best, loss_best, grad_best = x_adv, loss, grad
+    step = torch.full(shape, 2.0 * eps if step_size is None else step_size, device=x.device)
+    x_old = x_adv
+    prev_loss = torch.zeros_like(loss)  # the reference compares the first step with 0
+    n_up = torch.zeros(n, device=x.device)  # steps that raised the loss since the last checkpoint
+    best_at_check = loss_best
+    reduced_at_check = torch.ones(n, dtype=torch.bool, device=x.device)
+    checks = _checkpoints(steps)
+    last_check = 0
+    for i in range(steps):
+        a_mom = MOMENTUM if i > 0 else 1.0
+        z = _project(x_adv + step * _ascent(grad, norm), x, norm, eps)
+        z = _project(x_adv + (z - x_adv) * a_mom + (x_adv - x_old) * (1 - a_mom), x, norm, eps)
+        x_old, x_adv = x_adv, z
+        last = i == steps - 1
+        logits, loss, g_new = loss_and_grad(model, z, y, objective, index, need_grad=not last)
+        fooled = fooled | (logits.argmax(1) != y)
+        n_up = n_up + (loss > prev_loss).float()
+        prev_loss = loss
+        better = loss > loss_best
+        rows = better.view(shape)
+        x_best, loss_best = torch.where(rows, z, x_best), torch.where(better, loss, loss_best)
+        if g_new is not None:
+            grad = g_new
+            grad_best = torch.where(rows, g_new, grad_best)
+        if (i + 1) in checks and not last:
+            window = (i + 1) - last_check
+            halve = (n_up <= RHO * window) | (~reduced_at_check & (best_at_check >= loss_best))
+            reduced_at_check, best_at_check = halve, loss_best
+            back = halve.view(shape)
+            step = torch.where(back, step / 2.0, step)
+            x_adv = torch.where(back, x_best, x_adv)
+            grad = torch.where(back, grad_best, grad)
+            n_up = torch.zeros_like(n_up)
+            last_check = i + 1
+    return x_best, loss_best, fooled
+
+
 def _apgd_once(
     model: nn.Module,
     x: torch.Tensor,
@@ -101,7 +169,15 @@ def _apgd_once(
     objective: Objective,
     x_init: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One APGD run; returns (adversarial points, their loss, fooled mask)."""
+    """One APGD run; returns (adversarial points, their loss, fooled mask).
+
+    Without ``early_stop`` every point is attacked for every step (:func:`_apgd_all`, sync-free);
+    with it a point leaves the active set once misclassified, which needs the device to say
+    which rows did (a few synchronisations per iteration, acceptable in evaluation).
+    """
+    if not early_stop:
+        return _apgd_all(model, x, y, index, norm=norm, eps=eps, steps=steps, step_size=step_size,
+                         random_start=random_start, generator=generator, objective=objective, x_init=x_init)
     n = len(x)
     shape = (n,) + (1,) * (x.dim() - 1)
 
@@ -121,14 +197,12 @@ def _apgd_once(
     reduced_at_check = torch.ones(n, dtype=torch.bool, device=x.device)
     checks = _checkpoints(steps)
     last_check = 0
-    active = torch.arange(n, device=x.device) if early_stop else None
-    if early_stop and fooled.any():
-        active = active[~fooled]
+    active = torch.arange(n, device=x.device)[~fooled]
 
     for i in range(steps):
-        a = slice(None) if active is None else active
-        if active is not None and active.numel() == 0:
+        if active.numel() == 0:
             break
+        a = active
         xa, xo, g, s = x_adv[a], x_old[a], grad[a], step[a]
         x0 = x[a]
         a_mom = MOMENTUM if i > 0 else 1.0
@@ -141,17 +215,13 @@ def _apgd_once(
         if g_new is not None:
             grad[a] = g_new
         fool_now = logits.argmax(1) != y[a]
-        if active is None:
-            x_fool[fool_now & ~fooled] = z[fool_now & ~fooled]
-            fooled |= fool_now
-        else:
-            idx = active[fool_now]
-            x_fool[idx] = z[fool_now]
-            fooled[idx] = True
+        idx = a[fool_now]
+        x_fool[idx] = z[fool_now]
+        fooled[idx] = True
         n_up[a] += (loss > prev_loss[a]).float()
         prev_loss[a] = loss
         better = loss > loss_best[a]
-        rows = torch.arange(n, device=x.device)[a][better]
+        rows = a[better]
         x_best[rows], loss_best[rows] = z[better], loss[better]
         if g_new is not None:
             grad_best[rows] = g_new[better]
@@ -160,21 +230,16 @@ def _apgd_once(
             osc = n_up <= RHO * window
             no_gain = ~reduced_at_check & (best_at_check >= loss_best)
             halve = osc | no_gain
-            reduced_at_check, best_at_check = halve.clone(), loss_best.clone()
-            if halve.any():
-                step[halve] /= 2.0
-                x_adv[halve] = x_best[halve]
-                grad[halve] = grad_best[halve]
+            reduced_at_check, best_at_check = halve, loss_best.clone()
+            back = halve.view(shape)
+            step = torch.where(back, step / 2.0, step)
+            x_adv = torch.where(back, x_best, x_adv)
+            grad = torch.where(back, grad_best, grad)
             n_up.zero_()
             last_check = i + 1
-        if active is not None and fool_now.any():
-            active = active[~fool_now]
-    if early_stop:
-        out = torch.where(fooled.view(shape), x_fool, x_best)
-        out_loss = loss_best
-    else:
-        out, out_loss = x_best, loss_best
-    return out, out_loss, fooled
+        active = a[~fool_now]
+    out = torch.where(fooled.view(shape), x_fool, x_best)
+    return out, loss_best, fooled
 
 
 def apgd_ce(
@@ -218,7 +283,12 @@ def apgd_ce(
         if todo.numel() == 0:
             break
         out, loss, fooled = _apgd_once(model, x[todo], y[todo], todo, random_start=True, **kwargs)
-        better = (loss > best_loss[todo]) | (fooled if early_stop else torch.zeros_like(fooled))
+        if not early_stop:  # every point is attacked again: a masked selection, no synchronisation
+            better = loss > best_loss
+            best = torch.where(better.view((-1,) + (1,) * (x.dim() - 1)), out, best)
+            best_loss = torch.where(better, loss, best_loss)
+            continue
+        better = (loss > best_loss[todo]) | fooled
         best[todo[better]] = out[better]
         best_loss[todo[better]] = loss[better]
     return best

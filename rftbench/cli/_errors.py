@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import RftbenchError
+from ._app import SafeConsole
 
 #: Exit status of a user error (the README's promise), of an interrupted command, of a bug.
 USER_ERROR, INTERRUPTED, BUG = 2, 130, 1
@@ -96,12 +97,13 @@ def _blame(err: BaseException) -> Exception | None:
 
 def report(err: BaseException, console: Console | None = None) -> int:
     """Print ``err`` as the CLI's one error message; returns the exit status."""
-    console = console or Console(stderr=True, highlight=False, markup=False, emoji=False)
+    console = console or SafeConsole(stderr=True, highlight=False, markup=False, emoji=False)
     status, message = describe(err)
     blamed = _blame(err) if status == BUG else None
+    debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     if blamed is not None:
-        message = str(blamed)
-    if blamed is not None or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+        message = str(blamed) + ("" if debug else f"\n  For the plugin's authors: set {DEBUG_ENV}=1 to see the traceback.")
+    if debug:  # a plugin's bug too: the traceback only when asked for, as the README says
         traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
     label = "interrupted" if status == INTERRUPTED else "error"
     if status == INTERRUPTED and message == "interrupted":

@@ -61,7 +61,7 @@ def compare_command(
     base: list[str] = typer.Option(None, "--base", help="With --group-by: the group every other is compared with, by its values (e.g. --base eps_schedule=constant)."),
     pair_seeds: bool = typer.Option(None, "--pair-seeds/--no-pair-seeds", help="Pair two groups run by run by seed. Default: paired exactly when both groups ran the same seeds."),
     skip_missing: bool = typer.Option(False, "--skip-missing", help="Leave out (and name) runs of a group whose record or per-example file is missing or altered, instead of refusing."),
-    threats: list[str] = typer.Option(None, "--threat", "-t", help="Compare only these threat models (repeat; 'clean' for clean accuracy). Default: clean and every threat all sides measured."),
+    threats: list[str] = typer.Option(None, "--threat", "-t", help="Compare only these threat models (repeat; 'clean' for clean accuracy, 'union'/'union_all' for the union accuracies). Default: clean, every threat all sides measured, and the unions."),
     plot: Path = typer.Option(None, "--plot", "-p", help="Write a plot of the differences with their intervals (PNG, SVG or PDF)."),
     alpha: float = typer.Option(0.05, "--alpha", min=1e-6, max=0.5, help="Significance level for the marks (after the Holm correction)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparisons as JSON."),
@@ -120,6 +120,7 @@ def compare_command(
                 group = load_group(r, filters=filters or [], skip_missing=skip_missing)
                 left_out += group.left_out
                 sides.append(group)
+    _label_runs(sides)
     comparisons = compare_many(sides[0], sides[1:], threats or None, pair_seeds=pair_seeds)
     written = plot_comparisons(comparisons, plot, alpha) if plot is not None else None
     warnings = list(dict.fromkeys(w for c in comparisons for w in c.warnings))
@@ -146,6 +147,40 @@ def compare_command(
                              f"{alpha:g}", sum(len(c.differences) for c in comparisons)))
     if written:
         err_console.print(f"plot: {written}")
+
+
+def differing(configs: list[dict]) -> list[dict[str, str]]:
+    """Per config, what tells it from the others: ``{"loss": "trades", "seed": "0"}`` (where the runs are kept is not).
+
+    A parameter (``loss.beta``) is named only where its component is the same on every side.
+    """
+    import json
+
+    from ..config import NON_RESULT_FIELDS
+    from ..sweep.export import flatten_config
+
+    flat = [flatten_config(c) for c in configs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+
+    def text(f: dict, k: str) -> str:
+        return json.dumps(f.get(k), sort_keys=True, default=str)
+
+    differ = [k for k in keys if k.split(".")[0] not in NON_RESULT_FIELDS and len({text(f, k) for f in flat}) > 1]
+    differ = [k for k in differ if "." not in k or k.rsplit(".", 1)[0] not in differ]
+    return [{k: str(f.get(k, "-")) for k in differ} for f in flat]
+
+
+def _label_runs(sides: list) -> None:
+    """Name each single run by its id and what differs between the sides' configs: ``6cf1… (loss=trades, seed 0)``."""
+    from ..comparison import Source
+
+    runs = [s for s in sides if isinstance(s, Source) and s.config]
+    if len(runs) < 2:
+        return
+    for run, values in zip(runs, differing([r.config for r in runs])):
+        parts = [f"seed {v}" if k == "seed" else f"{k}={v}" for k, v in values.items()]
+        if parts:
+            run.name = f"{run.name} ({', '.join(parts)})"
 
 
 def _table(c, alpha: float, title: str, middle: tuple[str, ...], cells) -> Table:

@@ -19,27 +19,37 @@ THREAT_HELP = (
 )
 
 
-def result_table(result: dict[str, Any], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("measure", "value", "notes"):
-        table.add_column(col)
+def result_table(result: dict[str, Any], title: str, width: int | None = None) -> Table:
+    """The evaluation as a table fitted to ``width`` (default: the terminal's): accuracies whole, notes wrapped."""
     from ..stats import format_accuracy
+    from ._fit import FitColumn, build_fitted
 
+    rows: list[tuple[str | Text, str | Text, str | Text]] = []
     n = result["n_examples"]
-    table.caption = "accuracies with their Wilson 95% interval"
-    table.add_row("clean accuracy", format_accuracy(result["clean_acc"], n), f"n={n}")
+    rows.append(("clean accuracy", format_accuracy(result["clean_acc"], n), f"n={n}"))
     for label, record in result["threats"].items():
         notes = [f"{record['seconds']:.1f} s"]
         if not record.get("reliable", True):
             notes.append("unreliable: see flags")
-        table.add_row(f"accuracy {label}", format_accuracy(record["acc"], record.get("n", n)),
-                      Text(", ".join(notes), style="" if record.get("reliable", True) else "red"))
+        rows.append((f"accuracy {label}", format_accuracy(record["acc"], record.get("n", n)),
+                     Text(", ".join(notes), style="" if record.get("reliable", True) else "red")))
+    for key, what in (("union", "L∞/L2/L1"), ("union_all", "all threats")):
+        union = result.get(key)
+        if isinstance(union, dict):
+            rows.append((f"union accuracy ({what})", format_accuracy(union.get("acc"), union.get("n", n)),
+                         Text("correct under every one of " + ", ".join(map(str, union.get("of") or []))
+                              + ("" if union.get("reliable", True) else "; unreliable: see flags"),
+                              style="" if union.get("reliable", True) else "red")))
     for label, record in result["metrics"].items():
         value = record.get("value", record.get("kendall_tau", record.get("sum")))
-        table.add_row(label, f"{value:.4g}" if isinstance(value, (int, float)) else "-", f"{record['seconds']:.1f} s")
+        rows.append((label, f"{value:.4g}" if isinstance(value, (int, float)) else "-", f"{record['seconds']:.1f} s"))
     for flag in result["flags"]:
         colour = "red" if flag["severity"] == "warning" else "dim"
-        table.add_row(Text(f"flag {flag['check']}", style=colour), str(flag.get("threat") or "all"), Text(str(flag["message"]), style=colour))
+        rows.append((Text(f"flag {flag['check']}", style=colour), str(flag.get("threat") or "all"), Text(str(flag["message"]), style=colour)))
+    columns = [FitColumn("measure", [r[0] for r in rows], breakable=True, required=True),
+               FitColumn("value", [r[1] for r in rows], required=True),
+               FitColumn("notes", [r[2] for r in rows], breakable=True, required=True)]
+    table, _, _ = build_fitted(columns, width or console.width, title=title, caption="accuracies with their Wilson 95% interval")
     return table
 
 

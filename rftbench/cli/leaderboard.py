@@ -125,11 +125,16 @@ def leaderboard_build(
     from ..leaderboard.hub import HubLeaderboard
 
     collected = Collected()
+    board = HubLeaderboard(repo, endpoint=endpoint) if repo else None
+    if board is not None:  # the Hub first: offline, the command fails at once, before any other work
+        from ..leaderboard.hub import check_reachable
+
+        check_reachable(f"reading {repo}", board.where)
     if published:
         for path in sorted(ENTRIES_DIR.glob("*.jsonl")):
             collected.add("published", read_entries_jsonl(path))
-    if repo:
-        _, hub_entries = HubLeaderboard(repo, endpoint=endpoint).entries(get_token(), problems=collected.problems)
+    if board is not None:
+        _, hub_entries = board.entries(get_token(), problems=collected.problems)
         collected.add("submitted", hub_entries)
     for path in entries or []:
         collected.add("submitted", entries_from_folder(path, problems=collected.problems) if path.is_dir() else [_load(path)])

@@ -45,6 +45,7 @@ def plugins_command(
         logger.setLevel(level)
     if kind:
         manager.names(kind)  # validates the kind, listing the valid ones
+        infos = [i for i in infos if i.contributions.get(kind)]  # only the plugins contributing that kind
     if as_json:
         rows = [i.as_dict() for i in infos]
         if kind:

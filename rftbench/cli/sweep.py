@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..sweep.worker import DEFAULT_RUN
 from ..zoo import parse_filters
-from ._app import app, console, err_console, print_json, styled
+from ._app import app, console, err_console, print_json, styled, visible
 
 
 def _params(pairs: list[str] | None) -> dict[str, object]:
@@ -108,6 +108,11 @@ def results_command(
         help="Comma-separated columns to group by, e.g. representation,loss: each group's runs (usually its seeds) become one row "
              "with runs, seeds, and per accuracy its mean, std and a 95% interval (<col>.mean, .std, .ci_low, .ci_high).",
     ),
+    curves: Path = typer.Option(
+        None, "--curves", help="Also draw the in-training validation curves (clean and robust accuracy, Pareto frontier) "
+                               "of the listed runs into this PNG (runs with a `monitor:` section).",
+    ),
+    wide: bool = typer.Option(False, "--wide", "-w", help="Table: show every column, however wide (e.g. pipe into `less -S`)."),
 ) -> None:
     """List, filter and export result records, one row per run, for analysis in pandas.
 
@@ -115,6 +120,11 @@ def results_command(
     (clean_acc, threats.linf:4/255.acc, …), each accuracy's Wilson 95% interval
     (clean_acc.ci_low, clean_acc.ci_high, …) and timings.*. The table shows accuracies in %
     with their interval: `48.3 [45.2, 51.4]`.
+
+    The table fits the terminal: by default the config columns whose values differ between the
+    rows shown (plus `id` when they do not tell the rows apart), then every accuracy; columns
+    that do not fit are dropped (and named below the table), never cut. `-c` chooses the
+    columns, `--wide` shows them all.
 
     `--group-by representation,loss` turns a grid with several seeds into a study: one row per
     group, `mean ± std [95% interval]` per accuracy; `pooled` names any other config column that
@@ -136,49 +146,156 @@ def results_command(
     rows = filter_rows(load_rows(results_dir, recursive=recursive, problems=problems), filters or [])
     for problem in problems:
         err_console.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
+    if curves is not None:
+        _draw_curves(results_dir, rows, curves, recursive)
     keys = _split(group_by)
     if keys:
         rows = group_rows(rows, keys)
     rows = sort_rows(rows, _split(sort))
     chosen = _split(columns)
     if fmt == "table":
-        cols = select_columns(rows, chosen) if chosen else (_group_columns(rows, keys) if keys else _default_columns(rows))
-        title = f"{len(rows)} groups of results in {results_dir}" if keys else f"{len(rows)} results in {results_dir}"
-        caption = ("accuracies in %: mean ± std over the group's runs [95% interval]" if keys
-                   else "accuracies in % [Wilson 95% interval]")
-        table = Table(title=title, title_justify="left", caption=caption if rows else None)
-        for col in cols:
-            table.add_column(col, no_wrap=True, overflow="fold")
-        for row in rows:
-            table.add_row(*(_cell(row.get(c), row, c) for c in cols))
-        console.print(table)
+        _print_results_table(rows, results_dir, keys, chosen, wide)
         return
     cols = select_columns(rows, chosen)
     if not rows:
         raise RftbenchError(f"no result records match in {results_dir}; nothing to export")
     text = write_rows(rows, cols, fmt, output)
-    if text is not None:
-        typer.echo(text, nl=False)
+    if text is not None:  # on stdout control characters are shown as \xNN; a file (-o) keeps the exact values
+        typer.echo(visible(text), nl=False)
     else:
         err_console.print(f"wrote {len(rows)} rows × {len(cols)} columns to {output}")
+
+
+def _draw_curves(results_dir: Path, rows: list[dict], path: Path, recursive: bool) -> None:
+    from ..curves import plot_curves
+    from ..errors import RftbenchError
+    from ..results import read_record
+    from ..sweep.export import find_records
+
+    if path.suffix.lower() != ".png":
+        raise typer.BadParameter(f"{str(path)!r}: the curves are written as PNG; name a .png file", param_hint="--curves")
+    wanted = {r["id"] for r in rows}
+    records = []
+    for record_path in find_records(results_dir, recursive=recursive):
+        try:
+            record = read_record(record_path)
+        except RftbenchError:
+            continue  # already reported as skipped
+        if record.id in wanted:
+            records.append(record)
+    written = plot_curves(records, path, title=f"in-training evaluation: {results_dir}")
+    if written is None:
+        err_console.print("no curves drawn: none of these runs has an in-training evaluation (add a `monitor:` section)",
+                          markup=False)
+    else:
+        err_console.print(f"curves of {sum(1 for r in records if r.monitor)} runs written to {written}", markup=False)
 
 
 def _split(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
 
+#: Identity columns in the order a reader looks for them; other config columns that vary follow.
+_IDENTITY = ("representation", "dataset", "protocol", "loss", "threat", "threat.eps", "seed")
+#: Config columns that say where a run was, not what it was.
+_NOT_IDENTITY = ("output_dir", "data_root", "device")
+
+
+def _varies(rows: list[dict], column: str) -> bool:
+    """Whether ``column`` differs between ``rows``; a parameter (``loss.beta``) only counts where it differs for one component."""
+    import json
+
+    def text(row: dict, col: str) -> str:
+        return json.dumps(row.get(col), sort_keys=True, default=str)
+
+    parent = column.rsplit(".", 1)[0] if "." in column else None
+    if parent is not None and rows and parent in rows[0]:
+        by_parent: dict[str, set[str]] = {}
+        for r in rows:
+            by_parent.setdefault(text(r, parent), set()).add(text(r, column))
+        return any(len(values) > 1 for values in by_parent.values())
+    return len({text(r, column) for r in rows}) > 1
+
+
 def _default_columns(rows: list[dict]) -> list[str]:
+    """Identity columns that differ between ``rows`` (``id`` first when they do not tell the rows apart), then every accuracy.
+
+    The rule is by name, so a metric another plugin adds flows in: every accuracy-like column
+    (:func:`rftbench.sweep.export.is_accuracy`: ``clean_acc``, ``<threat>.acc``, ``*_acc``).
+    """
     from ..config import RunConfig
-    from ..sweep.export import select_columns
+    from ..sweep.export import is_accuracy, select_columns
 
     present = select_columns(rows, None)
-    config_cols = [c for c in ("representation", "dataset", "protocol", "loss", "threat.eps", "seed") if c in present]
-    metrics = [
-        c for c in present
-        if c.split(".")[0] not in RunConfig.model_fields and c not in ("id", "status", "created") and not c.startswith("timings.")
-        and not c.endswith((".ci_low", ".ci_high"))
-    ]
-    return ["id", *config_cols, *metrics]
+    config = [c for c in present if c.split(".")[0] in RunConfig.model_fields and c.split(".")[0] not in _NOT_IDENTITY]
+    ordered = [c for c in _IDENTITY if c in config] + [c for c in config if c not in _IDENTITY]
+    if len(rows) > 1:
+        identity = [c for c in ordered if _varies(rows, c)]
+    else:
+        identity = [c for c in _IDENTITY if c in config and c not in ("threat.eps", "seed")]
+    keys = {tuple(str(r.get(c)) for c in identity) for r in rows}
+    if len(keys) < len(rows) or not identity:
+        identity = ["id", *identity]
+    metrics = [c for c in present if is_accuracy(c) and c.split(".")[0] not in RunConfig.model_fields
+               and any(_is_number(r.get(c)) for r in rows)]
+    from ..curves import DEFAULT_COST_COLUMNS
+
+    # the in-training Pareto AUC and the cost, where any listed run has them (other cost columns: -c 'cost.*')
+    extras = [c for c in ("pareto_auc", "warnings", *DEFAULT_COST_COLUMNS) if any(r.get(c) is not None for r in rows)]
+    return [*identity, *_accuracy_order(metrics), *extras]
+
+
+def _accuracy_order(columns: list[str]) -> list[str]:
+    """Clean accuracy first, then the threat models' accuracies, then other accuracy-like metrics (stable otherwise)."""
+    def rank(c: str) -> int:
+        return 0 if c.split(".")[0] == "clean_acc" else 1 if c.startswith("threats.") else 2
+
+    return sorted(columns, key=rank)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _print_results_table(rows: list[dict], results_dir: Path, keys: list[str], chosen: list[str], wide: bool) -> None:
+    from ..sweep.export import is_accuracy, select_columns
+    from ._fit import FitColumn, print_fitted
+
+    if chosen:
+        cols = select_columns(rows, chosen)
+    elif wide:
+        shown = set()
+        cols = select_columns(rows, None)
+        for c in cols:
+            base = c[: -len(".mean")] if c.endswith(".mean") else c
+            if is_accuracy(base):
+                shown.add(base)
+        cols = [c for c in cols if not (c.endswith((".ci_low", ".ci_high", ".std")) and c.rsplit(".", 1)[0] in shown)]
+    else:
+        cols = _group_columns(rows, keys) if keys else _default_columns(rows)
+    accuracies = [c for c in cols if is_accuracy(c[: -len(".mean")] if c.endswith(".mean") else c)]
+    identity = [c for c in cols if c not in accuracies]
+    fitted = []
+    for c in cols:
+        cells = [_cell(row.get(c), row, c) for row in rows]
+        numeric = all(isinstance(row.get(c), (int, float)) or row.get(c) is None for row in rows)
+        required = bool(chosen) or (c in accuracies and c == accuracies[0]) or c in ("id", *keys)  # -c: all of them
+        # Dropped first: accuracies after the first (last first), then identity columns (last first).
+        drop = (-accuracies.index(c) if c in accuracies else -1000 - identity.index(c) if c in ("runs", "seeds", "pooled")
+                else 1000 - identity.index(c))
+        fitted.append(FitColumn(c, cells, breakable=not numeric and c not in accuracies, required=required,
+                                justify="right" if numeric else "left", drop=drop if not chosen else None))
+    title = f"{len(rows)} groups of results in {results_dir}" if keys else f"{len(rows)} results in {results_dir}"
+    caption = ("accuracies in %: mean ± std over the group's runs [95% interval]" if keys
+               else "accuracies in % [Wilson 95% interval]")
+    if not chosen and not wide and not keys and len(rows) > 1:
+        from ..config import RunConfig
+
+        same = [f"{c}={rows[0].get(c)}" for c in _IDENTITY if c in rows[0] and c not in cols and c.split(".")[0] in RunConfig.model_fields
+                and rows[0].get(c) is not None and not _varies(rows, c)]
+        if same:
+            caption += "; every row: " + ", ".join(same)
+    print_fitted(console, fitted, title=title, caption=caption if rows else None, wide=wide)
 
 
 def _group_columns(rows: list[dict], keys: list[str]) -> list[str]:
@@ -187,12 +304,19 @@ def _group_columns(rows: list[dict], keys: list[str]) -> list[str]:
     present = select_columns(rows, None)
     means = [c for c in present if c.endswith(".mean") and is_accuracy(c[: -len(".mean")])]
     extra = ["pooled"] if any(r.get("pooled") for r in rows) else []
-    return [*keys, "runs", "seeds", *extra, *means]
+    return [*keys, "runs", "seeds", *extra, *_accuracy_order(means)]
 
 
 def _cell(value: object, row: dict | None = None, column: str = "") -> str:
     from ..sweep.export import is_accuracy
 
+    if column.startswith("cost."):
+        from .run import format_count
+
+        unit = "B" if column.endswith("_bytes") else "FLOP" if "flops" in column else ""
+        if column == "cost.device_seconds":
+            return "unknown" if value is None else f"{value:.1f} s"
+        return format_count(value, unit)  # None: the record has no cost: unknown, never 0
     if value is None:
         return ""
     if row is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -236,7 +360,11 @@ def tune_command(
     params: str = typer.Option(
         None, "--params", help="Comma-separated fields to tune (default all): lr_backbone, lr_head, weight_decay_backbone, weight_decay_head."
     ),
-    metric: str = typer.Option("val_loss", "--metric", help="The reported metric ASHA compares."),
+    metric: str = typer.Option(
+        "val_loss", "--metric",
+        help="The reported metric ASHA compares: val_loss, val_acc, or with a `monitor:` section val_robust_acc, "
+             "val_pareto_auc, val_corruption_acc (with --mode max).",
+    ),
     mode: str = typer.Option("min", "--mode", help="min or max."),
     address: str = typer.Option(None, "--address", help="Ray cluster address ('auto', 'host:port'); default: a Ray on this machine."),
     num_cpus: int = typer.Option(None, "--num-cpus", help="CPUs a Ray started here may use."),

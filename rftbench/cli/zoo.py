@@ -51,6 +51,7 @@ def zoo_list(
     pretraining: str = typer.Option(None, "--pretraining", help="pretraining strategy: supervised, supervised-multistep, self-supervised, clip, fusion, adversarially-robust."),
     source: str = typer.Option(None, "--source", help="the plugin that builds or loads it: timm, open_clip, hf, url, torchvision, …"),
     as_json: bool = typer.Option(False, "--json", help="Print the matching cards as JSON."),
+    wide: bool = typer.Option(False, "--wide", "-w", help="Show every column, however wide (columns that do not fit the terminal are dropped otherwise)."),
 ) -> None:
     """List zoo cards, e.g. `rftbench zoo list 'convnext*' --family convolutional --size large`."""
     _check_kind(kind)
@@ -63,22 +64,28 @@ def zoo_list(
         print_json([c.model_dump(mode="json") for c in cards])
         return
     manager = get_manager()
+    from ._fit import FitColumn, print_fitted
+
     if kind == "representation":
-        table = Table(title=f"representations ({len(cards)})")
-        table.add_column("id", no_wrap=True, style="bold")
-        for col in ("source", "family", "size", "params (M)", "pretraining", "data", "res"):
-            table.add_column(col)
-        for c in cards:
-            table.add_row(c.id, c.source, c.family, c.size, f"{c.params_m:g}", c.pretraining.strategy, c.pretraining.data, str(c.input.resolution))
+        title = f"representations ({len(cards)})"
+        data = {
+            "id": [c.id for c in cards], "source": [c.source for c in cards], "family": [c.family for c in cards],
+            "size": [c.size for c in cards], "params (M)": [f"{c.params_m:g}" for c in cards],
+            "pretraining": [c.pretraining.strategy for c in cards], "data": [c.pretraining.data for c in cards],
+            "res": [str(c.input.resolution) for c in cards],
+        }
     else:
-        table = Table(title=f"datasets ({len(cards)})")
-        table.add_column("id", no_wrap=True, style="bold")
-        for col in ("source", "classes", "domain", "splits", "plugin"):
-            table.add_column(col)
-        for c in cards:
-            splits = ", ".join(f"{k}:{v.rule}" for k, v in c.splits.items())
-            table.add_row(c.id, c.source, str(c.num_classes), c.domain, splits, manager.plugin_of("dataset", c.id))
-    console.print(table)
+        title = f"datasets ({len(cards)})"
+        data = {
+            "id": [c.id for c in cards], "source": [c.source for c in cards], "classes": [str(c.num_classes) for c in cards],
+            "domain": [c.domain for c in cards], "splits": [", ".join(f"{k}:{v.rule}" for k, v in c.splits.items()) for c in cards],
+            "plugin": [manager.plugin_of("dataset", c.id) for c in cards],
+        }
+    numeric = ("params (M)", "res", "classes")
+    columns = [FitColumn(key, cells, required=key == "id", style="bold" if key == "id" else "",
+                         breakable=key in ("data", "splits", "pretraining"), justify="right" if key in numeric else "left")
+               for key, cells in data.items()]
+    print_fitted(console, columns, title=title, wide=wide, hint="--wide shows all columns; --json has every field")
 
 
 @zoo_app.command("show")

@@ -13,13 +13,14 @@ from .hardware import (
 )
 from .optim import build_optimizer, no_decay_names, param_groups, set_lr
 from .step import FusedStep, NonFiniteLossError, StepOutput, has_training_batchnorm
-from .trainer import Components, RunInterrupted, Trainer, TrainState, freeze_for_epoch
+from .trainer import Components, DataLoaderFailed, RunInterrupted, Trainer, TrainState, freeze_for_epoch, parameter_counts, prepare_model
 from .tune import tune_trial
 
 __all__ = [
     "CheckpointError",
     "CheckpointStore",
     "Components",
+    "DataLoaderFailed",
     "MemoryFormat",
     "FusedStep",
     "NonFiniteLossError",
@@ -39,6 +40,8 @@ __all__ = [
     "load_weights",
     "no_decay_names",
     "param_groups",
+    "parameter_counts",
+    "prepare_model",
     "resolve_device",
     "save_weights",
     "set_lr",

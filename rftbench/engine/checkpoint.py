@@ -111,8 +111,12 @@ class CheckpointStore:
     def exists(self) -> bool:
         return self.latest_pointer.is_file()
 
-    def save(self, model: nn.Module, state: dict[str, Any], *, epoch: int, step: int) -> Path:
-        """Write a checkpoint at (``epoch``, ``step``) — the position training resumes from."""
+    def save(self, model: nn.Module, state: dict[str, Any], *, epoch: int, step: int, extra: dict[str, Any] | None = None) -> Path:
+        """Write a checkpoint at (``epoch``, ``step``) — the position training resumes from.
+
+        ``extra`` (JSON-able) is written into the manifest too, for people and tools reading it
+        (the in-training curves); resuming reads the sha256-checked ``state.pt``, never these.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         name = f"e{epoch:04d}-s{step:06d}"
         folder = self.root / name
@@ -131,6 +135,8 @@ class CheckpointStore:
             "step": step,
             "files": {"model.safetensors": weights, "state.pt": sha256_file(folder / "state.pt")},
         }
+        if extra:
+            manifest.update({k: v for k, v in extra.items() if k not in manifest})
         atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2))
         previous = self.latest_pointer.read_text().strip() if self.exists() else None
         atomic_write_text(self.latest_pointer, name)

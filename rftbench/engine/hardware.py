@@ -3,7 +3,9 @@
 ``auto`` picks the fastest setting that keeps training correct:
 
 - device: CUDA when available, else CPU;
-- precision: on CUDA, bf16 where the GPU supports it, else fp16 with a GradScaler; on CPU,
+- precision: on CUDA, bf16 where the GPU computes it natively (compute capability ≥ 8.0:
+  Ampere, Ada, Hopper and later), else fp16 with a GradScaler (V100, T4, … where
+  ``torch.cuda.is_bf16_supported()`` says yes because it counts slow *emulated* bf16); on CPU,
   bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), else fp32;
 - channels_last: on for networks with 2-D convolutions (oneDNN and cuDNN run NHWC convolutions
   fastest, in particular in bf16/fp16), off otherwise — and off where a known backend bug
@@ -73,13 +75,35 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` → CUDA if available else CPU; ``cuda`` without a GPU is a :class:`ConfigError`."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device = 'cuda', but no CUDA GPU is available; use device=auto or device=cpu")
-    return torch.device(requested)
+def parse_device(requested: str | torch.device, what: str = "device") -> torch.device:
+    """The one parser of a device from outside (config, ``--device``, ``evaluate(device=…)``).
+
+    ``auto`` → CUDA if available else CPU; ``cpu``, ``cuda``, ``cuda:N``. Anything else, CUDA
+    without a GPU, or ``cuda:N`` past the GPUs here is a :class:`ConfigError` naming ``what``.
+    """
+    if isinstance(requested, torch.device):
+        device = requested
+    else:
+        text = str(requested).strip().lower()
+        if text == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(text)
+        except (RuntimeError, ValueError, TypeError):
+            raise ConfigError(f"{what}={str(requested)[:80]!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"{what}={str(requested)!r}: rftbench runs on cpu or cuda (cuda:N); use one of those")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{what} = {str(requested)!r}, but no CUDA GPU is available (CUDA is not available here); use {what}=auto or {what}=cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"{what}={str(requested)!r}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0 …)")
+    return device
+
+
+def resolve_device(requested: str | torch.device) -> torch.device:
+    """``auto`` → CUDA if available else CPU; ``cuda`` without a GPU is a :class:`ConfigError` (see :func:`parse_device`)."""
+    return parse_device(requested)
 
 
 @dataclass(frozen=True)
@@ -104,17 +128,41 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
 
+#: The first CUDA compute capability with native bf16 tensor-core arithmetic (Ampere).
+NATIVE_BF16_CAPABILITY = (8, 0)
+
+
+def cuda_has_native_bf16(device: torch.device | int | None = None) -> bool:
+    """Whether the GPU computes bf16 natively (compute capability ≥ 8.0), emulation not counted.
+
+    ``torch.cuda.is_bf16_supported()`` (also what Accelerate asks) answers yes on pre-Ampere
+    GPUs too, where bf16 is emulated and slower than fp16; ``including_emulation=False`` does not.
+    """
+    if torch.version.hip:  # ROCm: bf16 on every supported AMD GPU; capabilities are not CUDA's
+        return bool(torch.cuda.is_bf16_supported())
+    index = device.index if isinstance(device, torch.device) else device
+    if tuple(torch.cuda.get_device_capability(index)) < NATIVE_BF16_CAPABILITY:
+        return False
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch before 2.3: no emulation counted by this check at capability ≥ 8.0
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def choose_precision(requested: str, device: torch.device) -> Precision:
     """Resolve ``auto``/``fp32``/``bf16``/``fp16`` for ``device`` (see the module docstring)."""
     kind = device.type
     if requested == "auto":
         if kind == "cuda":
-            return Precision("bf16" if torch.cuda.is_bf16_supported() else "fp16", kind)
+            return Precision("bf16" if cuda_has_native_bf16(device) else "fp16", kind)
         return Precision("bf16" if kind == "cpu" and cpu_has_bf16() else "fp32", kind)
     if requested == "fp16" and kind != "cuda":
         raise ConfigError("precision = 'fp16' needs a CUDA GPU (fp16 autocast with a GradScaler); on CPU use bf16 or fp32")
     if requested == "bf16" and kind == "cpu" and not cpu_has_bf16():
         log.warning("precision=bf16 on a CPU without native bf16 (AVX512-BF16/AMX): expect it to be slower than fp32")
+    if requested == "bf16" and kind == "cuda" and not cuda_has_native_bf16(device):
+        log.warning("precision=bf16 on a GPU of compute capability %s (bf16 is emulated below 8.0): expect it to be slower "
+                    "than precision=fp16 (with a GradScaler), which auto picks here", ".".join(map(str, torch.cuda.get_device_capability(device.index))))
     return Precision(requested, kind)
 
 

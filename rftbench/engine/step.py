@@ -16,6 +16,7 @@ per batch, clean training 3. The step sits on that floor and lowers the cost of 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,9 @@ class FusedStep:
 
     ``accumulation``: micro-batches per optimiser step; each micro-batch's loss is divided by
     it. Call :meth:`refresh` after the protocol changes which modules train.
+    ``check_finite``: raise :class:`NonFiniteLossError` before the backward of a NaN/inf loss;
+    that reads the loss on the host (one synchronisation per call), so the trainer turns it off
+    and checks the losses it reads every ``log_every`` steps instead.
     """
 
     def __init__(
@@ -64,10 +68,11 @@ class FusedStep:
         accumulation: int = 1,
         scaler: torch.amp.GradScaler | None = None,
         compiled: nn.Module | None = None,
+        check_finite: bool = True,
     ):
         self.model, self.loss, self.threat, self.optimizer = model, loss, threat, optimizer
         self.precision, self.channels_last, self.accumulation = precision, channels_last, accumulation
-        self.scaler = scaler
+        self.scaler, self.check_finite = scaler, check_finite
         self.forward_model = compiled or model
         self.concat = True
         self.refresh()
@@ -116,7 +121,7 @@ class FusedStep:
             x_adv = x  # ε = 0 (e.g. before T1 of an ε schedule): the adversarial batch is the clean one
         clean, adv = self.logits(x, x_adv)
         value = self.loss(y, clean=clean, adv=adv)
-        if not bool(torch.isfinite(value)):
+        if self.check_finite and not math.isfinite(value.item()):
             raise NonFiniteLossError(f"the training loss is {value.item()}")
         scaled = value / self.accumulation
         if self.scaler is not None:

@@ -19,6 +19,9 @@ from .trainer import Trainer
 
 #: What a trial reports after each epoch (``val_loss`` is what ``rftbench tune`` minimises by default).
 REPORTED = ("epoch", "val_loss", "val_acc", "train_loss", "train_acc")
+#: Also reported when the config has a ``monitor:`` section: the latest in-training evaluation point's validation
+#: robust (and corruption) accuracy and the Pareto AUC of the points so far (``--metric val_robust_acc --mode max``).
+MONITORED = ("val_robust_acc", "val_corruption_acc", "val_pareto_auc")
 
 
 def _no_val(dataset: str) -> ConfigError:
@@ -54,13 +57,15 @@ def tune_trial(
         raise _no_val(config.dataset)
 
     def on_epoch(trainer: Trainer, epoch: int, row: dict[str, Any]) -> None:
-        report({key: (int(row[key]) if key == "epoch" else float(row[key])) for key in REPORTED})
+        values = {key: (int(row[key]) if key == "epoch" else float(row[key])) for key in REPORTED}
+        values.update({key: float(row[key]) for key in MONITORED if row.get(key) is not None})
+        report(values)
 
     trainer = Trainer(
         config, setup.model, setup.data, setup.parts, device=setup.device, precision=setup.precision,
-        channels_last=setup.channels_last, run_dir=None, progress=False, on_epoch=on_epoch,
+        channels_last=setup.channels_last, run_dir=None, progress=False, on_epoch=on_epoch, manager=manager,
     )
     trainer.fit()
 
 
-__all__ = ["REPORTED", "tune_trial"]
+__all__ = ["MONITORED", "REPORTED", "tune_trial"]

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 
 from ..plugins import PluginManager, get_manager
 
@@ -57,6 +57,51 @@ def collate(batch: Sequence[tuple[Any, Any]]) -> tuple[torch.Tensor, torch.Tenso
     return xs, ys
 
 
+#: Above this many bytes of fp32 pixels, prepared points are kept as uint8 (when that is exact).
+UINT8_ABOVE_BYTES = 64 * 2**20
+
+
+@dataclass
+class PreparedPoints:
+    """The evaluated points decoded and transformed once: images (fp32, or uint8 when exact and large) and labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, positions: torch.Tensor) -> torch.Tensor:
+        """fp32 images in [0, 1] at ``positions`` (uint8 ones divided by 255, as ``to_tensor`` does)."""
+        x = self.images[positions]
+        return x.float().div(255) if x.dtype == torch.uint8 else x
+
+
+def _exact_uint8(x: torch.Tensor) -> torch.Tensor | None:
+    """``x`` as uint8 when ``u8.float().div(255)`` gives it back bit for bit (8-bit images), else ``None``."""
+    q = (x * 255).round_().clamp_(0, 255).to(torch.uint8)
+    return q if torch.equal(q.float().div(255), x) else None
+
+
+def prepare_points(data: Dataset, *, uint8_above: int = UINT8_ABOVE_BYTES) -> PreparedPoints:
+    """Decode and transform every point of ``data`` once (what each evaluation pass then slices).
+
+    Images are stacked as fp32; when their fp32 size passes ``uint8_above`` bytes and every image
+    is exactly an 8-bit one (``k/255``, as PIL images and ``to_tensor`` give), they are kept as
+    uint8 — 4× smaller, and the same fp32 values once divided back.
+    """
+    n = len(data)  # type: ignore[arg-type]
+    if n == 0:
+        return PreparedPoints(torch.empty(0), torch.empty(0, dtype=torch.long))
+    items = [data[i] for i in range(n)]
+    xs, ys = collate(items)
+    if xs.numel() * 4 > uint8_above:
+        q = _exact_uint8(xs)
+        if q is not None:
+            xs = q
+    return PreparedPoints(xs, ys)
+
+
 @dataclass
 class EvalContext:
     """The evaluation in progress.
@@ -77,6 +122,14 @@ class EvalContext:
     clean_logits: torch.Tensor | None = None
     labels: torch.Tensor | None = None
     results: dict[str, Any] = field(default_factory=dict)
+    _points: PreparedPoints | None = field(default=None, repr=False)
+
+    @property
+    def points(self) -> PreparedPoints:
+        """The evaluated points, decoded and transformed on first use and kept for every later pass."""
+        if self._points is None:
+            self._points = prepare_points(self.data)
+        return self._points
 
     def __len__(self) -> int:
         return len(self.data)  # type: ignore[arg-type]
@@ -95,18 +148,16 @@ class EvalContext:
     def batches(self, indices: Sequence[int] | torch.Tensor | None = None, batch_size: int | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """``(x, y, index)`` batches on the device, in order; ``indices`` restricts to those points."""
+        points = self.points
         if indices is None:
-            dataset: Dataset = self.data
             positions = torch.arange(len(self))
         else:
             positions = torch.as_tensor(indices, dtype=torch.long).flatten()
-            dataset = Subset(self.data, positions.tolist())
-        loader = DataLoader(dataset, batch_size=batch_size or self.batch_size, shuffle=False, collate_fn=collate)
-        start = 0
-        for x, y in loader:
-            index = positions[start:start + len(y)]
-            start += len(y)
-            yield x.to(self.device), y.to(self.device), index
+        size = batch_size or self.batch_size
+        for start in range(0, len(positions), size):
+            index = positions[start:start + size]
+            # gathered copies (never views of the prepared points: a pass may change its batch in place)
+            yield points.take(index).to(self.device), points.labels[index].to(self.device), index
 
     def tensors(self, indices: Sequence[int] | torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """All (or the ``indices``) points as two CPU tensors (for attacks that take the whole set)."""

@@ -155,8 +155,13 @@ def gaussian_noise(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> to
 
 
 def shot_noise(x: torch.Tensor, severity: int, draws: Sequence[Draws]) -> torch.Tensor:
+    """Poisson noise as imagecorruptions: rates ``(uint8 / 255.) * c`` in float64, as the reference
+    computes them (in float32 numpy's sampler draws differently for some rates: up to 255 levels off)."""
     c = _severity([60, 25, 12, 5, 3], severity)
-    rates = x.detach().cpu() * c
+    values = x.detach().cpu().double()
+    levels = torch.round(values * 255)
+    on_grid = bool(((values - levels / 255).abs() <= 1e-6).all())  # an 8-bit image: recover its exact k / 255.
+    rates = (levels / 255 if on_grid else values) * c
     return (_stack(x, [d.poisson(r) for r, d in zip(rates, draws)]) / c).clamp(0, 1)
 
 

@@ -6,6 +6,8 @@ bad name or parameter fails fast and nothing is half-computed or half-written.
 
 from __future__ import annotations
 
+import functools
+import contextlib
 import inspect
 import logging
 import math
@@ -54,6 +56,11 @@ def resolve_suite(suite: Iterable[Any], manager: PluginManager | None = None) ->
     All problems are gathered into one :class:`~rftbench.errors.ConfigError`.
     """
     manager = manager or get_manager()
+    if isinstance(suite, (str, bytes, Path, Mapping)):  # iterating would read characters or keys as items
+        raise ConfigError(
+            f"suite={str(suite)[:80]!r}: a suite is a list of components, e.g. ['corruptions', {{'name': 'linf', 'eps': '4/255'}}]; "
+            "for a named suite or a suite file use rftbench.evaluation.suites.named_suite(name_or_path)"
+        )
     threats: list[tuple[str, Any, Component]] = []
     metrics: list[tuple[str, Any, Component]] = []
     problems: list[str] = []
@@ -70,7 +77,8 @@ def resolve_suite(suite: Iterable[Any], manager: PluginManager | None = None) ->
         try:
             built = spec.build(**component.params)
         except ValidationError as err:
-            problems.append(f"  evaluation.{i} ({component.name}):\n" + format_validation_error(err, prefix="  "))
+            fields = [info.alias or name for name, info in getattr(spec.params, "model_fields", {}).items()]
+            problems.append(f"  evaluation.{i} ({component.name}):\n" + format_validation_error(err, prefix="  ", fields=fields))
             continue
         except RftbenchError as err:
             problems.append(f"  evaluation.{i} ({component.name}): {err}")
@@ -142,12 +150,9 @@ def _check_model(model: Any) -> nn.Module:
 
 
 def _check_device(model: nn.Module, device: str | torch.device) -> torch.device:
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"device={device!r} is not a device; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={str(device)!r} but CUDA is not available here; use device='cpu'")
+    from ..engine.hardware import parse_device
+
+    device = parse_device(device)
     where = next((p.device for p in model.parameters()), None)
     if where is not None and where.type != device.type:
         raise EvaluationError(f"the model is on {where} but device={str(device)!r}: move it first (model.to({str(device)!r}))")
@@ -177,9 +182,18 @@ def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 def _takes_early_stop(threat: Any) -> bool:
-    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path)."""
+    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path); asked once per function."""
+    perturb = threat.perturb
     try:
-        return "early_stop" in inspect.signature(threat.perturb).parameters
+        return _accepts_early_stop(getattr(perturb, "__func__", perturb))
+    except TypeError:  # an unhashable callable: ask directly
+        return _accepts_early_stop.__wrapped__(perturb)
+
+
+@functools.lru_cache(maxsize=256)
+def _accepts_early_stop(fn: Any) -> bool:
+    try:
+        return "early_stop" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
 
@@ -239,24 +253,33 @@ def _nest(flat: Mapping[str, float]) -> dict[str, Any]:
     return out
 
 
-def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], Any]:
+def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None = None,
+                    label: str | None = None) -> tuple[dict[str, torch.Tensor], Any]:
     """Per-point outcomes of ``threat`` on all points (or ``indices``), in order: ``({"correct": …, …}, runner)``.
 
     ``correct`` is a bool (or, for averaged threats, float) tensor on the CPU; other keys are
     what the threat reports per point (``after/<attack>``…). Each batch is seeded from the
     evaluation seed and the position of its first point, so results do not depend on what ran before.
+    With a ``label`` and ``ctx.progress``, progress lines are printed (at least every 30 s).
     """
+    from ..progress import Ticker
+
     runner = _batch_runner(threat)
     parts: dict[str, list[torch.Tensor]] = defaultdict(list)
+    size = len(ctx) if indices is None else int(torch.as_tensor(indices).numel())
+    ticker = Ticker(label or "", size, enabled=bool(ctx.progress and label))
     if runner is not None and callable(getattr(runner, "evaluate_all", None)):
         # the runner takes the whole set (CPU tensors) and batches it itself
         x, y = ctx.tensors(indices)
         index = torch.arange(len(ctx)) if indices is None else torch.as_tensor(indices).flatten()
+        ticker.begin()
         with attack_mode(ctx.model), ctx.seeded(0):
             out = runner.evaluate_all(ctx.model, x, y, index=index, batch_size=ctx.batch_size, device=ctx.device)
         if "correct" not in out:
             raise EvaluationError(f"threat model {threat.label()!r}: evaluate_all() must return a 'correct' tensor")
+        ticker.finish()
         return {k: v.detach().cpu() for k, v in out.items()}, runner
+    done = 0
     with attack_mode(ctx.model):
         for x, y, index in ctx.batches(indices):
             with ctx.seeded(int(index[0])):
@@ -268,6 +291,9 @@ def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None 
                 raise EvaluationError(f"threat model {threat.label()!r}: evaluate_batch() must return a 'correct' tensor")
             for key, value in out.items():
                 parts[key].append(value.detach().cpu())
+            done += len(index)
+            ticker.tick(done)
+    ticker.finish()
     return {k: torch.cat(v) for k, v in parts.items()}, runner
 
 
@@ -282,7 +308,7 @@ def robust_correct(ctx: EvalContext, threat: Any, indices: torch.Tensor | None =
 
 def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, torch.Tensor]]:
     start = time.perf_counter()
-    outcomes, runner = threat_outcomes(ctx, threat)
+    outcomes, runner = threat_outcomes(ctx, threat, label=label)
     n = len(outcomes["correct"])
     sums = {k: float(v.float().sum()) for k, v in outcomes.items()}
     result: dict[str, Any] = {"acc": sums.pop("correct") / n, "n": n, "norm": getattr(threat, "norm", "other"), "eps": float(getattr(threat, "eps", math.nan))}
@@ -314,6 +340,7 @@ def evaluate(
     output_dir: str | Path | None = None,
     progress: bool = True,
     points: Mapping[str, Any] | None = None,
+    cost: Any = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``data`` under every threat model and metric of ``suite``.
 
@@ -332,9 +359,13 @@ def evaluate(
     :return: a JSON-able dict: ``n_examples``, ``clean_acc``, ``threats`` (label →
         ``{"acc": …, "n": …, "seconds": …, …}``), ``metrics`` (label → the metric's record),
         ``flags`` (gradient-masking and reliability warnings, each ``{"check", "threat",
-        "message", "severity"}``), ``reliable`` (no warning flag), ``seed``, ``plots``
+        "message", "severity"}``), ``reliable`` (no warning flag), ``union`` and ``union_all``
+        (when the suite defines them: the share of points correct under every L∞/L2/L1 threat,
+        and under every threat, corruptions included; ``{"acc", "n", "of", "reliable"}``), ``seed``, ``plots``
         (written files), ``outcomes`` (with ``output_dir``: the per-example file's name,
         sha256, size and the points' identity) and ``seconds``.
+    :param cost: an :class:`rftbench.engine.cost.EvalCost` measuring the clean pass and each
+        threat and metric by label (passes, FLOPs, device-seconds, peak memory), or ``None``.
     """
     manager = manager or get_manager()
     model = _check_model(model)
@@ -347,8 +378,10 @@ def evaluate(
                       output_dir=Path(output_dir) if output_dir is not None else None, progress=progress)
     started = time.perf_counter()
     # eval mode, parameters frozen; each module's mode and each parameter's flag restored afterwards
+    measure = cost.measure if cost is not None else (lambda label: contextlib.nullcontext())
     with attack_mode(model):
-        _clean_pass(ctx)
+        with measure("clean"):
+            _clean_pass(ctx)
         result: dict[str, Any] = {
             "n_examples": len(ctx),
             "clean_acc": float(ctx.clean_correct.float().mean()),
@@ -363,13 +396,14 @@ def evaluate(
         per_example: dict[str, dict[str, torch.Tensor]] = {}
         for label, threat, _ in threats:
             _say(progress, f"threat {label} on {len(ctx)} points")
-            record, flags, per_example[label] = _run_threat(ctx, label, threat)
+            with measure(label):
+                record, flags, per_example[label] = _run_threat(ctx, label, threat)
             result["threats"][label] = record
             result["flags"].extend(flags)
         for label, metric, _ in metrics:
             _say(progress, f"metric {label}")
             t0 = time.perf_counter()
-            with attack_mode(ctx.model):
+            with attack_mode(ctx.model), measure(label):
                 record = dict(metric.compute(ctx))
             result["flags"].extend(record.pop("flags", []))
             record["seconds"] = round(time.perf_counter() - t0, 3)
@@ -378,6 +412,7 @@ def evaluate(
         for label, record in result["threats"].items():
             record["reliable"] = label not in unreliable and None not in unreliable
         result["reliable"] = not unreliable
+        result.update(_unions(ctx, result, per_example))
         result["plots"] = []
         if ctx.output_dir is not None:
             from .plots import write_plots
@@ -386,6 +421,20 @@ def evaluate(
             result["outcomes"] = _write_outcomes(ctx, per_example, points)
         result["seconds"] = round(time.perf_counter() - started, 3)
         return result
+
+
+def _unions(ctx: EvalContext, result: Mapping[str, Any], per_example: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, Any]:
+    """The union accuracies (``union``: every L∞/L2/L1 threat; ``union_all``: corruptions included), from the per-point outcomes.
+
+    Each ``{"acc", "n", "of", "reliable"}``: the share of points correct clean and under every
+    threat in ``of`` (see :mod:`rftbench.outcomes`); left out when the suite does not define it.
+    """
+    from .. import outcomes as oc
+
+    threats = result["threats"]
+    return oc.union_summary(ctx.clean_correct.numpy(), {k: v["correct"].numpy() for k, v in per_example.items()},
+                            norms={k: str(threats[k].get("norm")) for k in per_example},
+                            reliable={k: bool(threats[k].get("reliable", True)) for k in per_example})
 
 
 def _write_outcomes(ctx: EvalContext, per_example: Mapping[str, Mapping[str, torch.Tensor]],
@@ -398,7 +447,7 @@ def _write_outcomes(ctx: EvalContext, per_example: Mapping[str, Mapping[str, tor
     # the evaluated points are the first n of the test split: a point's index is its position
     built = oc.from_evaluation(ctx.clean_logits.numpy(), ctx.labels.numpy(),
                                {k: {n: v.numpy() for n, v in out.items() if not n.startswith("_")} for k, out in per_example.items()},
-                               points=ident)
+                               points=ident, norms={k: str(ctx.results["threats"][k].get("norm")) for k in per_example})
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     return oc.write_outcomes(built, ctx.output_dir)
 

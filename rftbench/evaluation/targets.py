@@ -109,6 +109,9 @@ def load_target(
     - representation id: its pretrained backbone and the linear ``head`` file (``weight``/``bias`` or
       ``head.weight``/``head.bias``); a representation has no head for a downstream dataset otherwise.
     """
+    from ..engine.hardware import parse_device
+
+    device = str(parse_device(device))  # a bad device is a named error before anything loads
     manager = manager or get_manager()
     path = Path(target)
     if path.suffix == ".json" and path.is_file():
@@ -129,6 +132,11 @@ def load_target(
         representation = _need(representation, "--representation", f"{path}: which representation do these weights belong to?")
         dataset = _need(dataset, "--dataset", f"{path}: which dataset is this classifier for?")
         model = _classifier(representation, dataset, manager, pretrained=False)
+        if beside.is_file() and _model_info(beside).get("protocol") is not None:  # LoRA/adapters: add the layers first
+            from ..engine import prepare_model
+
+            protocol = _model_info(beside)["protocol"]
+            prepare_model(model, manager.get("protocol", protocol["name"]).build(**{k: v for k, v in protocol.items() if k != "name"}))
         missing, unexpected = model.load_state_dict(_load_state(path), strict=False)
         if missing or unexpected:
             raise EvaluationError(

@@ -65,6 +65,10 @@ short_description: Robust fine-tuning of pretrained image classifiers
 """
 
 
+#: The union-accuracy columns (entry field, title): unknown (—) for entries without per-threat outcomes, never 0.
+UNION_COLUMNS: tuple[tuple[str, str], ...] = (("union", "union"), ("union_all", "union (all)"))
+
+
 @dataclass(frozen=True)
 class Column:
     """A threat-model column of the table."""
@@ -162,9 +166,16 @@ def _row(origin: str, entry: Entry, columns: Sequence[Column]) -> dict[str, Any]
         "n": n,
         "clean_ci": _interval(m.clean_acc, n),
         "threat_cis": [_interval(m.acc(c.label), n) for c in columns],
+        "unions": [getattr(m, name).acc if getattr(m, name) is not None else None for name, _ in UNION_COLUMNS],
+        "union_cis": [_interval(getattr(m, name).acc, n) if getattr(m, name) is not None else None for name, _ in UNION_COLUMNS],
         "sum": m.sum,
         "geom": m.geom,
         "er": m.expected_robustness,
+        "auc": m.pareto_auc,
+        "flops": entry.cost.flops if entry.cost else None,
+        "device_seconds": entry.cost.device_seconds if entry.cost else None,
+        "device_unit": (entry.cost.device_seconds_unit or "") if entry.cost else "",
+        "peak_memory": entry.cost.peak_memory_bytes if entry.cost else None,
         "full_suite": all(m.acc(c.label) is not None for c in columns),
         "submitter": entry.submitter or (entry.source.reference.split(",")[0] if entry.source.reference else ""),
         "source_url": safe_href(entry.source.url),
@@ -181,6 +192,16 @@ def _geom(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.4f}" if value >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
+def _count(value: float | None, unit: str = "") -> str:
+    """``1.2 G`` for a count; ``unknown`` when absent (a result without cost is unknown, never 0)."""
+    if value is None:
+        return "unknown"
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
 
 
 def _attr(value: float | None) -> str:
@@ -202,7 +223,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=_pct, geom=_geom, attr=_attr, ci=_ci)
+    env.filters.update(pct=_pct, geom=_geom, attr=_attr, ci=_ci, count=_count)
     return env
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from huggingface_hub import hf_hub_download
 from huggingface_hub.hf_api import RepoFile
 
+from .._json import loads as _strict_json
 from ..errors import RftbenchError
 from .collect import entries_from_folder
 from .entry import Entry, load_entry
@@ -83,7 +84,7 @@ def check_files(paths: list[str | Path], against: str | Path | None = None) -> C
         files = sorted(p.rglob("*.json")) if p.is_dir() else [p]
         for f in files:
             try:
-                new[str(f)] = json.loads(f.read_text())
+                new[str(f)] = _strict_json(f.read_text())
             except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
                 report.checked.append(str(f))
                 report.problems.append(f"{f}: not a readable JSON entry ({err})")
@@ -144,7 +145,7 @@ def check_pull_request(board: HubLeaderboard, pr: int, token: str | None = None)
             local = hf_hub_download(board.repo, path, repo_type=board.repo_type, revision=pr_sha,
                                     endpoint=board.endpoint, cache_dir=board.cache_dir, token=token)
         try:
-            new[path] = json.loads(Path(local).read_text())
+            new[path] = _strict_json(Path(local).read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             report.checked.append(path)
             report.problems.append(f"{path}: not valid JSON ({err})")

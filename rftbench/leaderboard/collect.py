@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._json import loads as _strict_json
 from ..errors import RftbenchError
 from ..results import read_record
 from .entry import Entry, load_entry, read_entries_jsonl
@@ -86,7 +87,7 @@ def entries_from_results(paths: Iterable[str | Path], *, problems: list[str] | N
     entries = []
     for path in files:
         try:
-            data = json.loads(path.read_bytes())
+            data = _strict_json(path.read_bytes())
         except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
             if problems is None:
                 raise EntryError(f"{path}: not readable JSON ({err})") from None
@@ -98,7 +99,13 @@ def entries_from_results(paths: Iterable[str | Path], *, problems: list[str] | N
             if "content_hash" in data:
                 entries.append(load_entry(data, where=str(path)))
             else:
-                entries.append(entry_from_record(read_record(path)))
+                record = read_record(path)
+                if record.metrics.get("outcomes") and not any(u in record.metrics for u in ("union", "union_all")):
+                    # a record from before union accuracies were recorded: from its per-example file, when there
+                    from ..outcomes import unions_on_read
+
+                    record = record.model_copy(update={"metrics": {**record.metrics, **unions_on_read(record.metrics, path.parent)}})
+                entries.append(entry_from_record(record))
         except RftbenchError as err:  # a bad record is reported, the rest still build
             if problems is None:
                 raise

@@ -38,6 +38,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from .._json import loads as _strict_json
 from ..cards import format_validation_error
 from ..results import atomic_write_text
 from ..specs import format_number, parse_number
@@ -52,6 +53,7 @@ SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 PUBLISHED_N_EVAL = {"guide2025_results.csv": 1000}
 
 Accuracy = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 RepoId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=96)]
@@ -139,11 +141,25 @@ class ThreatResult(Budget):
     """Accuracy under one threat model, with the budget it was measured at."""
 
     acc: Accuracy
-    extra: dict[str, float] = Field(default_factory=dict, description="other numbers reported for this threat model")
+    extra: dict[str, Finite] = Field(default_factory=dict, description="other numbers reported for this threat model")
+
+
+class UnionResult(_Strict):
+    """Union (worst-over-threats) accuracy: the share of test points correct clean and under every threat in ``of``."""
+
+    acc: Accuracy
+    of: list[str] = Field(min_length=2, max_length=64, description="the threat labels it spans (each in metrics.threats)")
+    reliable: bool | None = Field(None, description="False when one of its threats was flagged for possible gradient masking")
 
 
 class Metrics(_Strict):
-    """What the run measured. ``sum`` and ``geom`` aggregate clean and every threat accuracy."""
+    """What the run measured. ``sum`` and ``geom`` aggregate clean and every threat accuracy.
+
+    ``union`` (every L∞/L2/L1 threat) and ``union_all`` (corruptions included) are the union
+    accuracies (:mod:`rftbench.outcomes`), present only when the run measured them per point;
+    each must name threats of ``threats`` and be at most the lowest of their accuracies and the
+    clean one.
+    """
 
     clean_acc: Accuracy
     threats: dict[str, ThreatResult] = Field(min_length=1, description="per threat label ('linf:4/255'…)")
@@ -152,7 +168,10 @@ class Metrics(_Strict):
     expected_robustness: Accuracy | None = Field(None, description="Acc over ε ~ U[0, ε_g] (Epsilon-Scheduling paper)")
     n_eval: int | None = Field(None, ge=1, description="number of test images evaluated")
     reliable: bool | None = Field(None, description="False when the evaluator flagged possible gradient masking")
-    extra: dict[str, float] = Field(default_factory=dict, description="other metrics, flattened with dots")
+    pareto_auc: Accuracy | None = Field(None, description="area under the clean–robust Pareto frontier of the in-training evaluation")
+    extra: dict[str, Finite] = Field(default_factory=dict, description="other metrics, flattened with dots")
+    union: UnionResult | None = Field(None, description="accuracy on the points robust to every L∞/L2/L1 threat at once")
+    union_all: UnionResult | None = Field(None, description="the same over every threat, corruptions included")
 
     @model_validator(mode="before")
     @classmethod
@@ -178,6 +197,17 @@ class Metrics(_Strict):
             raise ValueError(f"sum is {self.sum!r} but clean + threat accuracies add up to {math.fsum(accs)!r}")
         if abs(self.geom - math.prod(accs)) > AGGREGATE_TOLERANCE:
             raise ValueError(f"geom is {self.geom!r} but the product of the accuracies is {math.prod(accs)!r}")
+        for name in ("union", "union_all"):
+            union = getattr(self, name)
+            if union is None:
+                continue
+            missing = [label for label in union.of if self.acc(label) is None]
+            if missing:
+                raise ValueError(f"{name}.of names {', '.join(map(repr, missing))}, not among the threats ({', '.join(self.threats)})")
+            lowest = min([self.clean_acc, *(self.acc(label) for label in union.of)])
+            if union.acc > lowest + AGGREGATE_TOLERANCE:
+                raise ValueError(f"{name}.acc is {union.acc!r}, above the lowest accuracy of its threats and the clean one "
+                                 f"({lowest!r}): a point robust to every threat is robust to each")
         return self
 
     def acc(self, label: str) -> float | None:
@@ -219,7 +249,7 @@ class ModelInfo(_Strict):
 
     family: Literal["convolutional", "attention", "hybrid"] | None = None
     size: Literal["tiny", "small", "medium", "large"] | None = None
-    params_m: float | None = Field(None, gt=0)
+    params_m: float | None = Field(None, gt=0, allow_inf_nan=False)
     pretraining: str | None = Field(None, description="strategy: supervised, clip, self-supervised, adversarially-robust…")
     pretraining_data: str | None = None
     pretraining_volume: int | None = Field(None, ge=0)
@@ -277,12 +307,29 @@ class Verification(_Strict):
     status: Literal["verified", "mismatch"]
     tolerance: float = Field(ge=0.0, le=1.0)
     n_eval: int = Field(ge=1)
-    measured: dict[str, float]
-    claimed: dict[str, float]
+    measured: dict[str, Finite]
+    claimed: dict[str, Finite]
     date: datetime
     rftbench: str | None = None
-    agreement: dict[str, float] | None = Field(None, description="per threat: share of points whose outcome matches the entry's per-example file")
+    agreement: dict[str, Finite] | None = Field(None, description="per threat: share of points whose outcome matches the entry's per-example file")
     flipped: dict[str, list[int]] | None = Field(None, description="per threat: test indices whose outcome differs (first 100)")
+
+
+class Cost(_Strict):
+    """What the run cost (``rftbench.engine.cost``); every field optional: an absent one is unknown, never 0."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    flops: int | None = Field(None, ge=0, description="training + in-training evaluation + final evaluation FLOPs")
+    train_flops_per_step: int | None = Field(None, ge=0)
+    eval_flops: int | None = Field(None, ge=0)
+    train_forward_passes: int | None = Field(None, ge=0)
+    train_backward_passes: int | None = Field(None, ge=0)
+    eval_forward_passes: int | None = Field(None, ge=0)
+    eval_backward_passes: int | None = Field(None, ge=0)
+    device_seconds: float | None = Field(None, ge=0)
+    device_seconds_unit: Literal["gpu-seconds", "core-seconds"] | None = None
+    peak_memory_bytes: int | None = Field(None, ge=0, description="device peak on CUDA, else the host's peak resident set")
+    device_type: str | None = Field(None, max_length=32)
 
 
 class Entry(_Strict):
@@ -301,6 +348,7 @@ class Entry(_Strict):
     submitter: str | None = Field(None, min_length=1, max_length=96)
     date: datetime | None = Field(None, description="when the entry was made (UTC)")
     outcomes: OutcomesRef | None = Field(None, description="per-example outcomes file (schema version 2)")
+    cost: Cost | None = Field(None, description="FLOPs, passes, device-seconds, peak memory (absent: unknown)")
     content_hash: Sha256Hex
     verification: Verification | None = None
 
@@ -386,7 +434,7 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
         path = Path(data)
         where = where or str(path)
         try:
-            data = json.loads(path.read_text())
+            data = _strict_json(path.read_text())
         except FileNotFoundError:
             raise EntryError(f"{path}: no entry file there") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -407,7 +455,10 @@ def load_entry(data: Mapping[str, Any] | str | Path, *, where: str | None = None
     except ValidationError as err:
         raise EntryError(f"{where}: invalid entry:\n{format_validation_error(err)}") from None
     if check_hash:
-        expected = entry.expected_hash()
+        try:
+            expected = entry.expected_hash()
+        except ValueError as err:  # NaN/inf somewhere free-form (config, setup): not JSON, cannot be sealed
+            raise EntryError(f"{where}: invalid entry: {err} (an entry holds finite numbers only)") from None
         if expected != entry.content_hash:
             raise TamperedEntryError(
                 f"{where}: the entry's content does not match its content_hash "
@@ -449,7 +500,7 @@ def read_entries_jsonl(path: str | Path, *, check_hash: bool = True) -> list[Ent
         for lineno, line in enumerate(handle, 1):
             if line.strip():
                 try:
-                    data = json.loads(line)
+                    data = _strict_json(line)
                 except json.JSONDecodeError as err:
                     raise EntryError(f"{path}:{lineno}: not valid JSON ({err})") from None
                 if not isinstance(data, dict):  # a JSON string must not be taken for a file name

@@ -108,6 +108,48 @@ def hub_errors(action: str, repo: str, endpoint: str, token: str | None, repo_ty
         raise OfflineError(f"{action}: could not reach the Hub at {endpoint} ({detail}).") from None
 
 
+def offline_mode() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is set now (1, ON, YES or TRUE, as huggingface_hub reads it)."""
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def check_reachable(action: str, endpoint: str, *, timeout: float = 10.0) -> None:
+    """Fail at once, with an :class:`OfflineError`, when the Hub cannot be asked at all.
+
+    ``HF_HUB_OFFLINE`` set, or the endpoint's host name not resolving (within ``timeout``
+    seconds), ends the command here instead of after the HTTP client's retries.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    if offline_mode():
+        raise OfflineError(f"{action}: HF_HUB_OFFLINE is set, so the Hub at {endpoint} is not asked. Unset it to reach the Hub, "
+                           "or work from a clone of the repo (e.g. `rftbench leaderboard build --entries CLONE/entries`).")
+    parts = urlsplit(endpoint)
+    host = parts.hostname
+    if not host:
+        return
+    outcome: list[BaseException | None] = []
+
+    def resolve() -> None:
+        try:
+            socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+            outcome.append(None)
+        except OSError as err:  # socket.gaierror: the name does not resolve (no network, no DNS)
+            outcome.append(err)
+
+    worker = threading.Thread(target=resolve, daemon=True, name="rftbench-resolve")
+    worker.start()
+    worker.join(timeout)
+    error = outcome[0] if outcome else TimeoutError(f"no answer from DNS within {timeout:g} s")
+    if error is not None:
+        raise OfflineError(f"{action}: could not reach the Hub at {endpoint}: its host name {host!r} does not resolve "
+                           f"({type(error).__name__}: {error}). Are you offline? Work from a clone with --entries, or try again online.")
+
+
 @dataclass
 class HubLeaderboard:
     """A leaderboard dataset repo on the Hub (``endpoint`` for a mirror or a test server)."""
@@ -141,6 +183,7 @@ class HubLeaderboard:
             return str(self.api.whoami(token=token)["name"])
 
     def _info(self, token: str | None, revision: str | None) -> Any:
+        check_reachable(f"reading {self.repo}", self.where)  # offline: fail now, not after the client's retries
         with self._errors(f"reading {self.repo}", token):
             info = self.api.repo_info(self.repo, repo_type=self.repo_type, revision=revision, token=token)
         if not info.sha:

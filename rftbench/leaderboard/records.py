@@ -59,7 +59,23 @@ def _numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
 _THREAT_SKIP = {"acc", "norm", "eps", "seconds", "reliable"}
 #: Top-level keys of the evaluator's output that are not metrics of the model.
 _TOP_SKIP = {"clean_acc", "threats", "metrics", "expected_robustness", "n_eval", "n", "n_examples",
-             "seed", "seconds", "plots", "flags", "reliable"}
+             "seed", "seconds", "plots", "flags", "reliable", "union", "union_all"}
+
+
+def _unions(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's union accuracies as :class:`~rftbench.leaderboard.entry.UnionResult` fields, labels made canonical."""
+    out: dict[str, Any] = {}
+    for name in ("union", "union_all"):
+        value = metrics.get(name)
+        if not isinstance(value, Mapping) or "acc" not in value:
+            continue
+        try:
+            of = [threat_label(*parse_threat_label(label)) for label in value.get("of") or []]
+        except ValueError as err:
+            raise EntryError(f"metrics.{name}.of: {err}") from None
+        reliable = value.get("reliable")
+        out[name] = {"acc": value["acc"], "of": of, "reliable": reliable if isinstance(reliable, bool) else None}
+    return out
 
 
 def _expected_robustness(metrics: Mapping[str, Any]) -> float | None:
@@ -79,7 +95,8 @@ def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None
 
     Threat labels are made canonical; per-threat numbers other than the accuracy go to the
     threat's ``extra`` (timings left out); metric records (``metrics.metrics``) and other
-    numeric keys are flattened into ``extra``; ``reliable`` (no gradient-masking flag) is kept.
+    numeric keys are flattened into ``extra``; ``reliable`` (no gradient-masking flag) and the union
+    accuracies (``union``, ``union_all``) are kept.
     """
     if "clean_acc" not in metrics:
         raise EntryError("the result record has no metrics.clean_acc: was the run evaluated? (status must be complete)")
@@ -107,7 +124,14 @@ def metrics_from_record(metrics: Mapping[str, Any], *, n_eval: int | None = None
         "n_eval": metrics.get("n_examples", metrics.get("n_eval", metrics.get("n", n_eval))),
         "reliable": reliable if isinstance(reliable, bool) else None,
         "extra": extra,
+        **_unions(metrics),
     }
+
+
+def _pareto_auc(record: ResultRecord) -> float | None:
+    monitor = record.monitor if isinstance(record.monitor, Mapping) else {}
+    auc = monitor.get("pareto_auc")
+    return auc if isinstance(auc, (int, float)) and not isinstance(auc, bool) and 0 <= auc <= 1 else None
 
 
 def outcomes_ref(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -141,6 +165,23 @@ def model_info_for(representation: str, manager: Any = None) -> ModelInfo:
         pretraining_data=card.pretraining.data,
         pretraining_volume=card.pretraining.volume,
     )
+
+
+def cost_from_record(record: ResultRecord) -> dict[str, Any] | None:
+    """The entry's ``cost`` from a record's (``None`` for a record without one: unknown)."""
+    from ..curves import summary_columns
+
+    if not record.cost:
+        return None
+    columns = summary_columns(record)
+    cost = {k[len("cost."):]: v for k, v in columns.items() if k.startswith("cost.") and v is not None}
+    for key in list(cost):
+        if key != "device_seconds":
+            cost[key] = int(cost[key])
+    unit = record.cost.get("device_seconds_unit")
+    cost["device_seconds_unit"] = unit if unit in ("gpu-seconds", "core-seconds") else None
+    cost["device_type"] = str(record.cost.get("device_type"))[:32] if record.cost.get("device_type") else None
+    return cost
 
 
 def entry_from_record(
@@ -185,10 +226,11 @@ def entry_from_record(
             source={"kind": "run"},
             setup=setup,
             config=config,
-            metrics=metrics_from_record(record.metrics, n_eval=config.get("n_eval")),
+            metrics={**metrics_from_record(record.metrics, n_eval=config.get("n_eval")), "pareto_auc": _pareto_auc(record)},
             model=model_info_for(setup["representation"], manager),
             provenance=record.provenance,
             outcomes=outcomes_ref(record.metrics),
+            cost=cost_from_record(record),
             checkpoint=checkpoint,
             submitter=submitter,
             date=date or datetime.now(timezone.utc).replace(microsecond=0),

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._json import loads as _strict_json
 from ..errors import RftbenchError
 from ..results import read_record
 from .entry import Checkpoint, Entry, load_entry
@@ -54,7 +55,7 @@ def prepare_entry(
             raise EntryError(f"{path}: expected one result record (*.json) in the folder, found {len(candidates)}; pass the file")
         path = candidates[0]
     try:
-        data = json.loads(path.read_text())
+        data = _strict_json(path.read_text())
     except FileNotFoundError:
         raise EntryError(f"{path}: no such result record or entry file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -72,7 +73,7 @@ def prepare_entry(
 
 def _looks_like_record(path: Path) -> bool:
     try:
-        data = json.loads(path.read_text())
+        data = _strict_json(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return False
     return isinstance(data, dict) and "metrics" in data and "config" in data

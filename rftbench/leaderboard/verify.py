@@ -299,4 +299,15 @@ def verify_entry(
         if label not in measured:
             raise VerificationError(f"entry {entry.id}: the evaluation did not report {label}")
         out.comparisons.append(Comparison(label, claimed.acc, measured[label], allowed_difference(claimed.acc, n, total, tolerance)))
+    for name in ("union", "union_all"):  # the union accuracies the entry claims, re-measured over the same threats
+        claimed_union = getattr(entry.metrics, name)
+        if claimed_union is None:
+            continue
+        got = result.get(name)
+        spans = [threat_label(*parse_threat_label(t)) for t in (got or {}).get("of", [])]
+        if not got or spans != list(claimed_union.of):
+            raise VerificationError(f"entry {entry.id}: the evaluation's {name} spans {', '.join(spans) or 'nothing'}, "
+                                    f"the entry's {', '.join(claimed_union.of)}")
+        out.comparisons.append(Comparison(name, claimed_union.acc, float(got["acc"]),
+                                          allowed_difference(claimed_union.acc, n, total, tolerance)))
     return out

@@ -34,6 +34,8 @@ FACTORS: list[tuple[str, str, Callable[[Row], str | None]]] = [
     ("pretraining", "pretraining", lambda r: r.pretraining),
 ]
 SIZE_ORDER = {"tiny": 0, "small": 1, "medium": 2, "large": 3}
+#: The union accuracies' row attributes and column titles.
+UNION_TITLES = (("union", "union (L∞/L2/L1)"), ("union_all", "union (all threats)"))
 
 
 @dataclass
@@ -464,7 +466,8 @@ def epsilon_scheduling(rows: Sequence[Row], figures: Figures, classes: Callable[
                 intro=("Conditions are the loss with its ε schedule; lines are the mean over seeds, the band their range. "
                        "Delayed task adaptation is read as the first epoch with validation accuracy above chance + 5 points."))
     local = [r for r in rows if r.origin != "published"]
-    with_curves = [r for r in local if r.curves.get("val_acc") and any(v is not None for v in r.curves["val_acc"])]
+    # a curve needs two epochs at least: a one-epoch run gets no per-epoch plot (its one point is in the table)
+    with_curves = [r for r in local if sum(v is not None for v in r.curves.get("val_acc") or []) >= 2]
     robust = main_threat(local)
     # the summary table: one line per setting × condition
     summary = []
@@ -492,8 +495,9 @@ def epsilon_scheduling(rows: Sequence[Row], figures: Figures, classes: Callable[
         if compared:
             recipe_tests(s, compared, "condition", "fixed ε", "Each condition against fixed ε in its setting, on the same test points")
     if not with_curves:
-        s.missing.append("validation accuracy per epoch: no result carries per-epoch validation curves (imported results "
-                         "and leaderboard entries have none; records of runs on a dataset with a val split do)")
+        s.missing.append("validation accuracy per epoch: no result carries a per-epoch validation curve of 2 or more epochs "
+                         "(imported results and leaderboard entries have none; records of runs of 2+ epochs on a dataset with "
+                         "a val split do)")
     else:
         panels, hline = [], {}
         for setting, group in sorted(_seed_groups(with_curves, _setting).items()):
@@ -636,6 +640,92 @@ def training_cost(rows: Sequence[Row], figures: Figures) -> Section:
     return s
 
 
+# ---------------------------------------------------------------------------------- in-training evaluation
+
+
+def in_training(rows: Sequence[Row], figures: Figures) -> Section:
+    """Curves of the in-training evaluation of every run that has one, their Pareto AUC, kept point and warnings."""
+    s = Section("in-training", "Robustness over the course of fine-tuning (in-training evaluation)",
+                intro=("Clean and robust accuracy on each run's fixed validation subset at every evaluation point "
+                       "(`monitor:` in the run config). Pareto AUC: the area under the clean–robust Pareto frontier of "
+                       "those points, in [0, 1] (docs/monitor.md); warnings as raised during training."))
+    runs = [r for r in rows if r.monitor]
+    if not runs:
+        s.missing.append("in-training evaluation: no run with a `monitor:` section (add one to a run config to draw its curves)")
+        return s
+    body = []
+    for r in sorted(runs, key=lambda r: (r.dataset, r.representation, r.condition, r.seed or 0)):
+        robust, epochs = r.monitor["robust_acc"], r.monitor["epoch"]
+        best = max(range(len(robust)), key=lambda i: robust[i])
+        body.append([r.id, r.dataset, r.representation, r.condition, r.monitor_threat, str(len(robust)),
+                     f"{pct(robust[best])} (epoch {epochs[best]:g})", pct(robust[-1]),
+                     "—" if r.pareto_auc is None else f"{r.pareto_auc:.3f}", r.kept or "last", ", ".join(r.warnings) or "—"])
+    s.tables.append(Table("In-training evaluation per run (validation subset, %)",
+                          ["id", "dataset", "representation", "condition", "threat", "points", "best robust", "last robust",
+                           "Pareto AUC", "weights kept", "warnings"], body))
+    panels = []
+    by_dataset: dict[str, list[Row]] = defaultdict(list)
+    for r in runs:
+        by_dataset[r.dataset].append(r)
+    for key in ("robust_acc", "clean_acc"):
+        for dataset, group in sorted(by_dataset.items()):
+            lines = {f"{r.id[:8]} {r.condition}": (r.monitor["epoch"], r.monitor[key], r.monitor[key], r.monitor[key])
+                     for r in group[:12]}
+            panels.append((f"{dataset}: validation {'robust' if key == 'robust_acc' else 'clean'} accuracy", lines))
+    path, rel = figures.path("in-training-curves")
+    figs.line_panels(path, panels[:8], "epoch", "validation accuracy", None)
+    s.figures.append(FigureRef(rel, "Validation robust and clean accuracy during training, one line per run"))
+    return s
+
+
+def _count(value: float | None, unit: str) -> str:
+    if value is None:
+        return "unknown"
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def cost_of_results(rows: Sequence[Row], figures: Figures) -> Section:
+    """FLOPs, passes, device-seconds and peak memory of every local result; robust accuracy against FLOPs."""
+    s = Section("cost-per-result", "What each result cost (FLOPs, passes, device-seconds, peak memory)",
+                intro=("Counted by rftbench during the run (rftbench.engine.cost): FLOPs from torch.utils.flop_counter, once per "
+                       "shape; device-seconds are GPU-seconds on CUDA and core-seconds on the CPU. Results without these "
+                       "numbers (the imported reference study, older records) show unknown, never 0."))
+    local = [r for r in rows if r.origin != "published"]
+    if not local:
+        s.missing.append("cost: no local results (the imported reference study records no cost: unknown)")
+        return s
+    robust = main_threat(local)
+    body = []
+    for r in sorted(local, key=lambda r: (r.dataset, r.representation, r.condition, r.seed or 0))[:2000]:
+        c = r.cost
+        secs = c.get("cost.device_seconds")
+        body.append([r.id, r.dataset, r.representation, r.condition,
+                     pct(r.threats.get(robust)) if robust else "—", _count(c.get("cost.flops"), "FLOP"),
+                     _count(c.get("cost.train_flops_per_step"), "FLOP"),
+                     _count(c.get("cost.train_forward_passes"), ""), _count(c.get("cost.train_backward_passes"), ""),
+                     _count(c.get("cost.eval_forward_passes"), ""), _count(c.get("cost.eval_backward_passes"), ""),
+                     "unknown" if secs is None else f"{secs:.1f}", _count(c.get("cost.peak_memory_bytes"), "B")])
+    s.tables.append(Table("Cost per result", ["id", "dataset", "representation", "condition",
+                                              f"{threat_title(robust)} (%)" if robust else "robust", "FLOPs", "train FLOPs/step",
+                                              "train fwd", "train bwd", "eval fwd", "eval bwd", "device-s", "peak memory"], body))
+    known = [r for r in local if r.cost.get("cost.flops") and robust and robust in r.threats]
+    if known:
+        points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for r in known:
+            points[r.dataset].append((math.log10(r.cost["cost.flops"]), r.threats[robust]))
+        path, rel = figures.path("robust-vs-cost")
+        figs.scatter(path, points, "log10 FLOPs (training + evaluation)", f"{threat_title(robust)} accuracy",
+                     "Robust accuracy against cost")
+        s.figures.append(FigureRef(rel, "Robust accuracy against FLOPs per result (cheaper and more robust is up and left)"))
+    unknown = len(local) - len([r for r in local if r.cost.get("cost.flops")])
+    if unknown:
+        s.missing.append(f"cost: {unknown} local results record no cost (unknown)")
+    return s
+
+
 # ---------------------------------------------------------------------------------- every local result
 
 
@@ -649,11 +739,47 @@ def results_table(rows: Sequence[Row]) -> Section:
         s.missing.append("no local results (only published ones): see the sections above, or `rftbench leaderboard build` for a browsable table")
         return s
     threats = _threat_columns(local)
+    unions = [(k, t) for k, t in UNION_TITLES if any(getattr(r, k) is not None for r in local)]
     body = [[r.id, r.dataset, r.representation, r.protocol_label, r.condition, r.lr_schedule or "—",
              "—" if r.seed is None else str(r.seed), "—" if r.n is None else str(r.n), with_ci(r.clean, r.n)]
-            + [with_ci(r.threats.get(t), r.n) for t in threats] + [pct(r.expected)] for r in local[:2000]]
+            + [with_ci(r.threats.get(t), r.n) for t in threats] + [with_ci(getattr(r, k), r.n) for k, _ in unions]
+            + [pct(r.expected)] for r in local[:2000]]
     s.tables.append(Table("Results", ["id", "dataset", "representation", "protocol", "condition", "LR schedule", "seed", "n",
-                                      "clean"] + [threat_title(t) for t in threats] + ["expected rob."], body))
+                                      "clean"] + [threat_title(t) for t in threats] + [t for _, t in unions] + ["expected rob."], body))
     if len(local) > 2000:
         s.missing.append(f"results table: {len(local) - 2000} more results not listed (2,000 at most)")
+    return s
+
+
+# ---------------------------------------------------------------------------------- union accuracy
+
+
+def union_section(rows: Sequence[Row]) -> Section:
+    """Union (worst-over-threats) accuracy per recipe, beside the lowest single-threat accuracy it is bounded by."""
+    s = Section("union", "Union accuracy: robust to every threat at once",
+                intro=("The share of test points classified correctly clean and under every threat of a set at once "
+                       "(E-AT, RAMP): `union` over the L∞/L2/L1 threats, `union (all)` with the corruptions too. It is at "
+                       "most the lowest single-threat accuracy; the gap is the share of points each threat alone fails to "
+                       "break but that some threat breaks. Mean ± sd over seeds, with the recipe's 95% interval (seeds "
+                       "and test points; one seed: Wilson, test points only)."))
+    measured = [r for r in rows if r.union is not None or r.union_all is not None]
+    if not measured:
+        s.missing.append("no result with a union accuracy: it needs per-point outcomes under two or more L∞/L2/L1 threats "
+                         "(`evaluation:` with e.g. linf and l2; published results give per-threat totals only)")
+        return s
+    body = []
+    groups = _seed_groups(measured, lambda r: (r.dataset, r.representation, r.protocol_label, r.condition))
+    for (dataset, rep, protocol, condition), group in sorted(groups.items()):
+        for key, title in UNION_TITLES:
+            members = [r for r in group if getattr(r, key) is not None]
+            if not members:
+                continue
+            values = [getattr(r, key) for r in members]
+            spans = {tuple(r.union_of.get(key, ())) for r in members}
+            lowest = [min([r.clean, *(r.threats[t] for t in r.union_of.get(key, ()))]) for r in members]
+            gap = [lo - v for lo, v in zip(lowest, values)]
+            body.append([dataset, rep, protocol, condition, title, str(len(members)), pm(values), recipe_ci(values, members),
+                         pm(lowest), pm(gap), "; ".join(", ".join(threat_title(t) for t in span) for span in sorted(spans))])
+    s.tables.append(Table("Union accuracy per recipe", ["dataset", "representation", "protocol", "condition", "union", "seeds",
+                                                         "accuracy", "95% interval", "lowest single threat", "gap", "over"], body))
     return s

@@ -57,6 +57,9 @@ def analyse(loaded: Loaded, figures: an.Figures) -> list[an.Section]:
     sections += [an.epsilon_scheduling(loaded.rows, figures, loaded.cards.classes),
                  an.robustness_transfer(loaded.rows, loaded.probes, figures),
                  an.training_cost(loaded.rows, figures),
+                 an.union_section(loaded.rows),
+                 an.in_training(loaded.rows, figures),
+                 an.cost_of_results(loaded.rows, figures),
                  an.results_table(loaded.rows)]
     return sections
 
@@ -103,9 +106,16 @@ HTML = """<!doctype html>
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1280px; padding: 1rem 2rem 4rem; color: #1b1f24; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2rem; margin-top: 2.4rem; }
 h3 { margin-top: 1.8rem; } nav ul { columns: 2; } .meta { color: #57606a; }
-table { border-collapse: collapse; margin: .6rem 0 1.2rem; font-size: .85rem; display: block; overflow-x: auto; }
-caption { text-align: left; font-weight: 600; padding: .2rem 0; } th, td { border: 1px solid #d0d7de; padding: .2rem .5rem; text-align: left; white-space: nowrap; }
-th { background: #f6f8fa; } tr:nth-child(even) td { background: #fbfcfd; }
+table { border-collapse: separate; border-spacing: 0; font-size: .85rem; }
+.table-title { font-weight: 600; padding: .2rem 0; margin-top: .6rem; }
+.table-scroll { overflow: auto; max-height: 75vh; margin: 0 0 1.2rem; border: 1px solid #d0d7de; }
+.table-scroll.more-right { box-shadow: inset -14px 0 10px -10px rgba(0, 0, 0, .25); }
+.scroll-hint { color: #0969da; font-size: .85rem; text-align: right; margin: 0; }
+th, td { border-right: 1px solid #d0d7de; border-bottom: 1px solid #d0d7de; padding: .2rem .5rem; text-align: left; white-space: nowrap; background: #fff; }
+th { background: #f6f8fa; position: sticky; top: 0; z-index: 1; } tr:nth-child(even) td { background: #fbfcfd; }
+/* the first (identity) column stays in view while the rest scrolls sideways */
+th:first-child, td:first-child { position: sticky; left: 0; z-index: 1; box-shadow: 3px 0 5px -3px rgba(0, 0, 0, .2); }
+th:first-child { z-index: 2; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eaeef2; } figcaption { color: #57606a; font-size: .9rem; }
 .missing { background: #fff8c5; border-left: 4px solid #d4a72c; padding: .4rem .8rem; margin: .6rem 0; }
 .missing li { margin: .15rem 0; } code { background: #f6f8fa; padding: 0 .2rem; border-radius: 3px; }
@@ -122,12 +132,28 @@ figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eaee
 {% for p in s.paragraphs %}<p>{{ p|prose }}</p>{% endfor %}
 {% if s.missing %}<div class="missing"><strong>Not drawn or left out:</strong><ul>{% for m in s.missing %}<li>{{ m|prose }}</li>{% endfor %}</ul></div>{% endif %}
 {% for f in s.figures %}<figure><img src="{{ f.file }}" alt="{{ f.caption }}"><figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}
-{% for t in s.tables %}<table><caption>{{ t.caption }}</caption>
+{% for t in s.tables %}<div class="table-title">{{ t.caption }}</div><p class="scroll-hint" hidden></p>
+<div class="table-scroll"><table aria-label="{{ t.caption }}">
 <thead><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in t.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+<tbody>{% for row in t.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</tbody></table></div>
 {% endfor %}
 </section>
 {% endfor %}
+<script>
+// A table wider than the page scrolls inside its box (first column and header kept); say so above it.
+document.querySelectorAll(".table-scroll").forEach(function (box) {
+  var hint = box.previousElementSibling;
+  function update() {
+    var more = box.scrollWidth - box.clientWidth > 1, atEnd = box.scrollLeft + box.clientWidth >= box.scrollWidth - 1;
+    hint.hidden = !more;
+    hint.textContent = atEnd ? "← scroll back for the first columns" : "more columns to the right → scroll the table sideways";
+    box.classList.toggle("more-right", more && !atEnd);
+  }
+  box.addEventListener("scroll", update);
+  window.addEventListener("resize", update);
+  update();
+});
+</script>
 </body>
 </html>
 """

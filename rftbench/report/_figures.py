@@ -77,6 +77,17 @@ def pareto_panels(path: Path, panels: Sequence[tuple[str, Sequence[tuple[float, 
     return path
 
 
+def _fitted_title(fig, title: str, fontsize: float = 10) -> None:  # noqa: ANN001 - matplotlib's Figure
+    """``title`` over the whole figure, wrapped to its width (never cut at the edges), with room made at the top."""
+    import textwrap
+
+    width, height = fig.get_size_inches()
+    chars = max(20, int(width * 72 / (0.6 * fontsize)) - 4)  # an average glyph is about 0.6 em wide
+    lines = textwrap.wrap(title, chars) or [title]
+    fig.suptitle("\n".join(lines), fontsize=fontsize, y=1 - 0.08 / height, va="top")
+    fig.subplots_adjust(top=1 - (0.2 + 0.2 * len(lines)) / height)
+
+
 def heatmap(path: Path, labels: Sequence[str], matrix: Sequence[Sequence[float]], title: str) -> Path:
     """A square matrix of rank correlations with the values written in the cells."""
     fig = _figure(max(4.5, 1.2 + 0.9 * len(labels)), max(3.6, 1.0 + 0.8 * len(labels)))
@@ -90,7 +101,7 @@ def heatmap(path: Path, labels: Sequence[str], matrix: Sequence[Sequence[float]]
                     color="white" if dark else "black")
     ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.set_title(title, fontsize=10)
+    _fitted_title(fig, title)
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.savefig(path, dpi=DPI)
     return path

@@ -55,6 +55,19 @@ class Row:
     sensitivity: dict[str, float] | None = None
     train_seconds: float | None = None
     outcomes: bool = False  # a local record whose per-example outcomes were kept (paired tests can use them)
+    #: Union accuracies (rftbench.outcomes): correct under every L∞/L2/L1 threat; every threat, corruptions included.
+    union: float | None = None
+    union_all: float | None = None
+    #: The threats each union spans (labels as in ``threats``).
+    union_of: dict[str, list[str]] = field(default_factory=dict)
+    #: the in-training evaluation (``epoch``, ``clean_acc``, ``robust_acc`` per point; checked) and its threat
+    monitor: dict[str, list[float]] | None = None
+    monitor_threat: str = ""
+    pareto_auc: float | None = None
+    kept: str = ""
+    warnings: list[str] = field(default_factory=list)
+    #: cost (rftbench.curves.summary_columns: ``cost.flops``, ``cost.device_seconds``…); empty: unknown
+    cost: dict[str, Any] = field(default_factory=dict)
 
     @property
     def protocol_label(self) -> str:
@@ -196,6 +209,35 @@ def _curves(raw: Any) -> dict[str, list[Any]]:
     return out
 
 
+def _unions(metrics: Mapping[str, Any], where: str, clean: float, threats: Mapping[str, float]) -> dict[str, Any]:
+    """``union``, ``union_all`` and ``union_of`` from a record's metrics, else from its per-example file; unknown stays None.
+
+    A union naming a threat the record did not measure, or above the lowest accuracy of its threats
+    and the clean one (impossible: a point robust to all is robust to each), is left out as unknown.
+    """
+    from ..leaderboard.entry import parse_threat_label, threat_label
+
+    found = {k: metrics.get(k) for k in ("union", "union_all") if isinstance(metrics.get(k), Mapping)}
+    if not found and isinstance(metrics.get("outcomes"), Mapping):
+        from ..outcomes import unions_on_read
+
+        found = unions_on_read(metrics, Path(where).parent)  # recorded before unions were: {} without the file
+    out: dict[str, Any] = {"union_of": {}}
+    for name, value in found.items():
+        acc = _acc(value.get("acc"))
+        of = value.get("of")
+        if acc is None or not isinstance(of, list):
+            continue
+        try:
+            labels = [threat_label(*parse_threat_label(str(t))) for t in of]
+        except ValueError:
+            continue
+        if len(labels) < 2 or any(t not in threats for t in labels) or acc > min([clean, *(threats[t] for t in labels)]) + 1e-9:
+            continue
+        out[name], out["union_of"][name] = acc, labels
+    return out
+
+
 def row_from_record(record: Any, where: str, model_info: Any) -> Row:
     """A complete :class:`~rftbench.results.ResultRecord` as a row (``model_info(rep)`` → family, size, pretraining)."""
     config, metrics = record.config, record.metrics
@@ -218,8 +260,25 @@ def row_from_record(record: Any, where: str, model_info: Any) -> Row:
         clean=clean, threats=threats, n=_int(metrics.get("n_examples", metrics.get("n_eval"))),
         sum=clean + sum(threats.values()), expected=expected, er_curve=er_curve, curves=_curves(record.curves),
         sensitivity=sens, train_seconds=_num(record.timings.get("train_seconds"), 0),
-        outcomes=isinstance(metrics.get("outcomes"), Mapping),
+        outcomes=isinstance(metrics.get("outcomes"), Mapping), **_unions(metrics, where, clean, threats), **_monitor_fields(record),
     )
+
+
+def _monitor_fields(record: Any) -> dict[str, Any]:
+    """The Row fields of a record's in-training evaluation, warnings and cost (its curves were checked on loading)."""
+    from ..curves import summary_columns
+
+    columns = summary_columns(record)
+    out: dict[str, Any] = {"warnings": [w for w in (columns.get("warnings") or "").split(",") if w],
+                           "cost": {k: v for k, v in columns.items() if k.startswith("cost.") and v is not None}}
+    monitor = record.monitor if isinstance(record.monitor, Mapping) else None
+    points = monitor.get("points") if monitor else None
+    if isinstance(points, Mapping) and points.get("robust_acc"):
+        out["monitor"] = {k: [float(v) for v in points[k]] for k in ("epoch", "clean_acc", "robust_acc") if k in points}
+        out["monitor_threat"] = _text(monitor.get("threat"))
+        out["pareto_auc"] = columns.get("pareto_auc")
+        out["kept"] = _text(columns.get("kept"))
+    return out
 
 
 def row_from_entry(entry: Any, where: str) -> Row:
@@ -241,6 +300,8 @@ def row_from_entry(entry: Any, where: str) -> Row:
         pretraining=model.pretraining, clean=metrics.clean_acc,
         threats={label: t.acc for label, t in metrics.threats.items()}, n=metrics.n_eval, sum=metrics.sum,
         expected=metrics.expected_robustness, sensitivity=sens if "value" in sens else None,
+        union=metrics.union.acc if metrics.union else None, union_all=metrics.union_all.acc if metrics.union_all else None,
+        union_of={k: list(u.of) for k, u in (("union", metrics.union), ("union_all", metrics.union_all)) if u is not None},
     )
 
 
@@ -370,6 +431,12 @@ def _load_file(path: Path, loaded: Loaded) -> None:
         record = ResultRecord.model_validate(data)
         if record.status != "complete":
             loaded.problems.append(f"{path}: run {record.id} has status {record.status!r}: left out")
+            return
+        from ..curves import curve_problem
+
+        problem = curve_problem(record)
+        if problem is not None:  # a record written by another tool: left out with the reason, the rest shown
+            loaded.problems.append(f"{path}: run {record.id} left out: {problem}")
             return
         loaded.cards.note(record.provenance)
         loaded.pending.append((record, str(path)))

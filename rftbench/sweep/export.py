@@ -2,8 +2,9 @@
 
 One row per record: ``id``, ``status``, ``created``, the config flattened (``loss`` is the loss's
 name, ``loss.beta`` its parameter, ``optimizer.lr_head`` a nested field), the metrics flattened
-(``clean_acc``, ``linf:4/255.acc``; prefixed ``metrics.`` only if a name clashes with a config
-column), the Wilson 95% interval of each accuracy (``clean_acc.ci_low``/``clean_acc.ci_high``,
+(``clean_acc``, ``linf:4/255.acc``, the union accuracies ``union.acc`` and ``union_all.acc``, computed
+from the per-example file for records written before they were recorded; prefixed ``metrics.`` only if a
+name clashes with a config column), the Wilson 95% interval of each accuracy (``clean_acc.ci_low``/``clean_acc.ci_high``,
 ``linf:4/255.acc.ci_low``…, from the number of points evaluated) and the timings
 (``timings.total_s``). :func:`group_rows` aggregates rows over seeds (mean, standard deviation and
 a 95% interval per accuracy). Parquet is written with pyarrow
@@ -25,6 +26,8 @@ from ..errors import RftbenchError
 from ..results import ResultRecord, read_record
 
 FORMATS = ("table", "csv", "parquet", "jsonl")
+#: The union accuracies' keys in a record's metrics (:data:`rftbench.outcomes.UNIONS`; not imported, to keep numpy out of listing).
+UNIONS = ("union", "union_all")
 _CONDITION = re.compile(r"^\s*([^<>=!]+?)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 
 
@@ -48,6 +51,18 @@ def load_rows(root: str | Path, *, recursive: bool = False, problems: list[str] 
             if problems is not None:
                 problems.append(str(err).splitlines()[0])
             continue
+        if record.metrics.get("outcomes") and not any(u in record.metrics for u in UNIONS):
+            # written before union accuracies were recorded: computed from its per-example file (unknown without one)
+            from ..outcomes import unions_on_read
+
+            record = record.model_copy(update={"metrics": {**record.metrics, **unions_on_read(record.metrics, path.parent)}})
+        from ..curves import curve_problem
+
+        problem = curve_problem(record)
+        if problem is not None:  # a record written by another tool: left out, the reason said
+            if problems is not None:
+                problems.append(f"{path}: left out: {problem}")
+            continue
         rows.append(flatten_record(record))
     return rows
 
@@ -63,6 +78,9 @@ def flatten_record(record: ResultRecord) -> dict[str, Any]:
     _add_intervals(row, record.metrics)
     for key, value in record.timings.items():
         row[f"timings.{key}"] = value
+    from ..curves import summary_columns
+
+    row.update({k: v for k, v in summary_columns(record).items() if k not in row})  # Pareto AUC, warnings, cost.*
     return row
 
 
@@ -91,6 +109,10 @@ def _add_intervals(row: dict[str, Any], metrics: Mapping[str, Any]) -> None:
     for label, result in dict(metrics.get("threats") or {}).items():
         if isinstance(result, Mapping):
             found.append((f"threats.{label}.acc", result.get("acc"), result.get("n", n)))
+    for name in UNIONS:  # the union accuracies (rftbench.outcomes): points correct under every threat of the set
+        result = metrics.get(name)
+        if isinstance(result, Mapping):
+            found.append((f"{name}.acc", result.get("acc"), result.get("n", n)))
     for column, acc, size in found:
         key = column if column in row else f"metrics.{column}"
         ci = accuracy_interval(acc, size) if isinstance(acc, (int, float)) and isinstance(size, int) else None
@@ -100,7 +122,8 @@ def _add_intervals(row: dict[str, Any], metrics: Mapping[str, Any]) -> None:
 
 def is_accuracy(column: str) -> bool:
     """Whether a row column is an accuracy (``clean_acc``, ``<threat>.acc``)."""
-    return column.split(".")[-1] in ("clean_acc", "acc")
+    last = column.split(".")[-1]
+    return last == "acc" or last.endswith("_acc")
 
 
 def group_rows(rows: Iterable[dict[str, Any]], keys: Iterable[str]) -> list[dict[str, Any]]:
@@ -190,10 +213,17 @@ def filter_rows(rows: Iterable[dict[str, Any]], conditions: Iterable[str]) -> li
 
 
 def sort_rows(rows: list[dict[str, Any]], keys: Iterable[str]) -> list[dict[str, Any]]:
-    """Sort by columns; ``-col`` sorts descending. Missing values go last."""
+    """Sort by columns; ``-col`` sorts descending. Missing values go last; a column no row has is an error."""
     for key in reversed(list(keys)):
         desc = key.startswith("-")
         name = key.lstrip("-")
+        if rows and not any(name in r for r in rows):
+            from ..errors import close_matches
+
+            columns = select_columns(rows, None)
+            hint = close_matches(name, columns)
+            raise RftbenchError(f"--sort {key!r}: no column {name!r}." + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+                                + f"\nColumns: {', '.join(columns)}")
         present = [r for r in rows if r.get(name) is not None]
         missing = [r for r in rows if r.get(name) is None]
         present.sort(key=lambda r: _sort_key(r[name]), reverse=desc)

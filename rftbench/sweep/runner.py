@@ -244,6 +244,18 @@ def run_sweep(
     return summary
 
 
+#: How ``--progress lines`` names each outcome of a run (every :data:`~.worker.Status` but ``busy``, plus ``retry``).
+_LINE_WORDS = {
+    "done": "done",
+    "skipped": "done elsewhere",
+    "failed": "failed",
+    "exhausted": "failed",
+    "retry": "failed (will retry)",
+    "lost": "taken over by another worker (its claim went stale; waiting for that worker)",
+    "interrupted": "interrupted (a checkpoint was kept; re-run to resume)",
+}
+
+
 class _Board:
     """The live progress table (a rich renderable re-drawn by ``Live``)."""
 
@@ -260,7 +272,7 @@ class _Board:
             self.recent.appendleft(p)
         if self.lines is not None and status != "busy":
             counts = self.counts()
-            word = {"done": "done", "skipped": "done elsewhere", "failed": "failed", "exhausted": "failed", "retry": "failed (will retry)"}[status]
+            word = _LINE_WORDS.get(status, status)
             tail = f" ({p.seconds:.2f}s)" if p.seconds else ""
             error = f": {p.error}" if status in ("failed", "exhausted", "retry") else ""
             self.lines.print(
@@ -338,11 +350,6 @@ def _last_error(store: Store, digest: str) -> str | None:
 
 
 def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    from ..progress import duration
+
+    return duration(seconds)

@@ -161,7 +161,7 @@ class Store:
         if not path.is_file():
             return "missing"
         try:
-            return "done" if read_record(path).status == "complete" else "failed"
+            return "done" if read_record(path).status in ("complete", "stopped") else "failed"  # stopped: ended by a warning, on purpose
         except RftbenchError:
             return "unreadable"
 

@@ -105,6 +105,14 @@ def tune(
         raise ConfigError(f"mode {mode!r}: use min or max")
     if num_samples < 1:
         raise ConfigError(f"num_samples {num_samples}: need at least 1 trial")
+    if metric in ("val_robust_acc", "val_corruption_acc", "val_pareto_auc") and trial == DEFAULT_TRIAL:
+        if config.monitor is None:
+            raise ConfigError(f"--metric {metric}: the trials report it from the in-training evaluation; add a `monitor:` "
+                              "section to the config (e.g. --set monitor.n=128), or tune on val_loss")
+        if metric == "val_corruption_acc" and config.monitor.corruption is None:
+            raise ConfigError("--metric val_corruption_acc: set monitor.corruption (e.g. {name: corruptions, severity: 3})")
+        if mode != "max":
+            raise ConfigError(f"--metric {metric} is an accuracy: use --mode max")
     space = search_space(params, ranges)
     trial_fn = resolve_run_function(trial)  # fails here, before Ray starts, if it cannot be imported
     try:

@@ -203,6 +203,6 @@ def _as_record(returned: Any, task: RunTask, store: Store) -> ResultRecord:
     record = returned if isinstance(returned, ResultRecord) else ResultRecord.model_validate(returned)
     if record.id != task.hash:
         raise RftbenchError(f"the run returned a record with id {record.id!r}; expected the config hash {task.hash!r}")
-    if record.status != "complete":
+    if record.status not in ("complete", "stopped"):  # stopped: ended early by --stop-on-warning, a finished outcome
         raise RftbenchError(f"the run returned a record with status {record.status!r}")
     return record

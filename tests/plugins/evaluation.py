@@ -66,6 +66,25 @@ class BrokenFGSM(TinyFGSM):
         return (x + 2 * self.eps).clamp(0, 1)
 
 
+class NoisyFGSM(TinyFGSM):
+    """FGSM from a random start in the ε-ball (torch's global RNG, which the evaluator seeds);
+    ``SEEN`` keeps a digest of every adversarial batch, so tests can see what the randomness did."""
+
+    SEEN: list[str] = []
+
+    def label(self) -> str:
+        return f"noisy_fgsm:{self.eps:g}"
+
+    def perturb(self, model, x, y, *, eps=None):
+        import hashlib
+
+        eps = self.eps if eps is None else eps
+        start = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+        x_adv = torch.min(torch.max(super().perturb(model, start, y, eps=eps / 2), x - eps), x + eps).clamp(0, 1)
+        NoisyFGSM.SEEN.append(hashlib.sha256(x_adv.numpy().tobytes()).hexdigest())
+        return x_adv
+
+
 class AAParams(Params):
     norm: str = "linf"
     eps: Epsilon = Field(8 / 255, le=100.0)
@@ -95,6 +114,8 @@ def rftbench_add_threat_models():
     return [
         ThreatModelSpec(name="aa_test", description="AutoAttack for tests.", params=AAParams, factory=AAThreat, norm="other"),
         ThreatModelSpec(name="tiny_fgsm", description="FGSM for tests.", params=FGSMParams, factory=TinyFGSM, norm="linf"),
+        ThreatModelSpec(name="noisy_fgsm", description="FGSM from a random start, for tests.", params=FGSMParams, factory=NoisyFGSM,
+                        norm="linf"),
         ThreatModelSpec(name="broken_fgsm", description="A broken attack for tests.", params=FGSMParams, factory=BrokenFGSM, norm="linf"),
     ]
 

@@ -1,0 +1,120 @@
+"""What the in-training evaluation and the cost counters cost: training time with and without them.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_monitor.py [--epochs 2] [--repeats 3] [--set key=value ...] [--out FILE]
+
+On the offline default configuration (``rftbench run`` with no arguments: ``mini_resnet.shapes_standard`` on
+digits, TRADES, PGD training threat) with ``--epochs`` epochs, in one process, interleaved ``--repeats`` times:
+
+- **plain**: the trainer as ``rftbench run`` uses it without a ``monitor:`` section (cost counters on: the
+  forward hook counting passes, FLOPs counted on the first step of each signature);
+- **no counters**: the same with the pass-counting hook removed and FLOP counting off (what training cost
+  before ``rftbench.engine.cost``);
+- **monitor**: the default ``monitor:`` section (100 val images, APGD-CE 10 steps, L∞ 4/255, every epoch).
+
+Printed: the median wall time of each, the ratios monitor / plain (the in-training evaluation's share; the
+issue's bound is ≤ 1.10) and plain / no counters (the counters' overhead; bound < 1.01), the CPU model and the
+load average. ``--set`` applies config overrides to all three (e.g. ``--set representation=…``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _NoFlops:
+    """FLOP counting off: the step runs as is."""
+
+    def run(self, signature, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        return fn(*args, **kwargs), 0
+
+
+def train_seconds(overrides: list[str], variant: str) -> tuple[float, dict]:
+    """Build the default config's model and data, train it, and return (wall seconds of fit(), cost/monitor info)."""
+    from rftbench.config import load_config
+    from rftbench.engine import Trainer
+    from rftbench.plugins import get_manager
+    from rftbench.runner import prepare
+
+    manager = get_manager()
+    extra = ["monitor={}"] if variant == "monitor" else []
+    config = load_config(overrides=[*overrides, *extra], manager=manager)
+    setup = prepare(config, manager)
+    trainer = Trainer(config, setup.model, setup.data, setup.parts, device=setup.device, precision=setup.precision,
+                      channels_last=setup.channels_last, run_dir=None, progress=False, manager=manager)
+    if variant == "no counters":
+        trainer.passes.remove()
+        trainer.passes = None
+        trainer.step_flops = _NoFlops()
+    start = time.perf_counter()
+    state = trainer.fit()
+    wall = time.perf_counter() - start
+    info = {"train_seconds": state.train_seconds, "monitor_seconds": sum(state.monitor.get("seconds") or []),
+            "monitor_points": len(state.monitor.get("seconds") or []), "flops_signatures": len(getattr(trainer.step_flops, "by_signature", {}))}
+    return wall, info
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), platform.processor())
+    except OSError:
+        return platform.processor()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    overrides = [f"epochs={args.epochs}", *args.overrides]
+    variants = ("plain", "no counters", "monitor")
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    infos: dict[str, dict] = {}
+    monitor_shares: list[float] = []
+    train_seconds(overrides, "plain")  # warm-up: weights built, data cached, kernels chosen
+    for i in range(args.repeats):
+        order = variants if i % 2 == 0 else variants[::-1]
+        for variant in order:
+            wall, info = train_seconds(overrides, variant)
+            times[variant].append(wall)
+            infos[variant] = info
+            if variant == "monitor" and info["train_seconds"]:
+                monitor_shares.append(info["monitor_seconds"] / info["train_seconds"])
+            print(f"  repeat {i + 1} {variant:12s} {wall:7.2f} s  {info}", flush=True)
+    med = {v: statistics.median(t) for v, t in times.items()}
+    shares = [s for s in monitor_shares] or [float("nan")]
+    result = {
+        "cpu": cpu_model(), "load_average": os.getloadavg(), "threads": os.environ.get("OMP_NUM_THREADS"),
+        "overrides": overrides, "repeats": args.repeats, "seconds": times, "median_seconds": med,
+        "monitor_over_plain": med["monitor"] / med["plain"],
+        "plain_over_no_counters": med["plain"] / med["no counters"],
+        "monitor_points": infos["monitor"]["monitor_points"], "monitor_seconds": infos["monitor"]["monitor_seconds"],
+        # the same run's evaluation seconds over its training seconds: both under the same load (the robust figure)
+        "monitor_share_in_run": statistics.median(shares),
+    }
+    print(f"CPU: {result['cpu']}; load average {result['load_average']}")
+    for v in variants:
+        print(f"{v:12s} median {med[v]:7.2f} s over {args.repeats} ({', '.join(f'{t:.2f}' for t in times[v])})")
+    print(f"monitor / plain        = {result['monitor_over_plain']:.3f}  (the default in-training evaluation; bound 1.10)")
+    print(f"plain / no counters    = {result['plain_over_no_counters']:.3f}  (pass hook + FLOP counting; bound 1.01)")
+    print(f"monitor share in run   = {result['monitor_share_in_run']:.3f}  (evaluation s / training s of the same run)")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
