@@ -180,8 +180,7 @@ def test_recipes_are_valid_run_configs(builtins, tmp_path):
 
 SCENES_ARCHS = ("mini_resnet", "mini_resnet_wide", "mini_convnext", "mini_convnext_wide")
 SCENES_ZOO = [f"{a}.scenes_{k}" for a in SCENES_ARCHS for k in ("standard", "robust")]
-SCENES_SHIPPED = ["mini_resnet.scenes_standard", "mini_resnet.scenes_robust", "mini_resnet_wide.scenes_standard",
-                  "mini_convnext.scenes_standard", "mini_convnext_wide.scenes_standard", "mini_resnet_wide.scenes_robust"]
+SCENES_SHIPPED = SCENES_ZOO  # every scenes backbone ships its weights
 
 
 def test_scenes_are_deterministic_balanced_and_varied():
