@@ -1,9 +1,9 @@
 """Pretraining recipes of the offline backbones: run configs whose trained backbone becomes a representation.
 
-A recipe is an ordinary :class:`~rftbench.config.RunConfig` (from the random-init card
-``mini_resnet.scratch``, on the generated ``shapes`` dataset), trained by the same engine as
-every fine-tuning run, in fp32 and the contiguous layout (the settings closest to
-machine-independent).
+A recipe is an ordinary :class:`~rftbench.config.RunConfig` (from a random-init ``*.scratch``
+card on the generated ``shapes`` or ``scenes`` dataset; the scenes zoo's robust recipes start
+from the standard backbone of their architecture), trained by the same engine as every
+fine-tuning run, in fp32 and the contiguous layout (the settings closest to machine-independent).
 
 The weights the recipes built are **shipped** with rftbench (``rftbench_plugins/weights/``, pinned
 by sha256 in the cards), so every machine starts from the same backbone at once. The recipes
