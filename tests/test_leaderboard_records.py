@@ -77,3 +77,29 @@ def test_unset_optional_fields_do_not_change_the_hash():
     from rftbench.leaderboard.entry import load_entry
 
     assert load_entry(data).content_hash == entry.content_hash
+
+
+def test_training_warnings_reach_the_entry_and_the_site():
+    """A run whose robust accuracy collapsed while training (catastrophic overfitting) carries the flag to the board."""
+    from rftbench.engine.monitor import WARNINGS
+    from rftbench.leaderboard.build import render_site
+    from rftbench.leaderboard.entry import TrainingWarning, load_entry
+    from typing import get_args
+
+    assert get_args(TrainingWarning) == WARNINGS  # one list of names
+    warned = make_record().model_copy(update={"warnings": [
+        {"name": "robust-collapse", "epoch": 1.5, "step": 12, "message": "robust accuracy collapsed: 40.0% → 2.0%"},
+        {"name": "robust-collapse", "epoch": 2.0, "step": 16, "message": "again"},
+        {"name": "loss-divergence", "epoch": 3, "step": 24, "message": "rising"},
+    ]})
+    entry = entry_from_record(warned)
+    assert entry.training_warnings == ["robust-collapse", "loss-divergence"]
+    assert load_entry(json.loads(entry.to_json())).training_warnings == entry.training_warnings
+    plain = entry_from_record(make_record())
+    assert plain.training_warnings is None and json.loads(plain.to_json()).get("training_warnings") is None
+    html = render_site([("local", entry), ("local", plain)])
+    assert html.count(">overfit?</span>") == 1
+    data = json.loads(entry.to_json())
+    data["training_warnings"] = ["<script>"]
+    with pytest.raises(EntryError, match="training_warnings"):
+        load_entry(data, check_hash=False)

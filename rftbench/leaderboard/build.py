@@ -161,6 +161,8 @@ def _row(origin: str, entry: Entry, columns: Sequence[Column]) -> dict[str, Any]
         "origin": origin,
         "verified": verified,
         "unreliable": m.reliable is False,
+        "collapsed": "robust-collapse" in (entry.training_warnings or []),
+        "training_warnings": ", ".join(entry.training_warnings or []),
         "clean": m.clean_acc,
         "threats": [m.acc(c.label) for c in columns],
         "n": n,

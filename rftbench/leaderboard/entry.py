@@ -62,6 +62,8 @@ HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 #: A folder inside a repo: relative, no '..'.
 RepoSubfolder = Annotated[str, StringConstraints(max_length=255), AfterValidator(check_relative)]
 Norm = Literal["linf", "l2", "l1", "corruption", "other"]
+#: The early warnings of the in-training evaluation (``rftbench.engine.monitor.WARNINGS``).
+TrainingWarning = Literal["task-adaptation", "robust-collapse", "loss-divergence"]
 
 #: The order threat models are listed in (the reference study's column order).
 NORM_ORDER: dict[str, int] = {"linf": 0, "l2": 1, "l1": 2, "corruption": 3, "other": 4}
@@ -349,6 +351,11 @@ class Entry(_Strict):
     date: datetime | None = Field(None, description="when the entry was made (UTC)")
     outcomes: OutcomesRef | None = Field(None, description="per-example outcomes file (schema version 2)")
     cost: Cost | None = Field(None, description="FLOPs, passes, device-seconds, peak memory (absent: unknown)")
+    training_warnings: list[TrainingWarning] | None = Field(
+        None, max_length=3,
+        description="early warnings raised while the run trained (rftbench.engine.monitor); robust-collapse: "
+                    "catastrophic or robust overfitting seen by the in-training evaluation (absent: not monitored or none)",
+    )
     content_hash: Sha256Hex
     verification: Verification | None = None
 

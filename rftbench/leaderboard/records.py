@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from ..cards import format_validation_error
 from ..results import ResultRecord
 from ..specs import parse_number
-from .entry import NORM_ALIASES, Budget, Checkpoint, Entry, ModelInfo, parse_threat_label, threat_label, threat_sort_key
+from .entry import NORM_ALIASES, Budget, Checkpoint, Entry, ModelInfo, TrainingWarning, parse_threat_label, threat_label, threat_sort_key
 from .errors import EntryError
 
 def _component(value: Any) -> tuple[str, dict[str, Any]]:
@@ -167,6 +167,16 @@ def model_info_for(representation: str, manager: Any = None) -> ModelInfo:
     )
 
 
+def training_warnings_from_record(record: ResultRecord) -> list[str] | None:
+    """The names of the record's early warnings, each once, in the order raised (``None`` when there are none)."""
+    names: list[str] = []
+    for warning in record.warnings or []:
+        name = warning.get("name") if isinstance(warning, dict) else None
+        if name in get_args(TrainingWarning) and name not in names:
+            names.append(name)
+    return names or None
+
+
 def cost_from_record(record: ResultRecord) -> dict[str, Any] | None:
     """The entry's ``cost`` from a record's (``None`` for a record without one: unknown)."""
     from ..curves import summary_columns
@@ -231,6 +241,7 @@ def entry_from_record(
             provenance=record.provenance,
             outcomes=outcomes_ref(record.metrics),
             cost=cost_from_record(record),
+            training_warnings=training_warnings_from_record(record),
             checkpoint=checkpoint,
             submitter=submitter,
             date=date or datetime.now(timezone.utc).replace(microsecond=0),
