@@ -31,7 +31,7 @@ from .specs import (
 from .zoo import get_dataset, get_representation, list_cards
 
 #: Public names whose modules import torch: loaded on first access, so `import rftbench` stays light.
-_LAZY = {"run": "runner", "load_model": "runner", "ResultRecord": "results", "read_record": "results", "evaluate": "evaluation",
+_LAZY = {"run": "runner", "load_model": "trained", "ResultRecord": "results", "read_record": "results", "evaluate": "evaluation",
          "compare": "comparison", "compare_many": "comparison", "group_runs": "groups", "load_group": "groups",
          "make_splits": "splits", "Split": "splits", "DatasetError": "errors"}
 

@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,31 +32,17 @@ from pydantic import ValidationError
 from rich.console import Console
 from torch import nn
 
-from .cards import DatasetCard, RepresentationCard, format_validation_error
-from .config import Component, RunConfig, load_config, resolve_config
-from .data import RunData, build_data
-from .engine import (
-    Components,
-    Precision,
-    Trainer,
-    MemoryFormat,
-    choose_precision,
-    decide_channels_last,
-    describe_device,
-    load_weights,
-    resolve_device,
-    save_weights,
-)
-from .engine.threads import ThreadChoice, apply_threads
+from .cards import format_validation_error
+from .config import RunConfig, load_config, resolve_config
+from .engine import MemoryFormat, Trainer, describe_device, save_weights
 from .errors import ConfigError, RftbenchError
-from .model import Classifier, build_classifier
+from .model import Classifier
 from .plugins import PluginManager, get_manager
+from .prepare import Setup, build_components, check_data_settings, distributed_rank_world, init_distributed, prepare
 from .results import ResultRecord, atomic_write_text, read_record, write_record
+from .trained import MODEL_FILE, MODEL_INFO, add_protocol_layers, build_trained_classifier, load_model, read_model_info
 
 log = logging.getLogger("rftbench")
-
-MODEL_FILE = "model.safetensors"
-MODEL_INFO = "model.json"
 
 
 def _as_config(config: RunConfig | dict | str | Path | None, overrides: list[str] | None, manager: PluginManager) -> RunConfig:
@@ -128,35 +113,6 @@ def run_lock(run_dir: Path, console: Console | None = None) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
-def check_data_settings(config: RunConfig, data: RunData, manager: PluginManager) -> None:
-    """Settings that depend on the data, checked before training (each error names the field and the fix)."""
-    from .evaluation.evaluate import check_data, resolve_suite
-
-    n_test = _length(data.test)
-    if config.n_eval is not None and n_test is not None and config.n_eval > n_test:
-        raise ConfigError(f"invalid run config for this data (nothing was trained):\n  n_eval: {config.n_eval} is more than "
-                          f"the {n_test} images of {config.dataset!r}'s test split; use n_eval ≤ {n_test} (or leave it unset)")
-    try:
-        threats, _ = resolve_suite(config.evaluation, manager)
-        check_data(data.test, config.n_eval, threats)  # the evaluation's own checks of the data, before training
-    except RftbenchError as err:
-        raise ConfigError(f"dataset {config.dataset!r}: {err} (nothing was trained)") from None
-    if config.monitor is not None:
-        from .engine.monitor import check_monitor
-
-        try:
-            check_monitor(config.monitor, data.val, manager)
-        except ConfigError as err:
-            raise ConfigError(f"invalid run config for this data (nothing was trained):\n  {err}") from None
-
-
-def _length(dataset: Any) -> int | None:
-    try:
-        return len(dataset)
-    except TypeError:
-        return None
-
-
 def _existing_record(record_path: Path) -> ResultRecord | None:
     """The record at ``record_path``; an unreadable one is moved aside (kept, with a warning) and ``None`` returned."""
     if not record_path.is_file():
@@ -173,72 +129,6 @@ def _existing_record(record_path: Path) -> ResultRecord | None:
         return None
 
 
-def build_components(config: RunConfig, manager: PluginManager) -> Components:
-    """The runtime objects of the config's loss, protocol, training threat and schedules."""
-
-    def build(kind: str, component: Component) -> Any:
-        return manager.get(kind, component.name).build(**component.params)
-
-    loss = build("loss", config.loss)
-    return Components(
-        loss=loss,
-        protocol=build("protocol", config.protocol),
-        threat=build("threat_model", config.threat) if getattr(loss, "adversarial", True) else None,
-        eps_schedule=build("schedule", config.eps_schedule),
-        lr_schedule=build("schedule", config.lr_schedule),
-    )
-
-
-@dataclass
-class Setup:
-    """What training a resolved config needs: its cards, components, device, model and data."""
-
-    representation: RepresentationCard
-    dataset: DatasetCard
-    parts: Components
-    device: torch.device
-    precision: Precision
-    model: Classifier
-    memory_format: MemoryFormat
-    data: RunData
-    threads: ThreadChoice | None = None
-    #: torch's CPU RNG state right after the seeded build (``torch.set_rng_state`` it to train as ``run`` does).
-    rng_state: torch.Tensor | None = None
-
-    @property
-    def channels_last(self) -> bool:
-        return self.memory_format.channels_last
-
-
-def prepare(config: RunConfig, manager: PluginManager) -> Setup:
-    """Build a resolved config's components, model (seeded with ``config.seed``) and data; writes nothing.
-
-    The build draws from torch's CPU generator seeded with ``config.seed`` inside
-    ``torch.random.fork_rng``: the caller's global RNG state is left as it was. The state the
-    build ended in is ``Setup.rng_state`` (``run`` continues training from it).
-    """
-    rep = manager.get("representation", config.representation)
-    data_card = manager.get("dataset", config.dataset)
-    parts = build_components(config, manager)
-    threads = apply_threads(config.threads)
-    device = resolve_device(config.device)
-    if device.type == "cuda" and distributed_rank_world()[1] > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    precision = choose_precision(config.precision, device)
-    with torch.random.fork_rng(devices=[]):  # CPU only: the model is built on the CPU, CUDA's RNG is not touched
-        torch.default_generator.manual_seed(config.seed)
-        model = build_classifier(rep, data_card.num_classes, manager=manager)
-        memory_format = decide_channels_last(config.channels_last, model, device)
-        from .data import resolve_workers
-
-        rank, world = distributed_rank_world()
-        data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
-                          pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
-                          cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
-        rng_state = torch.get_rng_state()
-    return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads, rng_state)
-
-
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
     """Peak memory of this process so far: ``peak_host_memory_mb`` (resident set, ``getrusage``) and on CUDA
     ``peak_device_memory_mb`` (``torch.cuda.max_memory_allocated``)."""
@@ -249,27 +139,6 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     if device.type == "cuda":
         out["peak_device_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return out
-
-
-def init_distributed(requested_device: str = "auto") -> tuple[int, int]:
-    """Under ``torchrun`` (``WORLD_SIZE`` > 1), initialise the default process group once: gloo on CPU, NCCL on CUDA.
-
-    Returns ``(rank, world size)``; ``(0, 1)`` outside torchrun.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world > 1 and torch.distributed.is_available() and not torch.distributed.is_initialized():
-        cuda = requested_device != "cpu" and torch.cuda.is_available()
-        if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
-    return distributed_rank_world()
-
-
-def distributed_rank_world() -> tuple[int, int]:
-    """``(rank, world size)`` of this process: from an initialised process group, else ``(0, 1)``."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def _plugin_versions(config: RunConfig, manager: PluginManager) -> dict[str, Any]:
@@ -527,75 +396,6 @@ def _cost_summary(state: Any, eval_phases: dict[str, dict[str, Any]], trainer: T
         "peak_device_memory_bytes": max(peaks) if peaks else None,
         "peak_host_memory_bytes": host_peak_bytes(),
     }
-
-
-def read_model_info(path: str | Path) -> dict[str, Any]:
-    """A run folder's ``model.json``, checked: ``representation`` (str), ``num_classes`` (int ≥ 1), ``sha256``."""
-    path = Path(path)
-    fix = "the run folder is damaged: run the config again with --rerun"
-    try:
-        info = json.loads(path.read_bytes())
-    except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
-        raise RftbenchError(f"{path}: unreadable ({err}); {fix}") from None
-    if not isinstance(info, dict):
-        raise RftbenchError(f"{path}: expected a JSON object, got {type(info).__name__}; {fix}")
-    rep, classes, sha = info.get("representation"), info.get("num_classes"), info.get("sha256")
-    if not isinstance(rep, str) or not isinstance(classes, int) or isinstance(classes, bool) or classes < 1 \
-            or not (sha is None or isinstance(sha, str)):
-        raise RftbenchError(f"{path}: needs representation (a string), num_classes (an integer ≥ 1) and sha256; {fix}")
-    protocol = info.get("protocol")
-    if protocol is not None and not (isinstance(protocol, dict) and isinstance(protocol.get("name"), str)):
-        raise RftbenchError(f"{path}: protocol must be a mapping with a name (the protocol that added layers); {fix}")
-    return info
-
-
-def build_trained_classifier(info: dict[str, Any], manager: PluginManager | None = None) -> Classifier:
-    """The untrained classifier a run's ``model.json`` describes, with the layers its protocol added (LoRA, adapters).
-
-    ``info`` is :func:`read_model_info`'s; the result takes the run's ``model.safetensors`` as it is.
-    """
-    manager = manager or get_manager()
-    model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
-    add_protocol_layers(model, info, manager)
-    return model
-
-
-def add_protocol_layers(model: nn.Module, info: dict[str, Any], manager: PluginManager | None = None) -> None:
-    """Add the layers the protocol ``model.json`` records (LoRA, adapters) to a freshly built classifier; none: nothing."""
-    from .engine import prepare_model
-
-    protocol = info.get("protocol")
-    if protocol is None:
-        return
-    manager = manager or get_manager()
-    params = {k: v for k, v in protocol.items() if k != "name"}
-    try:
-        built = manager.get("protocol", protocol["name"]).build(**params)
-    except ValidationError as err:
-        raise RftbenchError(f"model.json: protocol {protocol['name']!r}: {format_validation_error(err)}") from None
-    prepare_model(model, built)
-
-
-def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manager: PluginManager | None = None) -> Classifier:
-    """The trained classifier of a run (an ``nn.Module`` in eval mode taking [0, 1] images).
-
-    ``run_dir`` is the run folder (``runs/<hash>``) or its result record (``runs/<hash>.json``).
-    A model trained with a protocol that adds layers (``lora``, ``lp-lora``, ``adapter``, ``peft``)
-    is returned with them, unmerged: the same modules and weights as at the end of training.
-    """
-    path = Path(run_dir)
-    if path.suffix == ".json" and path.is_file():
-        path = path.with_suffix("")
-    info_path = path / MODEL_INFO
-    if not info_path.is_file():
-        raise RftbenchError(f"{path}: not a finished run folder (no {MODEL_INFO}); pass runs/<hash> or runs/<hash>.json")
-    info = read_model_info(info_path)
-    from .plugins import missing_plugin_hint, record_provenance
-
-    with missing_plugin_hint(record_provenance(path)):
-        model = build_trained_classifier(info, manager)
-    load_weights(model, path / MODEL_FILE, sha256=info.get("sha256"))
-    return model.to(device).eval()
 
 
 __all__ = ["RunLocked", "Setup", "add_protocol_layers", "build_components", "build_trained_classifier", "check_data_settings", "load_model", "prepare", "read_model_info", "run",

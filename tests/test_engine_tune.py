@@ -1,4 +1,4 @@
-"""rftbench.engine.tune: `tune_trial` reports the validation loss per epoch, writes nothing, needs a val split."""
+"""rftbench.sweep.trial: `tune_trial` reports the validation loss per epoch, writes nothing, needs a val split."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from rftbench import hookimpl, load_model, run
 from rftbench.cards import DatasetCard
 from rftbench.config import load_config
-from rftbench.engine import tune_trial
-from rftbench.engine.tune import REPORTED
+from rftbench.sweep.trial import REPORTED, tune_trial
 from rftbench.errors import ConfigError
 from rftbench.specs import DatasetSourceSpec, NoParams
 from rftbench_plugins.offline import load_offline

@@ -339,7 +339,7 @@ def test_entries_carry_cost_and_pareto_auc_and_the_site_shows_unknown_cost():
 
 
 def test_a_tune_trial_reports_the_validation_robust_accuracy_per_epoch(engine_manager, tmp_path):
-    from rftbench.engine import tune_trial
+    from rftbench.sweep.trial import tune_trial
 
     overrides = tiny(tmp_path)
     rows = []

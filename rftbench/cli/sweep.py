@@ -373,7 +373,7 @@ def tune_command(
     results_dir: Path = typer.Option(Path("runs/tune"), "--results-dir", help="Where Ray Tune keeps the trials."),
     output: Path = typer.Option(Path("best.yaml"), "--output", "-o", help="Where to write the best configuration."),
     trial_function: str = typer.Option(
-        "rftbench.engine:tune_trial", "--trial-function", help="module:function(config, report) training one trial (rftbench.sweep.synthetic:synthetic_trial for a demo)."
+        "rftbench.sweep.trial:tune_trial", "--trial-function", help="module:function(config, report) training one trial (rftbench.sweep.synthetic:synthetic_trial for a demo)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random search."),
 ) -> None:

@@ -14,7 +14,6 @@ from .hardware import (
 from .optim import build_optimizer, no_decay_names, param_groups, set_lr
 from .step import FusedStep, NonFiniteLossError, StepOutput, has_training_batchnorm
 from .trainer import Components, DataLoaderFailed, RunInterrupted, Trainer, TrainState, freeze_for_epoch, parameter_counts, prepare_model
-from .tune import tune_trial
 
 __all__ = [
     "CheckpointError",
@@ -46,5 +45,4 @@ __all__ = [
     "save_weights",
     "set_lr",
     "sha256_file",
-    "tune_trial",
 ]

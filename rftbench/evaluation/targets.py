@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +40,13 @@ def _test_split(representation: str, dataset: str, root: str | None, manager: Pl
 
 
 def _model_info(path: Path) -> dict[str, Any]:
-    from ..runner import read_model_info
+    from ..trained import read_model_info
 
     return read_model_info(path)
 
 
 def _run_folder(path: Path, dataset: str | None, data_root: str | None, device: str, manager: PluginManager) -> Target:
-    from ..runner import load_model
+    from ..trained import load_model
 
     info = _model_info(path / RUN_MODEL_INFO)
     config: dict[str, Any] = {}
@@ -133,7 +132,7 @@ def load_target(
         dataset = _need(dataset, "--dataset", f"{path}: which dataset is this classifier for?")
         model = _classifier(representation, dataset, manager, pretrained=False)
         if beside.is_file():  # a run's weights: the layers its protocol added (LoRA, adapters) first
-            from ..runner import add_protocol_layers
+            from ..trained import add_protocol_layers
 
             add_protocol_layers(model, _model_info(beside), manager)
         missing, unexpected = model.load_state_dict(_load_state(path), strict=False)

@@ -10,7 +10,7 @@ A *trial function* trains one sampled config and reports once per epoch::
     trial(config: RunConfig, report: Callable[[dict[str, float]], None]) -> None
 
 ``report({"val_loss": …, …})`` hands the epoch's metrics to Ray Tune, which may stop the trial
-there (ASHA). The engine's is ``rftbench.engine:tune_trial``; any importable function with that
+there (ASHA). rftbench's is ``rftbench.sweep.trial:tune_trial``; any importable function with that
 signature works (``rftbench.sweep.synthetic:synthetic_trial`` for a demo without training).
 """
 
@@ -32,7 +32,9 @@ from .spec import assign
 from .worker import resolve_run_function
 
 #: The engine's trial function (trains a config, reporting validation metrics per epoch).
-DEFAULT_TRIAL = "rftbench.engine:tune_trial"
+DEFAULT_TRIAL = "rftbench.sweep.trial:tune_trial"
+#: Where the trial function was before it moved out of the engine (kept working for scripts that name it).
+MOVED_TRIALS = {"rftbench.engine:tune_trial": DEFAULT_TRIAL}
 
 #: The reference study's search space: log-uniform ranges, backbone and head tuned separately.
 SEARCH_SPACE: dict[str, tuple[float, float]] = {
@@ -101,6 +103,8 @@ def tune(
     ``max_t``). Ray is started (or reached at ``address``) through the ``ray`` executor, so a
     missing cluster fails with the same clear error as ``rftbench sweep``.
     """
+    if isinstance(trial, str):
+        trial = MOVED_TRIALS.get(trial, trial)
     if mode not in ("min", "max"):
         raise ConfigError(f"mode {mode!r}: use min or max")
     if num_samples < 1:

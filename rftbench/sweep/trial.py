@@ -1,4 +1,4 @@
-"""``tune_trial(config, report)``: the engine's trial function for ``rftbench tune`` (Ray Tune, ASHA).
+"""``tune_trial(config, report)``: rftbench's trial function for ``rftbench tune`` (Ray Tune, ASHA).
 
 A trial trains a config exactly as :func:`rftbench.run` does (same components, model, data,
 seeding and training loop) and reports, after every epoch, the clean validation loss ASHA
@@ -14,8 +14,9 @@ from typing import Any
 
 from ..config import RunConfig, resolve_config
 from ..errors import ConfigError
+from ..engine import Trainer
 from ..plugins import PluginManager, get_manager
-from .trainer import Trainer
+from ..prepare import prepare
 
 #: What a trial reports after each epoch (``val_loss`` is what ``rftbench tune`` minimises by default).
 REPORTED = ("epoch", "val_loss", "val_acc", "train_loss", "train_acc")
@@ -46,8 +47,6 @@ def tune_trial(
     :raises ConfigError: the dataset has no val split (before anything is built), or bad input
         as for :func:`rftbench.run`.
     """
-    from ..runner import prepare  # runner imports the engine: import it when a trial runs
-
     manager = manager or get_manager()
     config = resolve_config(config, manager)
     if "val" not in manager.get("dataset", config.dataset).splits:
