@@ -326,8 +326,25 @@ DATASETS = [
 
 @hookimpl
 def rftbench_add_architectures() -> list[ArchitectureSpec]:
-    return [ArchitectureSpec(name="recipe", factory=build_recipe_backbone, params=RecipeParams,
+    return [ArchitectureSpec(name="recipe", factory=build_recipe_backbone, params=RecipeParams, rebuild=rebuild_recipe_weights,
                              description="small CNN backbones (mini ResNet, mini ConvNeXt) pretrained by rftbench's offline recipes")]
+
+
+def rebuild_recipe_weights(card: Any, output: Any = None) -> dict[str, Any]:
+    """The spec's ``rebuild``: run the card's recipe again, compare with the shipped file, copy the result to ``output``."""
+    import shutil
+    from pathlib import Path
+
+    from ._recipes import rebuild, shipped_weights_file
+
+    info = rebuild(card)
+    if output:
+        Path(output).mkdir(parents=True, exist_ok=True)
+        shipped = shipped_weights_file(card)  # a plain file name, checked
+        target = Path(output) / (shipped.name if shipped is not None else f"{card.id}.safetensors")
+        shutil.copyfile(info["file"], target)
+        info["copied_to"] = str(target)
+    return info
 
 
 @hookimpl

@@ -284,9 +284,18 @@ class ArchitectureParams(Params):
 
 
 class ArchitectureSpec(Spec):
-    """Builds networks for representation cards whose ``source`` is this spec's name."""
+    """Builds networks for representation cards whose ``source`` is this spec's name.
+
+    ``rebuild(card, output) -> dict``, for architectures whose weights come from a pretraining
+    recipe (``card.weights.recipe``): train the card's weights again, compare them with the shipped
+    ones and, with ``output`` (a folder), copy the built file there; returns what ``rftbench zoo
+    build`` reports (``reproduces``, ``file``, ``copied_to``, the recipe's accuracies…).
+    """
 
     kind: ClassVar[str] = "architecture"
+    rebuild: Callable[..., dict[str, Any]] | None = Field(
+        None, description="rebuild(card, output) -> outcome: the card's weights from its recipe (`rftbench zoo build`)"
+    )
 
 
 class DatasetSourceSpec(Spec):

@@ -306,3 +306,27 @@ def test_zoo_build_wildcard_skips_cards_without_a_recipe(builtins, monkeypatch, 
     assert code == 2 and "no pretraining recipe for mini_convnext.scratch" in err
     code, _, err = run_cli(capsys, "zoo", "build", "*.scratch")
     assert code == 2 and "no pretraining recipe for" in err and "mini_convnext.scratch" in err
+
+
+def test_zoo_build_reaches_the_recipe_through_the_architecture_spec(builtins, monkeypatch, capsys):
+    """`zoo build` asks the card's architecture spec to rebuild (as for a third party's recipe backbones), not the built-ins."""
+    import rftbench.cli.zoo as zoo_cli
+    from rftbench.plugins import get_manager
+    from tests.cli_helpers import run_cli
+
+    assert "rftbench_plugins" not in Path(zoo_cli.__file__).read_text()
+    manager = get_manager()
+    spec = manager.get("architecture", "recipe")
+    assert spec.rebuild is not None
+    calls = []
+    outcome = {"recipe": "r", "sha256": "0" * 64, "file": "x", "reproduces": True, "shipped_sha256": "0" * 64,
+               "max_abs_diff": 0.0, "clean_acc": 0.5, "robust_acc": {}, "dataset": "scenes"}
+    theirs = spec.model_copy(update={"rebuild": lambda card, output: calls.append((card.id, output)) or dict(outcome)})
+    monkeypatch.setattr(manager, "get", lambda kind, name, _get=manager.get: theirs
+                        if (kind, name) == ("architecture", "recipe") else _get(kind, name))
+    code, out, err = run_cli(capsys, "zoo", "build", "mini_resnet.scenes_standard", "--json")
+    assert code == 0, err
+    assert calls == [("mini_resnet.scenes_standard", None)] and json.loads(out)[0]["card"] == "mini_resnet.scenes_standard"
+    theirs = spec.model_copy(update={"rebuild": None})  # an architecture that cannot rebuild: no recipe to run
+    code, _, err = run_cli(capsys, "zoo", "build", "mini_resnet.scenes_standard")
+    assert code == 2 and "no pretraining recipe for mini_resnet.scenes_standard" in err

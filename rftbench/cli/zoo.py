@@ -221,28 +221,18 @@ def zoo_build(
     (floating-point summation order), so the largest weight difference and the recipe's
     accuracies are shown too. The built file is kept in the cache, never replaces the shipped one.
     """
-    import shutil
-    from pathlib import Path
-
-    from rftbench_plugins._recipes import rebuild, shipped_weights_file
-
+    manager = get_manager()
     cards = _named_cards("representation", names)
-    without = [c.id for c in cards if not c.weights.recipe]
+    rebuilders = {c.id: getattr(manager.get("architecture", c.source), "rebuild", None) for c in cards}
+    without = [c.id for c in cards if not c.weights.recipe or rebuilders[c.id] is None]
     if without and (len(without) == len(cards) or set(without) & set(names)):  # a wildcard skips recipe-less cards (*.scratch)
         without = [c for c in without if c in names] or without
         raise RftbenchError(f"no pretraining recipe for {', '.join(without)}: `zoo build` rebuilds recipe weights "
                             "(the offline mini backbones); use `rftbench zoo fetch` for weights on the Hub or a URL")
-    cards = [c for c in cards if c.weights.recipe]
     outcomes = []
-    for card in cards:
-        info = rebuild(card)
-        if output:
-            Path(output).mkdir(parents=True, exist_ok=True)
-            shipped = shipped_weights_file(card)  # a plain file name, checked
-            target = Path(output) / (shipped.name if shipped is not None else f"{card.id}.safetensors")
-            shutil.copyfile(info["file"], target)
-            info["copied_to"] = str(target)
-        outcomes.append({"card": card.id, **info})
+    for card in (c for c in cards if c.id not in without):
+        # through the architecture's spec (ArchitectureSpec.rebuild), as for a third party's recipe backbones
+        outcomes.append({"card": card.id, **rebuilders[card.id](card, output)})
     if as_json:
         print_json(outcomes)
         return
