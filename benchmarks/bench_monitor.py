@@ -11,7 +11,8 @@ digits, TRADES, PGD training threat) with ``--epochs`` epochs, in one process, i
   before ``rftbench.engine.cost``);
 - **monitor**: the default ``monitor:`` section (100 val images, APGD-CE 10 steps, L∞ 4/255, every epoch).
 
-Printed: the median wall time of each, the ratios monitor / plain (the in-training evaluation's share; the
+First, the counters' own overhead: the fused step timed with and without them, alternating every step
+(``--steps`` pairs), the median of the paired ratios. Then printed: the median wall time of each, the ratios monitor / plain (the in-training evaluation's share; the
 issue's bound is ≤ 1.10) and plain / no counters (the counters' overhead; bound < 1.01), the CPU model and the
 load average. ``--set`` applies config overrides to all three (e.g. ``--set representation=…``).
 """
@@ -63,6 +64,41 @@ def train_seconds(overrides: list[str], variant: str) -> tuple[float, dict]:
     return wall, info
 
 
+def counter_overhead(overrides: list[str], steps: int) -> dict:
+    """Per-step time of the fused step with and without the counters, alternating every step (load drift cancels)."""
+    from rftbench.config import load_config
+    from rftbench.engine import Trainer
+    from rftbench.engine.cost import PassCounter
+    from rftbench.plugins import get_manager
+    from rftbench.runner import prepare
+
+    manager = get_manager()
+    config = load_config(overrides=overrides, manager=manager)
+    setup = prepare(config, manager)
+    trainer = Trainer(config, setup.model, setup.data, setup.parts, device=setup.device, precision=setup.precision,
+                      channels_last=setup.channels_last, run_dir=None, progress=False, manager=manager)
+    x, y = next(iter(setup.data.train_loader))
+    x, y = x.to(setup.device), y.to(setup.device)
+    eps = trainer.base_eps
+    on_passes, on_flops = trainer.passes, trainer.step_flops
+    timings: dict[str, list[float]] = {"on": [], "off": []}
+    trainer._train_step(x, y, eps, True, 0)  # the one counted step of this signature, and warm-up
+    for k in range(steps):
+        for variant in (("on", "off") if k % 2 == 0 else ("off", "on")):
+            if variant == "on":
+                trainer.passes, trainer.step_flops = on_passes, on_flops
+            else:
+                trainer.passes, trainer.step_flops = None, _NoFlops()
+            start = time.perf_counter()
+            out = trainer._train_step(x, y, eps, True, 0)
+            float(out.loss)  # the step is done
+            timings[variant].append(time.perf_counter() - start)
+    on_passes.remove()
+    ratios = sorted(a / b for a, b in zip(timings["on"], timings["off"]))
+    return {"steps": steps, "median_step_on": statistics.median(timings["on"]), "median_step_off": statistics.median(timings["off"]),
+            "median_paired_ratio": statistics.median(ratios)}
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -77,9 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--steps", type=int, default=30, help="paired steps of the counters' overhead measurement")
+    parser.add_argument("--only-counters", action="store_true", help="measure only the counters' per-step overhead")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     overrides = [f"epochs={args.epochs}", *args.overrides]
+    counters = counter_overhead(overrides, args.steps)
+    print(f"counters: median step {counters['median_step_on'] * 1e3:.1f} ms on, {counters['median_step_off'] * 1e3:.1f} ms off; "
+          f"median paired ratio {counters['median_paired_ratio']:.4f} over {args.steps} steps (bound 1.01)", flush=True)
+    if args.only_counters:
+        print(f"CPU: {cpu_model()}; load average {os.getloadavg()}")
+        return 0
     variants = ("plain", "no counters", "monitor")
     times: dict[str, list[float]] = {v: [] for v in variants}
     infos: dict[str, dict] = {}
@@ -104,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "monitor_points": infos["monitor"]["monitor_points"], "monitor_seconds": infos["monitor"]["monitor_seconds"],
         # the same run's evaluation seconds over its training seconds: both under the same load (the robust figure)
         "monitor_share_in_run": statistics.median(shares),
+        "counters": counters,
     }
     print(f"CPU: {result['cpu']}; load average {result['load_average']}")
     for v in variants:

@@ -18,7 +18,10 @@ on CUDA ``torch.cuda.max_memory_allocated``; on CPU (Linux) each variant runs in
 process, which returns freed heap to the OS (``malloc_trim``), resets its peak resident set
 (``/proc/self/clear_refs``) just before the first step and reports how far the peak (``VmHWM``)
 rose over two steps above the resident set then: activations, gradients and optimiser state,
-the weights being counted before. With ``classic_at`` (PGD-``--steps``, L∞ 8/255) the attack back-propagates to the input
+the weights being counted before (what the allocator holds: glibc's arenas make it a coarse
+number). Beside it, **state** counts those three on the tensors themselves: the activations
+autograd saves in one training forward (``saved_tensors_hooks``), the gradients of the
+trainable parameters and AdamW's state. With ``classic_at`` (PGD-``--steps``, L∞ 8/255) the attack back-propagates to the input
 through the whole network whatever trains, so LoRA saves less there than with ``ce``.
 """
 
@@ -96,7 +99,31 @@ def build(model_name: str, variant: str, loss_name: str, args: argparse.Namespac
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    run.optimizer = optimizer
     return run, model, counts
+
+
+def counted_state(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
+    """Bytes (MiB) of what training keeps, counted on the tensors: the activations autograd saves in one training
+    forward (``saved_tensors_hooks``; unique storages, parameters excluded), the gradients and the optimiser state."""
+    saved: dict[int, int] = {}
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in params:
+            saved[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    del out
+    grads = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    state = sum(v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v))
+    mib = 2**20
+    return {"activations": sum(saved.values()) / mib, "gradients": grads / mib, "optimizer": state / mib,
+            "total": (sum(saved.values()) + grads + state) / mib}
 
 
 def batch(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"load average {load:.1f}; {_cpu()}", flush=True)
     rows = []
     print(f"{'backbone':24s} {'loss':16s} {'trainable (LoRA / FFT)':>24s} {'FFT s':>7s} {'LoRA s':>7s} {'time ×':>7s} "
-          f"{'FFT MiB':>8s} {'LoRA MiB':>9s} {'memory ×':>9s}")
+          f"{'state FFT/LoRA MiB':>19s} {'state ×':>8s} {'peak RSS FFT/LoRA MiB':>22s} {'RSS ×':>6s}")
     for model_name in args.models:
         for loss_name in args.losses:
             variants = {v: build(model_name, v, loss_name, args, device) for v in ("fft", "lora")}
@@ -197,18 +224,22 @@ def main(argv: list[str] | None = None) -> dict:
                     if round_:
                         times[v].append(time.perf_counter() - t0)
             counts = {v: c for v, (_, _, c) in variants.items()}
+            state = {v: counted_state(m, run.optimizer, x) for v, (run, m, _) in variants.items()}
             del variants
             med = {v: statistics.median(t) for v, t in times.items()}
             mem = {v: None for v in med} if args.no_memory else {v: memory(model_name, v, loss_name, args) for v in med}
             loss_label = "ce" if loss_name == "ce" else f"classic_at PGD-{args.steps}"
             row = {"backbone": model_name, "loss": loss_label, "trainable": {v: counts[v]["trainable"] for v in counts},
                    "total": counts["lora"]["total"], "median_s": med, "times": times, "time_ratio": med["lora"] / med["fft"],
-                   "peak_growth_mib": mem, "memory_ratio": (mem["lora"] / mem["fft"]) if mem["fft"] else None}  # None: not measured
+                   "peak_growth_mib": mem, "memory_ratio": (mem["lora"] / mem["fft"]) if mem["fft"] else None,  # None: not measured
+                   "counted_state_mib": state, "state_ratio": state["lora"]["total"] / state["fft"]["total"]}
             rows.append(row)
             share = f"{counts['lora']['trainable'] / 1e6:.2f}M / {counts['fft']['trainable'] / 1e6:.1f}M"
-            mem_cols = ("" if row["memory_ratio"] is None else f"{mem['fft']:8.0f} {mem['lora']:9.0f} {row['memory_ratio']:9.2f}")
-            print(f"{model_name:24s} {loss_label:16s} {share:>24s} {med['fft']:7.2f} {med['lora']:7.2f} {row['time_ratio']:7.2f} {mem_cols}",
-                  flush=True)
+            st = f"{state['fft']['total']:.0f} / {state['lora']['total']:.0f}"
+            mem_cols = ("" if row["memory_ratio"] is None else f"{mem['fft']:.0f} / {mem['lora']:.0f}")
+            rss = "" if row["memory_ratio"] is None else f"{row['memory_ratio']:6.2f}"
+            print(f"{model_name:24s} {loss_label:16s} {share:>24s} {med['fft']:7.2f} {med['lora']:7.2f} {row['time_ratio']:7.2f} "
+                  f"{st:>19s} {row['state_ratio']:8.2f} {mem_cols:>22s} {rss}", flush=True)
     result = {"setup": {k: v for k, v in vars(args).items() if k not in ("json", "child")} | {"cpu": _cpu(), "load_average": load,
                                                                                                 "threads": torch.get_num_threads()},
               "rows": rows}

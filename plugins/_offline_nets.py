@@ -67,3 +67,28 @@ class MiniResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)
+
+
+class MiniConvNeXt(nn.Module):
+    """A small ConvNeXt for 32 px images: timm's ``ConvNeXt`` with a 2×2 patch stem and four stages (16, 8, 4, 2 px).
+
+    Takes images in [0, 1] (normalised inside); ``forward_features`` returns the globally
+    average-pooled, normed output of the last stage (``num_features`` = the last width). No layer
+    scale (``ls_init_value=None``): the short pretraining budgets train faster without it. Its
+    ``stages`` are what partial-k fine-tuning counts.
+    """
+
+    def __init__(self, dims: tuple[int, ...] = (16, 32, 64, 128), depths: tuple[int, ...] = (1, 1, 1, 1),
+                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)):
+        super().__init__()
+        from timm.models.convnext import ConvNeXt
+
+        self.normalize = Normalize(mean, std)
+        self.convnext = ConvNeXt(num_classes=0, depths=depths, dims=dims, patch_size=2, ls_init_value=None)
+        self.num_features = dims[-1]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.convnext(self.normalize(x))  # num_classes=0: pooled and normed features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)

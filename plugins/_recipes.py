@@ -1,9 +1,9 @@
 """Pretraining recipes of the offline backbones: run configs whose trained backbone becomes a representation.
 
-A recipe is an ordinary :class:`~rftbench.config.RunConfig` (from the random-init card
-``mini_resnet.scratch``, on the generated ``shapes`` dataset), trained by the same engine as
-every fine-tuning run, in fp32 and the contiguous layout (the settings closest to
-machine-independent).
+A recipe is an ordinary :class:`~rftbench.config.RunConfig` (from a random-init ``*.scratch``
+card on the generated ``shapes`` or ``scenes`` dataset; the scenes zoo's robust recipes start
+from the standard backbone of their architecture), trained by the same engine as every
+fine-tuning run, in fp32 and the contiguous layout (the settings closest to machine-independent).
 
 The weights the recipes built are **shipped** with rftbench (``rftbench_plugins/weights/``, pinned
 by sha256 in the cards), so every machine starts from the same backbone at once. The recipes
@@ -58,6 +58,38 @@ RECIPES: dict[str, dict[str, Any]] = {
         "evaluation": [{"name": "linf", "eps": "2/255", "attack": "pgd", "steps": 5}],
     },
 }
+
+
+# ------------------------------------------------------------------ the scenes zoo (two families × two sizes)
+#
+# Standard: cross-entropy from random init on ``scenes`` (64 classes). Robust: Classic AT (PGD-2,
+# L∞ 4/255, ε warmed up over the first quarter) started from the standard backbone of the same
+# architecture (its shipped, sha256-pinned weights), the way robust models are commonly obtained
+# from a standard checkpoint when compute is short. Budgets keep every recipe under 10 minutes
+# on one thread of a 2-core CPU (see the README's zoo table for the measured times).
+
+_SCENES: dict[str, Any] = {**_COMMON, "dataset": "scenes", "evaluation": [{"name": "linf", "eps": "2/255", "attack": "pgd", "steps": 5}],
+                           "n_eval": 500}
+_CONVNEXT_OPTIMIZER = {**_COMMON["optimizer"], "lr_backbone": 2e-3, "lr_head": 2e-3, "weight_decay_backbone": 0.05}
+_ROBUST: dict[str, Any] = {
+    "loss": "classic_at",
+    "threat": {"name": "linf", "eps": "4/255", "attack": "pgd", "steps": 2},
+    "eps_schedule": {"name": "linear-warmup", "warmup": "25%"},
+    "evaluation": [{"name": "linf", "eps": "4/255", "attack": "pgd", "steps": 5}],
+}
+#: Architecture card prefix → (standard epochs, robust epochs, optimizer override or None).
+SCENES_BUDGETS: dict[str, tuple[int, int, dict[str, Any] | None]] = {
+    "mini_resnet": (3, 1, None),
+    "mini_resnet_wide": (2, 1, None),
+    "mini_convnext": (8, 1, _CONVNEXT_OPTIMIZER),
+    "mini_convnext_wide": (4, 1, _CONVNEXT_OPTIMIZER),
+}
+for _arch, (_std, _rob, _opt) in SCENES_BUDGETS.items():
+    _base = {**_SCENES, **({"optimizer": _opt} if _opt else {})}
+    RECIPES[f"{_arch}.scenes_standard"] = {**_base, "representation": f"{_arch}.scratch", "loss": "ce", "epochs": _std}
+    _slow = {**_base["optimizer"], "lr_backbone": _base["optimizer"]["lr_backbone"] * 0.4}  # from a trained init: a gentler lr
+    RECIPES[f"{_arch}.scenes_robust"] = {**_base, **_ROBUST, "optimizer": _slow, "representation": f"{_arch}.scenes_standard",
+                                         "epochs": _rob}
 
 
 def recipe_config(name: str, output_dir: Path) -> Any:
@@ -121,6 +153,7 @@ def build_weights(card: RepresentationCard, path: Path, *, rerun: bool = False) 
         "card": card.id,
         "recipe": name,
         "config_hash": config.config_hash(),
+        "dataset": config.dataset,
         "sha256": sha256_file(path),
         "clean_acc": record.metrics.get("clean_acc"),
         "robust_acc": {k: v.get("acc") for k, v in threats.items()},

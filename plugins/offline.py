@@ -4,12 +4,17 @@
   upscaled to 32 px, 3 channels, stratified 60/20/20 splits) and ``shapes`` (a procedurally
   generated dSprites-like source dataset: 8 shape classes with random scale, rotation,
   position and colours);
-- architecture ``recipe``: small CNN backbones (a mini ResNet) whose pretrained weights are
-  built by a *pretraining recipe* on first use and cached under ``rftbench.paths.cache_dir()``;
+- dataset card ``scenes`` (:mod:`rftbench_plugins._scenes`): the 64-class generated pretraining
+  task of the scenes zoo (materials × scale × hue on objects in clutter);
+- architecture ``recipe``: small CNN backbones (mini ResNet and mini ConvNeXt, two widths each)
+  whose pretrained weights are shipped, or built by a *pretraining recipe* on first use and
+  cached under ``rftbench.paths.cache_dir()``;
 - representation cards ``mini_resnet.scratch`` (random init), ``mini_resnet.shapes_standard``
   (non-robust: standard training on shapes) and ``mini_resnet.shapes_robust`` (adversarially
   pretrained on shapes), so that the literature's questions about transfer from non-robust
-  and robust backbones can be asked offline.
+  and robust backbones can be asked offline. The scenes zoo's cards (``mini_resnet``,
+  ``mini_resnet_wide``, ``mini_convnext``, ``mini_convnext_wide`` × ``scratch``,
+  ``scenes_standard``, ``scenes_robust``) are YAML files in ``registry/representations/``.
 """
 
 from __future__ import annotations
@@ -93,25 +98,36 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return bunch.data, bunch.target
 
 
+def _shape_sdf(which: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Signed distance-like field of shape ``which`` (an index into :data:`SHAPES`) at coordinates (u, v)."""
+    if which == 0:
+        return np.maximum(abs(u), abs(v)) - 0.7  # square
+    if which == 1:
+        return np.sqrt((u / 0.95) ** 2 + (v / 0.55) ** 2) - 1.0  # ellipse
+    if which == 2:
+        hu, hv = abs(u) * 1.1, -v * 1.1 + 0.25  # heart: implicit curve (x² + y² − 1)³ − x²y³ ≤ 0
+        return np.cbrt((hu**2 + hv**2 - 0.8) ** 3 - hu**2 * hv**3)
+    if which == 3:
+        return np.maximum(np.maximum(-v - 0.5, v * 0.5 + abs(u) * 0.866 - 0.5), -1) * 1.5  # triangle
+    if which == 4:
+        return np.minimum(np.maximum(abs(u) - 0.25, abs(v) - 0.85), np.maximum(abs(u) - 0.85, abs(v) - 0.25))  # cross
+    if which == 5:
+        return np.sqrt(u**2 + v**2) - (0.45 + 0.35 * np.cos(5 * np.arctan2(v, u)))  # star
+    if which == 6:
+        return abs(np.sqrt(u**2 + v**2) - 0.6) - 0.2  # ring
+    return (abs(u) * 1.8 + abs(v) * 0.9 - 0.9) * 0.7  # diamond: an elongated rhombus (a square turned 45° is a square)
+
+
 def _shape_masks(kind: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Soft masks (N, H, W) of each shape in its own frame (u, v in about [-1, 1])."""
-    r = np.sqrt(u**2 + v**2)
-    theta = np.arctan2(v, u)
+    """Soft masks (N, H, W) of each shape in its own frame (u, v in about [-1, 1]); ``kind``: (N,) shape indices.
+
+    Each shape's field is computed on its own images only.
+    """
     sdf = np.empty_like(u)
-
-    def put(which: int, value: np.ndarray) -> None:
-        sel = kind == which
-        sdf[sel] = value[sel]
-
-    put(0, np.maximum(abs(u), abs(v)) - 0.7)  # square
-    put(1, np.sqrt((u / 0.95) ** 2 + (v / 0.55) ** 2) - 1.0)  # ellipse
-    hu, hv = abs(u) * 1.1, -v * 1.1 + 0.25  # heart: implicit curve (x² + y² − 1)³ − x²y³ ≤ 0
-    put(2, np.cbrt((hu**2 + hv**2 - 0.8) ** 3 - hu**2 * hv**3))
-    put(3, np.maximum(np.maximum(-v - 0.5, v * 0.5 + abs(u) * 0.866 - 0.5), -1) * 1.5)  # triangle
-    put(4, np.minimum(np.maximum(abs(u) - 0.25, abs(v) - 0.85), np.maximum(abs(u) - 0.85, abs(v) - 0.25)))  # cross
-    put(5, r - (0.45 + 0.35 * np.cos(5 * theta)))  # star
-    put(6, abs(r - 0.6) - 0.2)  # ring
-    put(7, (abs(u) * 1.8 + abs(v) * 0.9 - 0.9) * 0.7)  # diamond: an elongated rhombus (a square turned 45° is a square)
+    for which in range(len(SHAPES)):
+        sel = np.flatnonzero(kind == which)
+        if len(sel):
+            sdf[sel] = _shape_sdf(which, u[sel], v[sel])
     return 1.0 / (1.0 + np.exp(np.clip(sdf * 12.0, -50, 50)))
 
 
@@ -170,7 +186,39 @@ def load_offline(card: DatasetCard, *, root: Path, download: bool, **params: Any
             images, labels = generate_shapes(size, resolution, seed=seed * 100 + i)
             out[name] = _nets.LabelledTensors(images, labels, list(SHAPES))
         return out
-    raise CardError(f"dataset card {card.id!r}: args.generator must be 'digits' or 'shapes' (got {generator!r})")
+    if generator == "scenes":
+        return _load_scenes(card, resolution, seed)
+    raise CardError(f"dataset card {card.id!r}: args.generator must be 'digits', 'shapes' or 'scenes' (got {generator!r})")
+
+
+@functools.lru_cache(maxsize=4)
+def _scenes_split(size: int, resolution: int, seed: int, n_classes: int, class_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from rftbench_plugins._scenes import generate_scenes
+
+    images, labels = generate_scenes(size, resolution, seed=seed, n_classes=n_classes, class_seed=class_seed)
+    return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _load_scenes(card: DatasetCard, resolution: int, seed: int) -> dict[str, LabelledTensors]:
+    """The ``scenes`` pretraining task's splits (see :mod:`rftbench_plugins._scenes`), disjoint draws per split."""
+    from rftbench_plugins._scenes import N_CLASSES, class_names
+
+    try:
+        sizes = {k: int(card.args[f"n_{k}"]) for k in card.splits}
+        class_seed = int(card.args.get("class_seed", 0))
+    except (KeyError, TypeError, ValueError) as err:
+        raise CardError(f"dataset card {card.id!r}: args needs integer n_train, n_val, n_test (and optional class_seed): {err}") from None
+    if any(s < 1 for s in sizes.values()):
+        raise CardError(f"dataset card {card.id!r}: every split needs at least one image (args.n_<split> >= 1)")
+    if not 1 <= card.num_classes <= N_CLASSES:
+        raise CardError(f"dataset card {card.id!r}: num_classes must be between 1 and {N_CLASSES} for scenes")
+    names = class_names(card.num_classes, class_seed)
+    out = {}
+    for name, size in sizes.items():
+        split_seed = 1000 * seed + ("train", "val", "test").index(name) + 1
+        images, labels = _scenes_split(size, resolution, split_seed, card.num_classes, class_seed)
+        out[name] = _nets.LabelledTensors(images.clone(), labels.clone(), names)
+    return out
 
 
 # ---------------------------------------------------------------------------------- model
@@ -180,6 +228,8 @@ def load_offline(card: DatasetCard, *, root: Path, download: bool, **params: Any
 ARCHITECTURES: dict[str, Any] = {
     "mini_resnet": lambda card: _nets.MiniResNet(mean=card.input.mean, std=card.input.std),
     "mini_resnet_wide": lambda card: _nets.MiniResNet(widths=(32, 64, 128), mean=card.input.mean, std=card.input.std),
+    "mini_convnext": lambda card: _nets.MiniConvNeXt(dims=(16, 32, 64, 128), mean=card.input.mean, std=card.input.std),
+    "mini_convnext_wide": lambda card: _nets.MiniConvNeXt(dims=(32, 64, 128, 256), mean=card.input.mean, std=card.input.std),
     # test-only (like timm's test models): a few thousand parameters, so engine tests take milliseconds
     "micro_resnet": lambda card: _nets.MiniResNet(widths=(4, 8, 8), mean=card.input.mean, std=card.input.std),
 }
@@ -259,19 +309,31 @@ DATASETS = [
                     "notes": f"classes: {', '.join(SHAPES)}; random scale, rotation, position, colours, pixel noise"},
         tags=["offline", "source-dataset"],
     ),
+    DatasetCard(
+        id="scenes", source="offline",
+        args={"generator": "scenes", "seed": 0, "class_seed": 0, "n_train": 12000, "n_val": 1000, "n_test": 2000},
+        num_classes=64, resolution=32, domain="synthetic-natural",
+        splits={"train": {"rule": "generated"}, "val": {"rule": "generated"}, "test": {"rule": "generated"}},
+        provenance={"license": "Apache-2.0", "origin": "procedurally generated by rftbench (plugins/_scenes.py)",
+                    "notes": ("64 classes = material (ramps, zigzag, honeycomb, bricks, speckle, marble, spiral, "
+                              "crosshatch) × scale (coarse, fine) × base hue (4) on an object of any silhouette, size, "
+                              "position and rotation, with lighting, 1–3 distractor objects, a 1/f² background and "
+                              "pixel noise: the pretraining task of the offline zoo's scenes backbones")},
+        tags=["offline", "source-dataset"],
+    ),
 ]
 
 
 @hookimpl
 def rftbench_add_architectures() -> list[ArchitectureSpec]:
     return [ArchitectureSpec(name="recipe", factory=build_recipe_backbone, params=RecipeParams,
-                             description="small CNN backbones (mini ResNet) pretrained by rftbench's offline recipes")]
+                             description="small CNN backbones (mini ResNet, mini ConvNeXt) pretrained by rftbench's offline recipes")]
 
 
 @hookimpl
 def rftbench_add_dataset_sources() -> list[DatasetSourceSpec]:
     return [DatasetSourceSpec(name="offline", factory=load_offline,
-                              description="datasets built in memory without internet: scikit-learn digits, generated shapes")]
+                              description="datasets built in memory without internet: scikit-learn digits, generated shapes and scenes")]
 
 
 @hookimpl
@@ -284,5 +346,5 @@ def rftbench_add_datasets() -> list[DatasetCard]:
     return list(DATASETS)
 
 
-#: ``LabelledTensors``, ``BasicBlock`` and ``MiniResNet`` live in :mod:`rftbench_plugins._offline_nets`.
-__getattr__ = forward_to("rftbench_plugins._offline_nets", {"LabelledTensors", "BasicBlock", "MiniResNet"})
+#: ``LabelledTensors``, ``BasicBlock``, ``MiniResNet`` and ``MiniConvNeXt`` live in :mod:`rftbench_plugins._offline_nets`.
+__getattr__ = forward_to("rftbench_plugins._offline_nets", {"LabelledTensors", "BasicBlock", "MiniResNet", "MiniConvNeXt"})

@@ -208,6 +208,15 @@ class RunConfig(NoBoolCoercion):
     )
     monitor: MonitorConfig | None = Field(None, description="in-training evaluation, curves and early warnings (off when unset)")
 
+    @field_validator("log_every", "threads", mode="wrap")
+    @classmethod
+    def _count_or_auto(cls, value: Any, handler: Any, info: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            top = " up to 4096" if info.field_name == "threads" else ""
+            raise ValueError(f"expected an integer ≥ 1{top} or auto") from None
+
     @field_validator("effective_batch_size")
     @classmethod
     def _multiple_of_batch(cls, value: int | None, info: Any) -> int | None:
@@ -422,7 +431,8 @@ def resolve_config(config: RunConfig, manager: PluginManager | None = None, wher
             target = "epsilon" if field.startswith("eps") else "lr"
             if target not in spec.targets:
                 problems.append(f"  {field}: schedule {spec.name!r} does not apply to {target} (it targets {', '.join(spec.targets)})")
-        return Component(name=spec.name, params=spec.dump_params(params))
+        # a qualified name (plugin:name) stays qualified: the bare one may belong to another plugin
+        return Component(name=component.name if ":" in component.name else spec.name, params=spec.dump_params(params))
 
     for field, kind in COMPONENT_KINDS.items():
         resolved = resolve(field, getattr(config, field), kind)

@@ -26,6 +26,7 @@ import pluggy
 
 from .cards import DatasetCard, RepresentationCard
 from .specs import (
+    KINDS,
     ArchitectureSpec,
     AttackSpec,
     DatasetSourceSpec,
@@ -167,8 +168,10 @@ def rftbench_add_protocols() -> list[ProtocolSpec]:
         trainable(model: rftbench.model.Classifier, epoch: int, epochs: int) -> set[str]
 
     the names (as in ``model.named_parameters()``) of the parameters that learn during
-    ``epoch`` (0-based) of an ``epochs``-epoch run. The engine asks at the start of every epoch,
-    freezes every other parameter, and keeps in eval mode each module none of whose parameters
+    ``epoch`` (0-based) of an ``epochs``-epoch run. The engine asks for every epoch once, up
+    front, before training starts (``trainable(model, e, epochs)`` for ``e`` in
+    ``range(epochs)``, on the prepared model), so the answer must depend on ``epoch`` only, not
+    on training state; at the start of each epoch it freezes every other parameter, and keeps in eval mode each module none of whose parameters
     learn. Learning rate and weight decay are the optimiser's (separate for ``backbone.*`` and
     ``head.*``; never on biases and norm parameters). An epoch in which nothing learns stops
     the run with a :class:`~rftbench.errors.ConfigError`; a protocol raises one itself for
@@ -191,8 +194,10 @@ def rftbench_add_schedules() -> list[ScheduleSpec]:
     """Contribute schedules: a multiplier of a base value (ε or learning rate) over training.
 
     ``factory(**params)`` returns a callable ``(t: float, total: float) -> float`` where ``t``
-    is the training time in epochs (fractional within an epoch: the engine evaluates it at
-    every optimiser step) and ``total`` the number of epochs; the result multiplies the base ε
+    is the training time in epochs (fractional within an epoch, ``epoch + i / micro-batches
+    per epoch``) and ``total`` the number of epochs. The engine evaluates an ε schedule at every
+    micro-batch and an LR schedule at the first micro-batch of every accumulation window (every
+    optimiser step; the same thing without ``effective_batch_size``); the result multiplies the base ε
     of the training threat model or the base learning rates. It may also define
     ``validate(total) -> None``, called once before training, raising a
     :class:`~rftbench.errors.ConfigError` for parameters that do not fit the run (T1 > T2).
@@ -343,18 +348,6 @@ def rftbench_add_publishers() -> list[PublisherSpec]:
     """
 
 
-#: Which hook contributes which kind, in discovery order.
-HOOK_FOR_KIND: dict[str, str] = {
-    "architecture": "rftbench_add_architectures",
-    "representation": "rftbench_add_representations",
-    "dataset_source": "rftbench_add_dataset_sources",
-    "dataset": "rftbench_add_datasets",
-    "loss": "rftbench_add_losses",
-    "protocol": "rftbench_add_protocols",
-    "schedule": "rftbench_add_schedules",
-    "threat_model": "rftbench_add_threat_models",
-    "attack": "rftbench_add_attacks",
-    "metric": "rftbench_add_metrics",
-    "executor": "rftbench_add_executors",
-    "publisher": "rftbench_add_publishers",
-}
+#: Which hook contributes which kind, in discovery order: ``rftbench_add_<kind>s`` for every kind of
+#: :data:`rftbench.specs.KINDS` (``loss`` → ``rftbench_add_losses``).
+HOOK_FOR_KIND: dict[str, str] = {kind: f"rftbench_add_{kind}{'es' if kind.endswith('s') else 's'}" for kind in KINDS}

@@ -51,8 +51,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +58,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._fs import atomic_write
 
 from .errors import RftbenchError
 
@@ -334,18 +334,7 @@ def write_outcomes(outcomes: Outcomes, path: str | Path) -> dict[str, Any]:
     data = to_bytes(outcomes)
     if path.is_dir():
         path = path / FILE_PATTERN.format(hashlib.sha256(data).hexdigest()[:16])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)  # the umask's mode, as every other file rftbench writes
     return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "format": FORMAT,
             "points": dict(outcomes.points)}
 

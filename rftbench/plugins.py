@@ -44,6 +44,11 @@ log = logging.getLogger("rftbench")
 ENTRY_POINT_GROUP = "rftbench"
 DISABLE_ENV = "RFTBENCH_DISABLE_PLUGINS"
 LOAD_ENV = "RFTBENCH_LOAD_PLUGINS"
+#: Plugin modules to load without packaging them (comma-separated ``module.path`` or ``module.path:object``),
+#: as pytest's ``-p``; the CLI's ``--plugin/-p`` adds to it.
+PLUGINS_ENV = "RFTBENCH_PLUGINS"
+#: Modules named with ``rftbench --plugin`` for this process (read with ``RFTBENCH_PLUGINS`` by :func:`get_manager`).
+CLI_MODULES: list[str] = []
 #: The distribution that ships the built-in plugins: its entry points keep their bare names.
 BUILTIN_DISTRIBUTION = "rftbench"
 
@@ -143,6 +148,7 @@ class PluginManager:
         self._aliases: dict[str, dict[str, str]] = {}
         self._owners: dict[tuple[str, str], str] = {}
         self._conflicts: dict[tuple[str, str], list[str]] = {}
+        self._qualified: dict[str, dict[str, tuple[Any, str]]] = {}
         self._modules: dict[str, str] = {}  # module name -> plugin, for attributing run-time errors
 
     # ------------------------------------------------------------------ registration
@@ -191,6 +197,33 @@ class PluginManager:
                 self._fail(info, _import_failure(info, ep.value, err))
                 continue
             self.register(module, name, distribution=dist, version=version, _info=info)
+
+    def load_modules(self, modules: Iterable[str], *, disable: Iterable[str] | None = None) -> None:
+        """Load plugins from importable modules, without packaging them (``RFTBENCH_PLUGINS``, ``--plugin``).
+
+        Each item is ``module.path`` (the module is the plugin) or ``module.path:object``; it is
+        listed under that text (distribution ``-``), loaded after the entry points. A name
+        already taken, a module that does not import or one without hooks is a reported problem.
+        """
+        disabled = set(disable) if disable is not None else (_env_names(DISABLE_ENV) or set())
+        for item in modules:
+            target = item.strip()
+            if not target or target in self.plugins:
+                continue
+            info = PluginInfo(target, target, None, None, entry_point=None)
+            if target in disabled:
+                info.status = "disabled"
+                self.plugins[target] = info
+                continue
+            module_name, _, attr = target.partition(":")
+            try:
+                plugin: Any = importlib.import_module(module_name)
+                for part in filter(None, attr.split(".")):
+                    plugin = getattr(plugin, part)
+            except Exception as err:  # noqa: BLE001 - any import failure is the plugin's
+                self._fail(info, _import_failure(info, target, err))
+                continue
+            self.register(plugin, target, _info=info)
 
     def register(
         self,
@@ -257,7 +290,7 @@ class PluginManager:
         for info in self.plugins.values():
             if info.status in ("partial", "conflict"):
                 info.status, info.error = "ok", None
-        self._owners, self._conflicts = {}, {}
+        self._owners, self._conflicts, self._qualified = {}, {}, {}
         for plugin_name in list(self.plugins):
             self._check_unmarked(plugin_name)
         items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
@@ -317,9 +350,27 @@ class PluginManager:
             except CardError as err:
                 self._report(plugin, f"plugin {self._label(plugin)}: {err}", kind=kind)
 
+    def _is_builtin(self, plugin: str) -> bool:
+        info = self.plugins.get(plugin)
+        return info is not None and _canonical(info.distribution) == _canonical(BUILTIN_DISTRIBUTION)
+
     def _add(self, table: dict[str, Any], aliases: dict[str, str], kind: str, item: Any, plugin: str) -> None:
+        """Add one contribution. Every one is also reachable as ``<plugin>:<name>`` (:meth:`get`).
+
+        The rule for a name two plugins contribute: a built-in keeps the bare name and the
+        third party's is used by its qualified name (a warning says so; nothing breaks, the
+        default config included); two third parties make the bare name unusable until one is
+        renamed or disabled, both staying reachable by their qualified names.
+        """
         name = item.name
+        self._qualified.setdefault(kind, {})[f"{plugin}:{name}"] = (item, plugin)
         if name in table:
+            first = self._owners[(kind, name)]
+            if self._is_builtin(first) and not self._is_builtin(plugin) and (kind, name) not in self._conflicts:
+                self._report(plugin, f"plugin {self._label(plugin)} contributes the {kind.replace('_', ' ')} {name!r}, which the "
+                                     f"built-in plugin {first!r} also provides: {name!r} stays the built-in's; use "
+                                     f"{plugin + ':' + name!r} for this plugin's (or rename it)", kind=kind, name=name, status=None)
+                return
             owners = self._conflicts.setdefault((kind, name), [self._owners[(kind, name)]])
             owners.append(plugin)
             labels = " and ".join(self._label(o) for o in owners)
@@ -398,6 +449,8 @@ class PluginManager:
         """
         self._check_kind(kind)
         table = self._collect()[kind]
+        if name not in table and name in self._qualified.get(kind, {}):  # plugin:name, whoever holds the bare name
+            return self._qualified[kind][name][0]
         if name not in table:
             target = self._aliases.get(kind, {}).get(name)
             if target is None:
@@ -413,7 +466,10 @@ class PluginManager:
         return table[name]
 
     def plugin_of(self, kind: str, name: str) -> str:
-        """The plugin that contributed ``name``."""
+        """The plugin that contributed ``name`` (a bare or a qualified ``plugin:name``)."""
+        self._collect()
+        if name in self._qualified.get(kind, {}):
+            return self._qualified[kind][name][1]
         return self._owners[(kind, self.get(kind, name).name)]
 
     def info_of(self, kind: str, name: str) -> PluginInfo | None:
@@ -517,7 +573,10 @@ def _import_failure(info: PluginInfo, target: str, err: BaseException) -> str:
                + f") failed to import: {type(err).__name__}: {err}")
     if isinstance(err, ModuleNotFoundError) and err.name:
         top = err.name.split(".")[0]
-        if top == target.split(":")[0].split(".")[0]:
+        if top == target.split(":")[0].split(".")[0] and info.entry_point is None:  # --plugin / RFTBENCH_PLUGINS
+            fix = (f"module {target.split(':')[0]!r} is not importable from here: check its name, and put its folder "
+                   "on PYTHONPATH (e.g. PYTHONPATH=. for a file in the current directory)")
+        elif top == target.split(":")[0].split(".")[0]:
             fix = f"the entry point names module {target!r}, which is not installed: fix the entry point or reinstall the distribution"
         else:
             fix = f"it needs {top!r}: pip install {pip_name(top)} (or the distribution's missing extra)"
@@ -625,6 +684,7 @@ def get_manager() -> PluginManager:
     if _default is None:
         manager = PluginManager()
         manager.load_entrypoints()
+        manager.load_modules([*sorted(_env_names(PLUGINS_ENV) or ()), *CLI_MODULES])
         _default = manager
     return _default
 

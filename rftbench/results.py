@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -14,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .cards import format_validation_error
+from ._fs import atomic_write_text, file_mode  # noqa: F401 - the one atomic write; re-exported here
 from .errors import RftbenchError
 
 SCHEMA_VERSION = 1
@@ -75,29 +74,6 @@ class ResultRecord(BaseModel):
     cost: dict[str, Any] = Field(default_factory=dict, description="FLOPs, passes, device-seconds, peak memory (empty: unknown)")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 #: Checked before every record is written (a sweep worker sets it: only a claim's owner writes).
 _write_guard: ContextVar[Callable[[Path], None] | None] = ContextVar("rftbench_record_guard", default=None)
 
@@ -119,11 +95,6 @@ def write_record(record: ResultRecord, path: str | Path) -> Path:
         check(Path(path))
     atomic_write_text(path, record.model_dump_json(indent=2))
     return Path(path)
-
-
-def file_mode() -> int:
-    """The mode new files get here (0666 less the umask), for files written through a temporary name."""
-    return 0o666 & ~_umask()
 
 
 def read_record(path: str | Path) -> ResultRecord:

@@ -202,6 +202,8 @@ class Setup:
     memory_format: MemoryFormat
     data: RunData
     threads: ThreadChoice | None = None
+    #: torch's CPU RNG state right after the seeded build (``torch.set_rng_state`` it to train as ``run`` does).
+    rng_state: torch.Tensor | None = None
 
     @property
     def channels_last(self) -> bool:
@@ -209,7 +211,12 @@ class Setup:
 
 
 def prepare(config: RunConfig, manager: PluginManager) -> Setup:
-    """Build a resolved config's components, model (seeded with ``config.seed``) and data; writes nothing."""
+    """Build a resolved config's components, model (seeded with ``config.seed``) and data; writes nothing.
+
+    The build draws from torch's CPU generator seeded with ``config.seed`` inside
+    ``torch.random.fork_rng``: the caller's global RNG state is left as it was. The state the
+    build ended in is ``Setup.rng_state`` (``run`` continues training from it).
+    """
     rep = manager.get("representation", config.representation)
     data_card = manager.get("dataset", config.dataset)
     parts = build_components(config, manager)
@@ -218,16 +225,18 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     if device.type == "cuda" and distributed_rank_world()[1] > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     precision = choose_precision(config.precision, device)
-    torch.manual_seed(config.seed)
-    model = build_classifier(rep, data_card.num_classes, manager=manager)
-    memory_format = decide_channels_last(config.channels_last, model, device)
-    from .data import resolve_workers
+    with torch.random.fork_rng(devices=[]):  # CPU only: the model is built on the CPU, CUDA's RNG is not touched
+        torch.default_generator.manual_seed(config.seed)
+        model = build_classifier(rep, data_card.num_classes, manager=manager)
+        memory_format = decide_channels_last(config.channels_last, model, device)
+        from .data import resolve_workers
 
-    rank, world = distributed_rank_world()
-    data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
-                      pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
-                      cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
-    return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads)
+        rank, world = distributed_rank_world()
+        data = build_data(rep, data_card, batch_size=config.batch_size, seed=config.seed, root=config.data_root, manager=manager,
+                          pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
+                          cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
+        rng_state = torch.get_rng_state()
+    return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads, rng_state)
 
 
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
@@ -387,7 +396,15 @@ def run(
                            callback=callback)
 
 
-def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, run_dir: Path, *, resume: bool,
+def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, run_dir: Path, **kwargs: Any) -> ResultRecord:
+    """Train and evaluate with torch's RNG seeded by ``config.seed``, restoring the caller's RNG state afterwards."""
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(config.seed)  # CPU and CUDA: the run's random stream (random starts, dropout…)
+        return _run_seeded(config, manager, record_path, run_dir, **kwargs)
+
+
+def _run_seeded(config: RunConfig, manager: PluginManager, record_path: Path, run_dir: Path, *, resume: bool,
                 progress: bool, console: Console | None, callback: Any) -> ResultRecord:
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
@@ -395,6 +412,7 @@ def _run_locked(config: RunConfig, manager: PluginManager, record_path: Path, ru
         torch.cuda.reset_peak_memory_stats()
 
     setup = prepare(config, manager)
+    torch.set_rng_state(setup.rng_state)  # training continues the seeded stream of the build, as it always did
     rep, data_card, model, data = setup.representation, setup.dataset, setup.model, setup.data
     device, precision, channels_last = setup.device, setup.precision, setup.channels_last
     check_data_settings(config, data, manager)
@@ -536,19 +554,26 @@ def build_trained_classifier(info: dict[str, Any], manager: PluginManager | None
 
     ``info`` is :func:`read_model_info`'s; the result takes the run's ``model.safetensors`` as it is.
     """
-    from .engine import prepare_model
-
     manager = manager or get_manager()
     model = build_classifier(info["representation"], info["num_classes"], pretrained=False, manager=manager)
-    protocol = info.get("protocol")
-    if protocol is not None:
-        params = {k: v for k, v in protocol.items() if k != "name"}
-        try:
-            built = manager.get("protocol", protocol["name"]).build(**params)
-        except ValidationError as err:
-            raise RftbenchError(f"model.json: protocol {protocol['name']!r}: {format_validation_error(err)}") from None
-        prepare_model(model, built)
+    add_protocol_layers(model, info, manager)
     return model
+
+
+def add_protocol_layers(model: nn.Module, info: dict[str, Any], manager: PluginManager | None = None) -> None:
+    """Add the layers the protocol ``model.json`` records (LoRA, adapters) to a freshly built classifier; none: nothing."""
+    from .engine import prepare_model
+
+    protocol = info.get("protocol")
+    if protocol is None:
+        return
+    manager = manager or get_manager()
+    params = {k: v for k, v in protocol.items() if k != "name"}
+    try:
+        built = manager.get("protocol", protocol["name"]).build(**params)
+    except ValidationError as err:
+        raise RftbenchError(f"model.json: protocol {protocol['name']!r}: {format_validation_error(err)}") from None
+    prepare_model(model, built)
 
 
 def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manager: PluginManager | None = None) -> Classifier:
@@ -573,5 +598,5 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     return model.to(device).eval()
 
 
-__all__ = ["RunLocked", "Setup", "build_components", "build_trained_classifier", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
+__all__ = ["RunLocked", "Setup", "add_protocol_layers", "build_components", "build_trained_classifier", "check_data_settings", "load_model", "prepare", "read_model_info", "run",
            "run_lock", "run_paths", "wait_for_run_lock"]

@@ -129,20 +129,8 @@ class NoParams(Params):
 
 # --------------------------------------------------------------------------- specs
 
-KINDS = (
-    "architecture",
-    "representation",
-    "dataset_source",
-    "dataset",
-    "loss",
-    "protocol",
-    "schedule",
-    "threat_model",
-    "attack",
-    "metric",
-    "executor",
-    "publisher",
-)
+#: The one list of plugin kinds, in discovery order; ``KINDS``, the hooks (``hookspecs.HOOK_FOR_KIND``)
+#: and the spec classes' ``kind`` derive from it (a test checks every kind has a hook and a class or card).
 Kind = Literal[
     "architecture",
     "representation",
@@ -157,6 +145,7 @@ Kind = Literal[
     "executor",
     "publisher",
 ]
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 def lazy(target: str) -> Callable[..., Any]:

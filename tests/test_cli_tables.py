@@ -136,3 +136,15 @@ def test_run_summary_names_no_training_threat_for_a_clean_loss(builtins):
         text[name] = console.export_text()
     assert "none (the loss trains on clean images)" in text["ce"] and "linf (eps=" not in text["ce"]
     assert "linf (eps=4/255" in text["trades"]
+
+
+def test_results_of_one_run_and_of_none(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(_app.console, "_width", 80)
+    code, out, _ = cli(capsys, "results", str(STUDY03), "-f", "seed=0", "-f", "loss=trades", "-f", "protocol=lp",
+                       "-f", "representation=*standard")
+    header = " ".join(line for line in out.splitlines() if line.startswith("┃"))
+    assert code == 0 and "1 results" in out and "id" in header.split() and "clean_acc" in header
+    assert "the run:" in out and "loss=trades" in " ".join(out.split())  # its identity, in the caption
+    _check_fits(out, 80)
+    code, out, _ = cli(capsys, "results", str(tmp_path))
+    assert code == 0 and out.strip() == f"0 results in {tmp_path}"

@@ -475,12 +475,12 @@ def test_13_14_hostile_cli_input_is_a_named_error(tmp_path, capsys, case):
     setup, argv = CLI_CASES[case]
     if setup:
         setup(tmp_path)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a loaded shared machine does not fail it
     code, out, err = run_cli(capsys, *(a.replace("{d}", str(tmp_path)) for a in argv))
     assert code == 2, (code, out, err)
     assert err.startswith("error:") or "\nerror:" in err, err
     assert "Traceback" not in err and "please report" not in err and len(err) < 5000
-    assert time.perf_counter() - start < 20
+    assert time.process_time() - start < 20
 
 
 def test_13_an_unexpected_exception_is_short_and_asks_for_a_report(capsys, monkeypatch):
@@ -554,7 +554,7 @@ def test_14_yaml_duplicates_and_alias_bombs_are_refused_quickly():
     start = time.process_time()
     with pytest.raises(YamlError, match="expands to more than") as err:
         loads(ALIAS_BOMB)
-    assert time.perf_counter() - start < 2 and len(str(err.value)) < 400
+    assert time.process_time() - start < 2 and len(str(err.value)) < 400
     with pytest.raises(YamlError, match="recursive"):
         loads("&a [*a]")
     assert loads("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n") == {"base": {"x": 1}, "other": {"x": 1, "y": 2}}
@@ -584,8 +584,8 @@ def test_13_a_full_disk_while_plotting_leaves_no_empty_image(tmp_path, monkeypat
     from rftbench.evaluation import plots
 
     class Figure:
-        def savefig(self, path, **kwargs):
-            Path(path).write_bytes(b"")
+        def savefig(self, target, **kwargs):  # a path or an open file, as matplotlib accepts
+            target.write(b"") if hasattr(target, "write") else Path(target).write_bytes(b"")
             raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError):

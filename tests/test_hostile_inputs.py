@@ -12,6 +12,7 @@ from rftbench.leaderboard.entry import EntryError, load_entry
 
 from tests.cli_helpers import run_cli as run
 from tests.leaderboard_helpers import make_entry
+from tests.plugins.engine_cards import engine_manager  # noqa: F401 - fixture
 
 
 def _entry_dict():
@@ -260,3 +261,55 @@ def test_plugin_authors_have_public_names_for_architecture_params_and_splits():
     assert rftbench.ArchitectureParams is old and "pretrained" in rftbench.ArchitectureParams.model_fields
     assert rftbench.make_splits is datasets.make_splits and rftbench.DatasetError is datasets.DatasetError
     assert {"ArchitectureParams", "make_splits", "DatasetError"} <= set(rftbench.__all__)
+
+
+def test_prepare_and_run_leave_the_callers_rng_alone_and_runs_stay_reproducible(engine_manager, tmp_path):
+    import torch
+
+    from rftbench import run
+    from rftbench.config import load_config
+    from rftbench.runner import prepare
+
+    overrides = ["representation=micro_resnet.test", "dataset=digits_small", "epochs=1", "batch_size=16", "loss=trades",
+                 "threat={name: linf, eps: 4/255, attack: pgd, steps: 1}", "evaluation=[]", "n_eval=16",
+                 f"output_dir={tmp_path / 'runs'}", "seed=5"]
+    manager = engine_manager
+    config = load_config(overrides=overrides, manager=manager)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    setup = prepare(config, manager)
+    assert torch.equal(torch.rand(3), expected)  # the caller's stream continues as if prepare had not run
+    again = prepare(config, manager)
+    assert torch.equal(setup.rng_state, again.rng_state)  # the build is seeded by config.seed alone
+    torch.manual_seed(123)
+    first = run(overrides=overrides, manager=manager)
+    assert torch.equal(torch.rand(3), expected)  # run too
+    second = run(overrides=[*overrides[:-2], f"output_dir={tmp_path / 'runs2'}", "seed=5"], manager=manager)
+    timing = {"seconds", "images_per_s"}
+    assert first.metrics["clean_acc"] == second.metrics["clean_acc"]
+    assert {k: v for k, v in first.curves.items() if k not in timing} == {k: v for k, v in second.curves.items() if k not in timing}
+    assert any(k in first.curves for k in ("loss", "train_loss"))  # the training curves themselves are compared
+
+
+def test_attack_parameters_are_filterable_columns(tmp_path, capsys):
+    from rftbench.results import write_record
+    from tests.leaderboard_helpers import make_record
+
+    for run_id, decay in (("a" * 16, 0.5), ("b" * 16, 0.9)):
+        threat = {"name": "linf", "eps": "4/255", "attack": "apgd-ce", "attack_params": {"decay": decay}}
+        write_record(make_record(run_id, threat=threat), tmp_path / f"{run_id}.json")
+    code, out, err = run(capsys, "results", str(tmp_path), "-f", "threat.attack_params.decay=0.9", "-F", "jsonl")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in rows] == ["b" * 16] and rows[0]["threat.attack_params.decay"] == 0.9
+
+
+def test_one_list_of_plugin_kinds():
+    from rftbench import hookspecs
+    from rftbench.cards import CARD_CLASSES
+    from rftbench.specs import KINDS, SPEC_CLASSES
+
+    assert tuple(hookspecs.HOOK_FOR_KIND) == KINDS
+    assert all(callable(getattr(hookspecs, hook)) for hook in hookspecs.HOOK_FOR_KIND.values())  # every derived hook exists
+    assert set(SPEC_CLASSES) | set(CARD_CLASSES) == set(KINDS)

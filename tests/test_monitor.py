@@ -185,7 +185,7 @@ def test_robust_collapse_is_recorded_printed_and_stops_the_run(engine_manager, t
 
     _scripted(monkeypatch, [0.5, 0.45, 0.1, 0.1])
     stopped = run(overrides=tiny(tmp_path / "c", epochs=4, **{"monitor.stop_on_warning": "true",
-                                                               "monitor.warnings.adaptation_margin": 0.0}),
+                                                               "monitor.warnings.adaptation_share": 1.0}),
                   manager=engine_manager)
     assert stopped.status == "stopped" and stopped.stopped["name"] == "robust-collapse"
     assert stopped.curves["epoch"] == [1, 2, 3] and stopped.metrics["clean_acc"] is not None
@@ -215,6 +215,22 @@ def test_warning_checks_fire_only_past_their_thresholds():
     assert w.check_loss({"epoch": [1, 2, 3, 4], "train_loss": [1.0, 2.0, 1.9, 2.5]}, 4) == []  # not rising 2 in a row
     found = w.check_loss({"epoch": [1, 2, 3, 4], "train_loss": [1.0, 0.9, 1.2, 1.6]}, 4)
     assert [x["name"] for x in found] == ["loss-divergence"] and found[0]["epoch"] == 4
+
+
+def test_robust_collapse_ignores_noise_near_chance_and_within_sampling_error():
+    from rftbench.config import WarningsConfig
+    from rftbench.engine.monitor import EarlyWarnings
+
+    def collapse(robust, n=100):
+        w = EarlyWarnings(WarningsConfig(), num_classes=10, epochs=4, n=n)
+        points = {"epoch": list(range(1, len(robust) + 1)), "step": list(range(1, len(robust) + 1)), "robust_acc": robust}
+        return [x["name"] for x in w.check_robust(points)]
+
+    assert collapse([0.13, 0.01]) == []  # 13% → 1% with chance at 10%: never learnt, noise (seen on digits at ε = 16/255)
+    assert collapse([0.45, 0.33], n=12) == []  # 12 points down on 12 images: within 2 standard errors
+    assert collapse([0.45, 0.33], n=1000) == ["robust-collapse"]
+    assert collapse([0.45, 0.10]) == ["robust-collapse"]
+    assert collapse([0.45, 0.10], n=None) == ["robust-collapse"]  # no n known: the threshold alone
 
 
 def test_loss_divergence_from_a_real_run(engine_manager, tmp_path):
@@ -366,3 +382,12 @@ def test_one_corruption_severity_is_monitored_and_a_non_corruption_is_refused(en
     assert len(values) == 1 and 0 <= values[0] <= 1
     with pytest.raises(ConfigError, match="monitor.corruption: .* is not a corruption threat model"):
         run(overrides=tiny(tmp_path, **{"monitor.corruption": "{name: l2, eps: 0.5}"}), manager=engine_manager)
+
+
+def test_stop_on_warning_mid_epoch_with_every_steps(engine_manager, tmp_path, monkeypatch):
+    _scripted(monkeypatch, [0.6, 0.1, 0.1, 0.1])
+    record = run(overrides=tiny(tmp_path, **{"monitor.every_steps": 2, "monitor.stop_on_warning": "true",
+                                             "monitor.warnings.adaptation_share": 1.0}), manager=engine_manager)
+    assert record.status == "stopped" and record.stopped["name"] == "robust-collapse" and record.stopped["step"] == 4
+    assert record.monitor["points"]["step"] == [2, 4] and record.timings["train_seconds"] > 0
+    assert record.cost["train"]["steps"] == 4

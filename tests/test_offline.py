@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -160,7 +161,148 @@ def test_zoo_build_reruns_the_recipe_and_says_whether_it_reproduces(engine_manag
 
 
 def test_recipes_are_valid_run_configs(builtins, tmp_path):
-    for name in recipes.RECIPES:
+    for name in ("shapes_standard", "shapes_robust"):
         config = recipes.recipe_config(name, tmp_path)
         assert config.representation == "mini_resnet.scratch" and config.dataset == "shapes"
     assert recipes.recipe_config("shapes_robust", tmp_path).loss.name == "classic_at"
+    for card_id in SCENES_ZOO:
+        config = recipes.recipe_config(card_id, tmp_path)
+        arch = card_id.split(".")[0]
+        assert config.dataset == "scenes" and builtins.get("representation", config.representation)  # its init card exists
+        if card_id.endswith("robust"):  # Classic AT from the standard backbone of the same architecture
+            assert config.loss.name == "classic_at" and config.representation == f"{arch}.scenes_standard"
+            assert config.threat.params["eps"] == "4/255" and config.threat.params["steps"] == 2
+        else:
+            assert config.loss.name == "ce" and config.representation == f"{arch}.scratch"
+
+
+# ---------------------------------------------------------------------------------- the scenes zoo
+
+SCENES_ARCHS = ("mini_resnet", "mini_resnet_wide", "mini_convnext", "mini_convnext_wide")
+SCENES_ZOO = [f"{a}.scenes_{k}" for a in SCENES_ARCHS for k in ("standard", "robust")]
+SCENES_SHIPPED = SCENES_ZOO  # every scenes backbone ships its weights
+
+
+def test_scenes_are_deterministic_balanced_and_varied():
+    from rftbench_plugins._scenes import MATERIALS, N_CLASSES, SCALES, class_names, class_table, generate_scenes
+
+    x1, y1 = generate_scenes(128, 32, seed=3)
+    x2, y2 = generate_scenes(128, 32, seed=3)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert not np.array_equal(generate_scenes(128, 32, seed=4)[0], x1)
+    assert not np.array_equal(generate_scenes(128, 32, seed=3, class_seed=1)[0], x1)  # other class hues
+    assert x1.shape == (128, 3, 32, 32) and x1.dtype == np.float32 and 0 <= x1.min() and x1.max() <= 1
+    assert np.bincount(y1, minlength=N_CLASSES).tolist() == [2] * N_CLASSES
+    # every (material, scale, hue) triple is one class, and each factor alone is shared by many classes
+    table = class_table()
+    triples = {(r["material"], r["scale"], round(r["hue"], 6)) for r in table}
+    assert len(triples) == N_CLASSES == 64
+    assert sorted({r["material"] for r in table}) == list(range(len(MATERIALS)))
+    assert all(SCALES[r["scale"]][0] <= r["freq"] <= SCALES[r["scale"]][1] for r in table)
+    assert len(set(class_names())) == N_CLASSES
+    # images of one class differ (nuisance variation), and images are not flat
+    same = x1[y1 == y1[0]]
+    assert float(np.abs(same[0] - same[1]).mean()) > 0.05 and float(x1.std((1, 2, 3)).min()) > 0.03
+
+
+def test_scenes_card_loads_disjoint_splits(engine_manager):
+    from rftbench.data import load_splits
+
+    card = engine_manager.get("dataset", "scenes")
+    small = card.model_copy(update={"args": {**card.args, "n_train": 128, "n_val": 64, "n_test": 64}})
+    engine_manager_get = engine_manager.get
+    try:
+        engine_manager.get = lambda kind, name: small if (kind, name) == ("dataset", "scenes") else engine_manager_get(kind, name)
+        splits = load_splits("scenes", manager=engine_manager)
+    finally:
+        engine_manager.get = engine_manager_get
+    assert {k: len(v) for k, v in splits.items()} == {"train": 128, "val": 64, "test": 64}
+    train, test = splits["train"].tensors[0], splits["test"].tensors[0]
+    assert not any(torch.equal(train[i], test[j]) for i in range(8) for j in range(64))
+    assert len(splits["train"].classes) == 64 and splits["train"].classes[0] == "ramps-coarse-h0"
+
+
+@pytest.mark.parametrize("arch,features", [("mini_resnet_wide", 128), ("mini_convnext", 128), ("mini_convnext_wide", 256)])
+def test_scenes_zoo_architectures_build_with_their_cards_numbers(builtins, arch, features):
+    from rftbench.model import build_backbone
+
+    card = builtins.get("representation", f"{arch}.scratch")
+    net = build_backbone(card, pretrained=False, manager=builtins)
+    assert sum(p.numel() for p in net.parameters()) / 1e6 == pytest.approx(card.params_m, abs=0.001)
+    assert net.forward_features(torch.rand(2, 3, 32, 32)).shape == (2, features) and net.num_features == features
+    from rftbench_plugins.protocols import find_blocks
+
+    assert len(find_blocks(net)) >= 3  # partial-k fine-tuning has blocks to count
+
+
+@pytest.mark.parametrize("card_id", SCENES_SHIPPED)
+def test_scenes_zoo_cards_pin_shipped_weights_that_load(builtins, card_id):
+    card = builtins.get("representation", card_id)
+    assert card.weights.recipe == card_id and card_id in recipes.RECIPES
+    assert card.pretraining.data == "scenes-offline"
+    assert card.pretraining.strategy == ("adversarially-robust" if card_id.endswith("robust") else "supervised")
+    path = recipes.shipped_weights_file(card)
+    assert path is not None and path.is_file(), f"{card_id}: no shipped weights"
+    assert sha256_file(path) == card.weights.sha256
+    model = build_classifier(card, 20, manager=builtins)
+    assert model.backbone.weights_sha256 == card.weights.sha256
+
+
+def test_scenes_zoo_ships_at_most_20_mb():
+    total = sum(p.stat().st_size for p in recipes.SHIPPED_DIR.glob("*.safetensors"))
+    assert total <= 20_000_000, total
+
+
+@pytest.mark.parametrize("arch", ["mini_convnext", "mini_resnet_wide"])
+def test_scenes_recipe_round_trips_on_a_tiny_budget(engine_manager, monkeypatch, arch):
+    """The recipe machinery builds, saves and reloads each new architecture (tiny data, one epoch)."""
+    card_id = f"{arch}.scenes_standard"
+    tiny = {**recipes.RECIPES[card_id], "dataset": "digits_small", "epochs": 1, "batch_size": 32, "evaluation": [], "n_eval": None}
+    monkeypatch.setitem(recipes.RECIPES, card_id, tiny)
+    small = _recipe_only(engine_manager.get("representation", card_id))
+    small = small.model_copy(update={"input": small.input.model_copy(update={"resolution": 16})}) if arch.startswith("mini_resnet") else small
+    state, sha = recipes.pretrained_weights(small)
+    again, sha2 = recipes.pretrained_weights(small)
+    assert sha == sha2 and all(torch.equal(state[k], again[k]) for k in state)
+    model = build_classifier(small, 10, manager=engine_manager)
+    assert model.backbone.weights_sha256 == sha
+    scratch = build_classifier(engine_manager.get("representation", f"{arch}.scratch"), 10, manager=engine_manager)
+    assert set(scratch.backbone.state_dict()) == set(state)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("card_id", SCENES_SHIPPED)
+def test_linear_probe_runs_on_each_scenes_backbone(engine_manager, tmp_path, card_id):
+    """`rftbench run` with protocol lp on textures (a subset, one epoch): the backbone stays frozen, the run records it."""
+    from rftbench.config import RunConfig, resolve_config
+    from rftbench.runner import run
+
+    config = resolve_config(RunConfig.model_validate({
+        "representation": card_id, "dataset": "textures", "protocol": "lp", "loss": "ce", "epochs": 1, "batch_size": 256,
+        "evaluation": [], "n_eval": 200, "precision": "fp32", "output_dir": str(tmp_path / "runs"),
+    }))
+    record = run(config, progress=False)
+    assert 0.0 <= record.metrics["clean_acc"] <= 1.0 and record.config["representation"] == card_id
+    from safetensors.torch import load_file
+
+    from rftbench.runner import load_model
+
+    shipped = load_file(str(recipes.shipped_weights_file(engine_manager.get("representation", card_id))))
+    trained = load_model(Path(record.run_dir)).backbone.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in shipped.items())  # LP left the backbone (and its BN stats) as shipped
+
+
+def test_zoo_build_wildcard_skips_cards_without_a_recipe(builtins, monkeypatch, capsys):
+    from tests.cli_helpers import run_cli
+
+    built = []
+    monkeypatch.setattr(recipes, "rebuild", lambda card: built.append(card.id) or {
+        "card": card.id, "recipe": card.weights.recipe, "sha256": "0" * 64, "file": "x", "reproduces": False,
+        "shipped_sha256": None, "clean_acc": 0.5, "robust_acc": {}, "dataset": "scenes"})
+    code, out, err = run_cli(capsys, "zoo", "build", "mini_convnext.*", "--json")
+    assert code == 0, err
+    assert sorted(built) == ["mini_convnext.scenes_robust", "mini_convnext.scenes_standard"]  # not mini_convnext.scratch
+    code, _, err = run_cli(capsys, "zoo", "build", "mini_convnext.scratch")
+    assert code == 2 and "no pretraining recipe for mini_convnext.scratch" in err
+    code, _, err = run_cli(capsys, "zoo", "build", "*.scratch")
+    assert code == 2 and "no pretraining recipe for" in err and "mini_convnext.scratch" in err

@@ -55,15 +55,17 @@ def _check_box(browser, box, identity_cells, far_cells) -> str:
     hint = browser.execute_script("return arguments[0].previousElementSibling;", box) if box.get_attribute("id") != "board" else \
         browser.find_element("id", "scroll-hint")
     assert hint.is_displayed() and "scroll" in hint.text
-    browser.execute_script("arguments[0].scrollLeft = arguments[0].scrollWidth;", box)
-    browser.execute_script("arguments[0].dispatchEvent(new Event('scroll'));", box)
-    rect = browser.execute_script(RECT, box)
-    for cell in far_cells:  # scrolled to the end, the last columns are inside the box …
+    for cell in far_cells:  # scrolled sideways to each far column in turn …
+        browser.execute_script("arguments[0].scrollIntoView({block: 'nearest', inline: 'end'});"
+                               "arguments[1].dispatchEvent(new Event('scroll'));", cell, box)
+        rect = browser.execute_script(RECT, box)
         r = browser.execute_script(RECT, cell)
         assert rect["left"] - 1 <= r["left"] and r["right"] <= rect["right"] + 1, (cell.text, r, rect)
-    for cell in identity_cells:  # … and the identity columns are still there, at the box's left edge
-        r = browser.execute_script(RECT, cell)
-        assert rect["left"] - 1 <= r["left"] <= rect["left"] + 200 and r["right"] <= rect["right"], (cell.text, r, rect)
+        kept = [browser.execute_script(RECT, c) for c in identity_cells]
+        for c, k in zip(identity_cells, kept):  # … the identity columns are still there, at the box's left edge …
+            assert rect["left"] - 1 <= k["left"] <= rect["left"] + 200 and k["right"] <= rect["right"], (c.text, k, rect)
+        assert r["left"] >= max(k["right"] for k in kept) - 1  # … and the column is not hidden under them
+    browser.execute_script("arguments[0].scrollLeft = arguments[0].scrollWidth; arguments[0].dispatchEvent(new Event('scroll'));", box)
     return "scrolls"
 
 

@@ -262,6 +262,17 @@ def test_a_lora_run_records_counts_and_loads_back(engine_manager, tmp_path, caps
     code, out, err = run_cli(capsys, "eval", str(run_dir), "-t", "linf:4/255:pgd", "-n", "32", "--json")
     assert code == 0, err
     assert json.loads(out)["clean_acc"] == pytest.approx(record.metrics["clean_acc"], abs=1e-9)
+    code, out, err = run_cli(capsys, "eval", str(run_dir / "model.safetensors"), "-t", "linf:4/255:pgd", "-n", "32", "--json")
+    assert code == 0, err  # the weights file beside its model.json: the LoRA layers are added before loading
+    assert json.loads(out)["clean_acc"] == pytest.approx(record.metrics["clean_acc"], abs=1e-9)
+    from rftbench.cli.run import summary_table
+    from rich.console import Console
+
+    console = Console(width=120, record=True)
+    console.print(summary_table(record, None, 120))
+    import re
+
+    assert re.search(rf"trainable parameters\s*│\s*{counts['trainable']:,} of {counts['total']:,} \(", console.export_text())
     fft = run(overrides=tiny(tmp_path), manager=engine_manager)
     assert fft.parameters["trainable"] == fft.parameters["total"] and fft.parameters["added"] == 0
 
@@ -327,3 +338,51 @@ def test_the_docs_table_names_every_family():
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
     assert all(f"| {family.name} |" in text for family in _peft.FAMILIES)
+
+
+class _Features(nn.Module):
+    """A library model as a representation: its pooled output (a tuple's first item, HF's pooler_output) flattened."""
+
+    def __init__(self, body, num_features):
+        super().__init__()
+        self.body, self.num_features = body, num_features
+
+    def forward_features(self, x):
+        out = self.body(x)
+        out = out[0] if isinstance(out, tuple) else getattr(out, "pooler_output", out)
+        return out.flatten(1)
+
+
+def _family_backbones():
+    import timm
+    from open_clip.transformer import VisionTransformer
+    from transformers import ConvNextConfig, ConvNextModel, ResNetConfig, ResNetModel, ViTConfig, ViTModel
+
+    return {
+        "open_clip-vit": _Features(VisionTransformer(image_size=32, patch_size=8, width=32, layers=2, heads=2, mlp_ratio=2.0,
+                                                     output_dim=16), 16),
+        "timm-convnext": _Features(timm.create_model("convnext_atto", pretrained=False, num_classes=0), 320),
+        "hf-vit": _Features(ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                               image_size=32, patch_size=8)), 32),
+        "hf-resnet": _Features(ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")), 16),
+        "hf-convnext": _Features(ConvNextModel(ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2)), 16),
+    }
+
+
+@pytest.mark.parametrize("name", ["lora", "adapter"])
+def test_lora_and_adapters_work_on_every_family(builtins, name):
+    """Injected with the defaults, the model computes what it did, and every added parameter gets a gradient."""
+    params = {"r": 2} if name == "lora" else {"bottleneck": 2}
+    for family, backbone in _family_backbones().items():
+        torch.manual_seed(0)
+        model = Classifier(backbone, 3).eval()
+        x = torch.rand(2, 3, 32, 32)
+        before = model(x)
+        protocol = build(builtins, name, **params)
+        assert prepare_model(model, protocol) > 0, family
+        out = model(x)
+        assert torch.allclose(out, before, atol=1e-5), family
+        names = protocol.trainable(model, 0, 1)
+        out.sum().backward()
+        late = [n for n in names if ".lora_B." in n or ".up." in n]  # zero-initialised: they get the first gradients
+        assert late and all(model.get_parameter(n).grad is not None for n in late), family

@@ -124,7 +124,8 @@ def test_a_spec_returned_from_the_wrong_hook_is_refused_by_name(fresh_manager):
     assert "returned a LossSpec 'oops'; it contributes MetricSpecs (return it from rftbench_add_losses() instead)" in fresh_manager.problems[0]
 
 
-def test_a_conflict_breaks_only_its_name_and_the_plugins_command_shows_it(make_distribution, monkeypatch, capsys):
+def test_a_clash_with_a_builtin_keeps_the_builtin_and_the_plugins_command_shows_it(make_distribution, monkeypatch, capsys):
+    """The rule (docs/plugins.md): a built-in keeps its bare name; the third party's is used as plugin:name."""
     monkeypatch.setenv("RFTBENCH_LOAD_PLUGINS", "losses,clash")
     make_distribution("clashing", {"clash": "clash_plugin"}, {"clash_plugin": LOSS_PLUGIN.replace("acme_ce", "trades")})
     from rftbench.plugins import set_manager
@@ -133,17 +134,31 @@ def test_a_conflict_breaks_only_its_name_and_the_plugins_command_shows_it(make_d
     try:
         code, out, err = run_cli(capsys, "plugins")
         assert code == 0
-        assert "conflict" in out and "Two plugins contribute the loss 'trades'" in out
-        assert "'losses' (distribution rftbench" in out and "'clash' (distribution clashing 1.0)" in out
+        assert "'trades' stays the built-in's" in out and "use 'clash:trades'" in out
         code, out, err = run_cli(capsys, "plugins", "--json")
         data = json.loads(out)
         statuses = {p["name"]: p["status"] for p in data["plugins"] if p["status"] != "disabled"}
-        assert statuses == {"clash": "conflict", "losses": "conflict"}
+        assert statuses == {"clash": "ok", "losses": "ok"}
         assert data["problems"][0]["kind"] == "loss" and data["problems"][0]["distribution"] == "clashing"
-        code, out, err = run_cli(capsys, "config", "show", "--set", "loss=trades")
-        assert code == 2 and "Two plugins contribute the loss 'trades'" in err
+        from rftbench.plugins import get_manager
+
+        manager = get_manager()  # only `losses` and `clash` load here, so no whole config: look the names up
+        assert manager.plugin_of("loss", "trades") == "losses"  # the default config's loss is not taken down
+        assert manager.plugin_of("loss", "clash:trades") == "clash"
     finally:
         set_manager(None)
+
+
+def test_two_third_parties_with_one_name_make_it_unusable_but_both_stay_reachable(make_distribution, monkeypatch, capsys):
+    monkeypatch.setenv("RFTBENCH_LOAD_PLUGINS", "one,two")
+    make_distribution("one-dist", {"one": "one_plugin"}, {"one_plugin": LOSS_PLUGIN.replace("acme_ce", "same")})
+    make_distribution("two-dist", {"two": "two_plugin"}, {"two_plugin": LOSS_PLUGIN.replace("acme_ce", "same")})
+    manager = PluginManager()
+    manager.load_entrypoints()
+    with pytest.raises(DuplicateNameError, match="Two plugins contribute the loss 'same'"):
+        manager.get("loss", "same")
+    assert manager.plugin_of("loss", "one:same") == "one" and manager.plugin_of("loss", "two:same") == "two"
+    assert {manager.plugins["one"].status, manager.plugins["two"].status} == {"conflict"}
 
 
 def test_a_plugin_raising_at_run_time_is_named_with_its_distribution(make_distribution, fresh_manager):
@@ -210,3 +225,70 @@ def test_the_cli_names_the_plugin_whose_perturb_raised_during_eval(make_distribu
     finally:
         set_manager(None)
     assert code == 1 and "Traceback" in err and "acme_threats" in err[err.rindex("error:"):]
+
+
+def test_a_plugin_module_loads_without_packaging(tmp_path, monkeypatch, capsys):
+    """--plugin module.path and RFTBENCH_PLUGINS, as pytest's -p: no distribution, no entry point."""
+    import sys
+
+    from rftbench import plugins
+
+    (tmp_path / "try_me_plugin.py").write_text(
+        "from rftbench import LossSpec, hookimpl\n"
+        "from rftbench_plugins.losses import CrossEntropy\n\n"
+        "@hookimpl\ndef rftbench_add_losses():\n"
+        "    return [LossSpec(name='try-me-ce', description='CE under another name', adversarial=False, factory=CrossEntropy)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plugins, "_default", None)
+    try:
+        code, out, err = run_cli(capsys, "-p", "try_me_plugin", "plugins", "--kind", "loss", "--json")
+        assert code == 0, err
+        rows = {r["name"]: r for r in json.loads(out)["plugins"]}
+        assert rows["try_me_plugin"]["contributions"] == {"loss": ["try-me-ce"]} and rows["try_me_plugin"]["status"] == "ok"
+        code, out, err = run_cli(capsys, "plugins", "--kind", "loss", "--json")  # not given again: gone
+        assert "try_me_plugin" not in {r["name"] for r in json.loads(out)["plugins"]}
+        monkeypatch.setenv("RFTBENCH_PLUGINS", "try_me_plugin, nosuch_module_xyz")
+        plugins.set_manager(None)
+        manager = plugins.get_manager()
+        assert "try-me-ce" in manager.names("loss")
+        assert any("nosuch_module_xyz" in p and "PYTHONPATH" in p for p in manager.check())
+    finally:
+        plugins.CLI_MODULES.clear()
+        plugins.set_manager(None)
+        sys.modules.pop("try_me_plugin", None)
+
+
+CLASHING_LOSS = """
+from rftbench import LossSpec, hookimpl
+from rftbench_plugins.losses import CrossEntropy
+
+
+class MyTrades(CrossEntropy):
+    pass
+
+
+@hookimpl
+def rftbench_add_losses():
+    return [LossSpec(name="trades", description="a third party's trades", adversarial=False, factory=MyTrades)]
+"""
+
+
+def test_a_third_party_contribution_named_like_a_builtin_keeps_the_builtin_and_is_reachable_qualified(
+        make_distribution, monkeypatch, tmp_path):
+    from rftbench.config import load_config
+
+    monkeypatch.delenv("RFTBENCH_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("RFTBENCH_DISABLE_PLUGINS", raising=False)
+    make_distribution("acme-trades", {"acme": "acme_trades"}, {"acme_trades": CLASHING_LOSS}, version="1.0")
+    manager = PluginManager()
+    manager.load_entrypoints()
+    assert manager.plugin_of("loss", "trades") == "losses"  # the default config's loss still works
+    assert manager.get("loss", "trades").description != "a third party's trades"
+    assert manager.get("loss", "acme:trades").description == "a third party's trades"
+    assert manager.get("loss", "losses:trades") is manager.get("loss", "trades")
+    assert manager.plugin_of("loss", "acme:trades") == "acme"
+    assert any("use 'acme:trades'" in p for p in manager.check())
+    assert manager.plugins["acme"].status == "ok" and manager.plugins["losses"].status == "ok"
+    assert load_config(manager=manager).loss.name == "trades"
+    config = load_config(overrides=["loss=acme:trades"], manager=manager)
+    assert config.loss.name == "acme:trades"  # stays qualified in the resolved config (and so in the record)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -278,7 +280,8 @@ def test_report_shows_the_union_per_recipe_and_per_run(tmp_path):
     text = (tmp_path / "out" / "report.md").read_text()
     assert "Union accuracy: robust to every threat at once" in text
     table = text.split(f"*{md('Union accuracy per recipe')}*", 1)[1].strip().splitlines()[2:]
-    cells = [[c.strip().replace("\\", "") for c in line.strip("|").split("|")] for line in table if line.startswith("|")]
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), table))  # this table only: other sections follow
+    cells = [[c.strip().replace("\\", "") for c in line.strip("|").split("|")] for line in table]
     recipe = next(c for c in cells if c[3].startswith("classic_at"))
     group = [rows[f"u{s}aaaaaaaaaaaaaa"] for s in range(3)]
     assert recipe[5] == "3" and recipe[6] == pm([0.30, 0.32, 0.34]) and recipe[7] == recipe_ci([0.30, 0.32, 0.34], group)

@@ -480,6 +480,9 @@
   var board = document.getElementById("board"), hint = document.getElementById("scroll-hint");
   function scrollHint() {
     if (!board || !hint) return;
+    // what is scrolled into view (a header clicked, a found row) lands beside the sticky columns, not under them
+    var sticky = board.querySelector("thead th:nth-child(2)");
+    if (sticky) board.style.scrollPaddingLeft = Math.ceil(sticky.getBoundingClientRect().right - board.getBoundingClientRect().left) + "px";
     var more = board.scrollWidth - board.clientWidth > 1;
     var atEnd = board.scrollLeft + board.clientWidth >= board.scrollWidth - 1;
     hint.hidden = !more;

@@ -71,8 +71,18 @@ def _print_version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
                                  help="Print rftbench's version (and torch's) and exit."),
+    plugin: list[str] = typer.Option(None, "--plugin", "-p", help="Load a plugin module without packaging it "
+                                     "(module.path or module.path:object; repeatable; also RFTBENCH_PLUGINS=a,b)."),
 ) -> None:
     """rftbench: a benchmark for robust fine-tuning of pretrained image classifiers."""
+    from .. import plugins
+
+    wanted = [p for p in plugin or [] if p.strip()]
+    if wanted != plugins.CLI_MODULES:
+        plugins.CLI_MODULES[:] = wanted
+        if wanted or plugins._default is not None and any(i.distribution is None and i.entry_point is None
+                                                          for i in plugins._default.plugins.values()):
+            plugins.set_manager(None)  # loaded afresh with these modules on first use
 
 
 def styled(template: str, *values: Any) -> Text:

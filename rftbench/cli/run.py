@@ -42,6 +42,10 @@ def summary_table(record: ResultRecord, path: Path | None = None, width: int | N
     table.add_row("protocol · loss", f"{name(cfg.get('protocol'))} · {name(cfg.get('loss'))}")
     table.add_row("training threat", name(cfg.get("threat")) if _adversarial(cfg.get("loss")) else "none (the loss trains on clean images)")
     table.add_row("epochs · batch", f"{cfg.get('epochs')} · {cfg.get('batch_size')}")
+    counts = getattr(record, "parameters", None)  # trainable / total (records of older versions have none)
+    if isinstance(counts, dict) and isinstance(counts.get("trainable"), int) and isinstance(counts.get("total"), int):
+        table.add_row("trainable parameters", f"{counts['trainable']:,} of {counts['total']:,} "
+                      f"({100 * counts['trainable'] / max(counts['total'], 1):.2f}%)")
     n = metrics.get("n_examples")
     clean = styled("[green]{}[/]", format_accuracy(metrics.get("clean_acc"), n))
     clean = clean + styled(" [dim]95% CI, n={}[/]", n) if n else clean

@@ -229,10 +229,7 @@ def _default_columns(rows: list[dict]) -> list[str]:
     present = select_columns(rows, None)
     config = [c for c in present if c.split(".")[0] in RunConfig.model_fields and c.split(".")[0] not in _NOT_IDENTITY]
     ordered = [c for c in _IDENTITY if c in config] + [c for c in config if c not in _IDENTITY]
-    if len(rows) > 1:
-        identity = [c for c in ordered if _varies(rows, c)]
-    else:
-        identity = [c for c in _IDENTITY if c in config and c not in ("threat.eps", "seed")]
+    identity = [c for c in ordered if _varies(rows, c)]  # one row: none (its identity goes in the caption)
     keys = {tuple(str(r.get(c)) for c in identity) for r in rows}
     if len(keys) < len(rows) or not identity:
         identity = ["id", *identity]
@@ -288,13 +285,16 @@ def _print_results_table(rows: list[dict], results_dir: Path, keys: list[str], c
     title = f"{len(rows)} groups of results in {results_dir}" if keys else f"{len(rows)} results in {results_dir}"
     caption = ("accuracies in %: mean ± std over the group's runs [95% interval]" if keys
                else "accuracies in % [Wilson 95% interval]")
-    if not chosen and not wide and not keys and len(rows) > 1:
+    if not rows:
+        console.print(title)
+        return
+    if not chosen and not wide and not keys:
         from ..config import RunConfig
 
         same = [f"{c}={rows[0].get(c)}" for c in _IDENTITY if c in rows[0] and c not in cols and c.split(".")[0] in RunConfig.model_fields
                 and rows[0].get(c) is not None and not _varies(rows, c)]
         if same:
-            caption += "; every row: " + ", ".join(same)
+            caption += ("; every row: " if len(rows) > 1 else "; the run: ") + ", ".join(same)
     print_fitted(console, fitted, title=title, caption=caption if rows else None, wide=wide)
 
 

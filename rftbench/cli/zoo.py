@@ -228,9 +228,11 @@ def zoo_build(
 
     cards = _named_cards("representation", names)
     without = [c.id for c in cards if not c.weights.recipe]
-    if without:
+    if without and (len(without) == len(cards) or set(without) & set(names)):  # a wildcard skips recipe-less cards (*.scratch)
+        without = [c for c in without if c in names] or without
         raise RftbenchError(f"no pretraining recipe for {', '.join(without)}: `zoo build` rebuilds recipe weights "
                             "(the offline mini backbones); use `rftbench zoo fetch` for weights on the Hub or a URL")
+    cards = [c for c in cards if c.weights.recipe]
     outcomes = []
     for card in cards:
         info = rebuild(card)
@@ -254,4 +256,4 @@ def zoo_build(
         if "max_abs_diff" in o:
             console.print(f"  largest weight difference {o['max_abs_diff']:.3g} (relative {o['max_rel_diff']:.3g})")
         robust = ", ".join(f"{k} {v:.3f}" for k, v in (o.get("robust_acc") or {}).items() if v is not None)
-        console.print(f"  recipe's accuracy on shapes: clean {o['clean_acc']:.3f}" + (f", {robust}" if robust else ""))
+        console.print(f"  recipe's accuracy on {o.get('dataset', 'shapes')}: clean {o['clean_acc']:.3f}" + (f", {robust}" if robust else ""))

@@ -16,7 +16,6 @@ whole. On load every file's sha256 is checked against the manifest: a mismatch r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import RftbenchError
-from ..results import atomic_write_text, file_mode
+from .._fs import atomic_write_text, file_mode, sha256_file
 
 FORMAT = 1
 
@@ -38,13 +37,6 @@ class CheckpointError(RftbenchError):
     """A checkpoint is missing, corrupt or from another configuration."""
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -189,7 +189,7 @@ def phase(counter: PassCounter | None, clock: DeviceClock, into: dict[str, Any],
             yield
     finally:
         into["device_seconds"] = round(float(into.get("device_seconds") or 0.0) + clock.now() - start, 6)
-        if per_image is not None:
+        if per_image is not None and counter is not None:  # without a counter the images, and so the FLOPs, are unknown
             into["flops"] = int(into.get("flops") or 0) \
                 + (int(into.get("forward_images") or 0) - before["forward_images"]) * per_image["forward"] \
                 + (int(into.get("backward_images") or 0) - before["backward_images"]) * per_image["backward"]

@@ -134,8 +134,9 @@ def _warning(name: str, point: dict[str, Any], message: str) -> dict[str, Any]:
 class EarlyWarnings:
     """The early-warning checks of one run (each warning is raised at most once)."""
 
-    def __init__(self, config: WarningsConfig, num_classes: int, epochs: int):
+    def __init__(self, config: WarningsConfig, num_classes: int, epochs: int, n: int | None = None):
         self.config, self.chance, self.epochs = config, 1.0 / max(num_classes, 1), epochs
+        self.n = n  # images per evaluation point: how far two points' accuracies move by sampling alone
         self.raised: set[str] = set()
 
     def _new(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -158,13 +159,22 @@ class EarlyWarnings:
                                    f"({100 * floor:.1f}%); check the learning rates, the protocol or the training ε")])
 
     def check_robust(self, points: dict[str, list[Any]]) -> list[dict[str, Any]]:
-        """``robust-collapse``: the last point's robust accuracy is more than ``collapse_drop`` below the previous one's."""
+        """``robust-collapse``: the last point's robust accuracy is more than ``collapse_drop`` below the previous one's.
+
+        Not raised when the previous point was below chance + ``adaptation_margin`` (nothing to collapse), nor when
+        the drop is within two standard errors of the difference of two accuracies on the ``n`` monitored images.
+        """
         robust = points.get("robust_acc") or []
         if len(robust) < 2 or robust[-1] is None or robust[-2] is None:
             return []
-        drop = robust[-2] - robust[-1]
+        before, after = robust[-2], robust[-1]
+        drop = before - after
         if drop <= self.config.collapse_drop:
             return []
+        if before < self.chance + self.config.adaptation_margin:
+            return []  # never above chance + margin: nothing had been learnt that could collapse (noise near chance)
+        if self.n and drop <= 2 * math.sqrt((before * (1 - before) + after * (1 - after)) / self.n):
+            return []  # within two standard errors of the difference on n images: sampling noise, not a collapse
         point = {"epoch": points["epoch"][-1], "step": points["step"][-1]}
         return self._new([_warning("robust-collapse", point,
                                    f"robust accuracy collapsed: {100 * robust[-2]:.1f}% → {100 * robust[-1]:.1f}% between "

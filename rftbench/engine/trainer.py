@@ -259,14 +259,20 @@ class Trainer:
         self.monitor = None
         if mcfg is not None:
             self.monitor = Monitor(mcfg, self.data.val, device=self.device, manager=manager, channels_last=self.channels_last)
-        self.warnings = EarlyWarnings(mcfg.warnings if mcfg is not None else WarningsConfig(), self.data.num_classes, self.epochs)
+        self.warnings = EarlyWarnings(mcfg.warnings if mcfg is not None else WarningsConfig(), self.data.num_classes, self.epochs,
+                                      n=len(self.monitor.y) if self.monitor is not None else None)
         self.stop_on_warning = bool(mcfg is not None and mcfg.stop_on_warning)
         self.steps_per_epoch = self.micro_per_epoch // self.accumulation
         self.clock = cost.DeviceClock(self.device)
         self.passes = None if compiled else cost.PassCounter(self.model)  # hooks and torch.compile: not counted
         self.step_flops = cost.StepFlops()
+        self._phase_ids = [self.phases.index(names) for names in self.phases]  # equal trainable sets: one FLOP count
         self._eval_flops: dict[str, int] | None = None
         self.state.cost = {"train": cost.empty_phase(), "monitor": cost.empty_phase()}
+        if self.passes is None:  # not counted: unknown, never 0
+            for phase in self.state.cost.values():
+                phase.update({k: None for k in cost.COUNTS})
+            self.state.cost["monitor"]["flops"] = None
 
     # ------------------------------------------------------------------ state
 
@@ -400,7 +406,7 @@ class Trainer:
         from .cost import phase
 
         train = self.state.cost["train"]
-        signature = (tuple(x.shape), eps > 0, update, epoch if self.phases[epoch] != self.phases[0] else 0)
+        signature = (tuple(x.shape), eps > 0, update, self._phase_ids[epoch])
         with phase(self.passes, self.clock, train):
             out, flops = self.step_flops.run(signature, self.step, x, y, eps, update=update)
         train["flops"] = int(train["flops"]) + flops
@@ -587,7 +593,11 @@ class Trainer:
                     every = self.monitor.config.every_steps if self.monitor is not None else None
                     if every and (epoch * self.steps_per_epoch + (i + 1) // self.accumulation) % every == 0:
                         pause = time.perf_counter()
-                        self._monitor_point(epoch, i + 1)
+                        try:
+                            self._monitor_point(epoch, i + 1)
+                        except _StopOnWarning:  # the partial epoch's training time still counts (its curves: none)
+                            state.train_seconds += pause - tick
+                            raise
                         tick += time.perf_counter() - pause  # evaluation time is not training time
                     if self.callback is not None:
                         self.callback(self, epoch, i + 1)

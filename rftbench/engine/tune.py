@@ -52,7 +52,11 @@ def tune_trial(
     config = resolve_config(config, manager)
     if "val" not in manager.get("dataset", config.dataset).splits:
         raise _no_val(config.dataset)
+    import torch
+
+    torch.manual_seed(config.seed)  # a trial trains like `run`: seeded CPU and CUDA streams, continuing the build's
     setup = prepare(config, manager)
+    torch.set_rng_state(setup.rng_state)
     if setup.data.val is None:  # the card promised one, its source returned none
         raise _no_val(config.dataset)
 

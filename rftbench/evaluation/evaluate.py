@@ -6,8 +6,8 @@ bad name or parameter fails fast and nothing is half-computed or half-written.
 
 from __future__ import annotations
 
-import functools
 import contextlib
+import functools
 import inspect
 import logging
 import math
@@ -351,7 +351,12 @@ def evaluate(
     :param suite: threat-model and metric components, e.g. ``["corruptions", {"name": "linf",
         "eps": "4/255", "attack": "autoattack"}, {"name": "expected_robustness"}]``.
     :param n_examples: evaluate on the first ``n_examples`` points (all when ``None``).
-    :param seed: seeds every attack and corruption: the same seed gives the same numbers.
+    :param seed: seeds torch's RNG for every threat model that draws from it (each batch from
+        ``seed`` and the position of its first point, so results do not depend on what ran
+        before): the same seed gives the same numbers. Two built-ins seed themselves instead:
+        ``corruptions`` by its own ``seed`` parameter (``{name: corruptions, seed: 1}``) and
+        ``autoattack`` by its ``seed`` parameter (pyautoattack's seeding, default 0); ``seed``
+        does not change their results.
     :param output_dir: where plots and the per-example outcomes (``outcomes-<sha>.npz``, see
         :mod:`rftbench.outcomes`) are written (none when ``None``).
     :param points: the identity of the test points (``dataset``, ``card_sha256``…) stored with

@@ -18,16 +18,10 @@ def _pyplot():
 
 def _save(fig: Any, path: Path) -> None:
     """Save a figure through a temporary file, so a full disk never leaves a truncated image behind."""
-    import os
+    from .._fs import atomic_write
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: fig.savefig(handle, dpi=120, format=path.suffix.lstrip(".") or "png"), binary=True)
 
 
 def plot_threat_bars(result: dict[str, Any], path: Path) -> Path:

@@ -132,11 +132,10 @@ def load_target(
         representation = _need(representation, "--representation", f"{path}: which representation do these weights belong to?")
         dataset = _need(dataset, "--dataset", f"{path}: which dataset is this classifier for?")
         model = _classifier(representation, dataset, manager, pretrained=False)
-        if beside.is_file() and _model_info(beside).get("protocol") is not None:  # LoRA/adapters: add the layers first
-            from ..engine import prepare_model
+        if beside.is_file():  # a run's weights: the layers its protocol added (LoRA, adapters) first
+            from ..runner import add_protocol_layers
 
-            protocol = _model_info(beside)["protocol"]
-            prepare_model(model, manager.get("protocol", protocol["name"]).build(**{k: v for k, v in protocol.items() if k != "name"}))
+            add_protocol_layers(model, _model_info(beside), manager)
         missing, unexpected = model.load_state_dict(_load_state(path), strict=False)
         if missing or unexpected:
             raise EvaluationError(

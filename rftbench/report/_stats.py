@@ -11,12 +11,15 @@ __all__ = ["wilson", "sign_test", "rank_agreement", "pareto_front", "mean_sd"]
 
 
 def wilson(acc: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of an accuracy measured on ``n`` points (scipy's ``binomtest(...).proportion_ci``)."""
-    from scipy.stats import binomtest
+    """Wilson score interval of an accuracy measured on ``n`` points: :func:`rftbench.stats.wilson`
+    (the one implementation; equal to scipy's ``binomtest(k, n).proportion_ci(method="wilson")``)
+    at ``k = round(acc · n)`` correct points."""
+    from statistics import NormalDist
 
-    k = int(round(acc * n))
-    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    from ..stats import wilson as _wilson
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return _wilson(int(round(acc * n)), int(n), z)
 
 
 def sign_test(wins: int, losses: int) -> float:

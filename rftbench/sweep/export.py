@@ -85,7 +85,11 @@ def flatten_record(record: ResultRecord) -> dict[str, Any]:
 
 
 def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A run config as flat columns: ``loss`` (the component's name), ``loss.beta``, ``optimizer.lr_head``, ``evaluation``…"""
+    """A run config as flat columns: ``loss`` (the component's name), ``loss.beta``, ``optimizer.lr_head``, ``evaluation``…
+
+    A parameter that is itself a mapping (``threat.attack_params``) also gets one column per
+    key (``threat.attack_params.decay``), so it can be filtered and sorted like any other.
+    """
     row: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, Mapping):
@@ -94,6 +98,9 @@ def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
             for sub, v in value.items():
                 if sub != "name":
                     row[f"{key}.{sub}"] = _scalar(v)
+                    if isinstance(v, Mapping):
+                        for leaf, w in v.items():
+                            row[f"{key}.{sub}.{leaf}"] = _scalar(w)
         elif isinstance(value, list):
             row[key] = ",".join(_component_text(v) for v in value)
         else:
