@@ -23,13 +23,13 @@ pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.slo
 def realsize(builtins, tmp_path, monkeypatch):
     import torch
 
-    from rftbench import model, runner
+    from rftbench import model, prepare
 
     monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path / "cache"))
     builtins.register(sys.modules[realsize_cards.__name__], "realsize_cards")
     realsize_cards.write_images(tmp_path / "data")
     # random init: prepare() builds with the card's weights, which these cards do not pin
-    monkeypatch.setattr(runner, "build_classifier", functools.partial(model.build_classifier, pretrained=False))
+    monkeypatch.setattr(prepare, "build_classifier", functools.partial(model.build_classifier, pretrained=False))
     threads = torch.get_num_threads()
     yield tmp_path
     torch.set_num_threads(threads)
