@@ -51,13 +51,21 @@ def rss_growth_problem(before: float | None, after: float | None, limit: float =
 def test_the_rss_check_can_fail():
     assert rss_growth_problem(100.0, 100.0 + MAX_RSS_GROWTH_MIB + 1) is not None
     assert rss_growth_problem(100.0, 200.0) is None
-    before = current_rss_mib()
-    if before is None:
+    import mmap
+
+    if current_rss_mib() is None:
         pytest.skip("no /proc/self/statm here")
-    block = bytearray(64 * 2**20)
-    block[:: os.sysconf("SC_PAGE_SIZE")] = b"x" * len(block[:: os.sysconf("SC_PAGE_SIZE")])  # touch every page
-    assert rss_growth_problem(before, current_rss_mib(), limit=32) is not None  # a real 64 MiB growth is seen
-    del block
+    # a fresh anonymous mapping: its pages become resident when written (a heap allocation may reuse pages
+    # that earlier tests left resident, and then the process does not grow)
+    size = 64 * 2**20
+    block = mmap.mmap(-1, size)
+    before = current_rss_mib()
+    for offset in range(0, size, mmap.PAGESIZE):
+        block[offset] = 1  # touch every page
+    try:
+        assert rss_growth_problem(before, current_rss_mib(), limit=32) is not None  # a real 64 MiB growth is seen
+    finally:
+        block.close()
 
 
 @pytest.fixture(scope="module", autouse=True)
