@@ -118,16 +118,19 @@ class _ToRGBTensor:
         return img.contiguous()
 
 
+def _resize_steps(inp: Any) -> list[Any]:
+    """Crop/resize to the representation's input: resize then centre-crop when ``crop_pct`` < 1, else resize."""
+    size = inp.resolution
+    if inp.crop_pct < 1:
+        return [v2.Resize(math.floor(size / inp.crop_pct), interpolation=_interpolation(inp.interpolation), antialias=True),
+                v2.CenterCrop(size)]
+    return [v2.Resize((size, size), interpolation=_interpolation(inp.interpolation), antialias=True)]
+
+
 def make_transform(rep: RepresentationCard, data: DatasetCard | None = None, *, train: bool, augment: bool = True) -> Callable:
     """The image transform of a split: to [0, 1] tensor, crop/resize to the representation's input, augment."""
     inp = rep.input
-    size = inp.resolution
-    steps: list[Any] = [_ToRGBTensor(inp.channels)]
-    if inp.crop_pct < 1:
-        steps += [v2.Resize(math.floor(size / inp.crop_pct), interpolation=_interpolation(inp.interpolation), antialias=True),
-                  v2.CenterCrop(size)]
-    else:
-        steps.append(v2.Resize((size, size), interpolation=_interpolation(inp.interpolation), antialias=True))
+    steps: list[Any] = [_ToRGBTensor(inp.channels), *_resize_steps(inp)]
     if train and augment:
         if data is None or "no-hflip" not in data.tags:
             steps.append(v2.RandomHorizontalFlip())
@@ -165,13 +168,7 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 def _prepare_transform(rep: RepresentationCard) -> Callable:
     """The deterministic part of the training transform: decode (uint8 stays uint8), crop, resize."""
     inp = rep.input
-    size = inp.resolution
-    steps: list[Any] = [_ToImage(inp.channels)]
-    if inp.crop_pct < 1:
-        steps += [v2.Resize(math.floor(size / inp.crop_pct), interpolation=_interpolation(inp.interpolation), antialias=True),
-                  v2.CenterCrop(size)]
-    else:
-        steps.append(v2.Resize((size, size), interpolation=_interpolation(inp.interpolation), antialias=True))
+    steps: list[Any] = [_ToImage(inp.channels), *_resize_steps(inp)]
     return v2.Compose(steps)
 
 
