@@ -239,3 +239,20 @@ def test_a_fused_step_with_a_fast_attack_makes_no_sync(attack, loss):
     assert count.total == 0, count
     _, count = count_syncs(FAST[attack], model.eval(), x, y, norm="linf", eps=4 / 255, early_stop=True, restarts=2)
     assert count.total == 0, count
+
+
+def test_the_methods_noise_wins_over_a_loss_start_point(task):
+    """TRADES-KL's x + 0.001·N(0, 1) start (``x_init``) is used only without a random start."""
+    model, x, y = task
+    eps = 8 / 255
+    x_init = x + 0.001 * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
+    for fn in FAST.values():
+        noisy = fn(model, x, y, norm="linf", eps=eps, x_init=x_init, generator=torch.Generator().manual_seed(2))
+        assert torch.equal(noisy, fn(model, x, y, norm="linf", eps=eps, generator=torch.Generator().manual_seed(2)))
+        from_init = fn(model, x, y, norm="linf", eps=eps, x_init=x_init, random_start=False)
+        g = input_grad(model, x_init.clamp(0, 1), y).sign()
+        step = 1.25 * eps if fn is fgsm_rs else eps
+        expected = x_init.clamp(0, 1) + step * g
+        if fn is fgsm_rs:
+            expected = x + (expected - x).clamp(-eps, eps)
+        torch.testing.assert_close(from_init, expected.clamp(0, 1), atol=1e-6, rtol=0)
