@@ -28,7 +28,7 @@ _TEMPLATES: dict[str, dict[str, str]] = {
             class WeightedAT:
                 """(1 − λ)·CE(clean) + λ·CE(adv); the attack maximises cross-entropy."""
 
-                adversarial, uses_clean, uses_adv = True, True, True
+                uses_clean, uses_adv = True, True  # adversarial: the spec's (LossSpec default True)
 
                 def __init__(self, lam: float):
                     self.lam = lam

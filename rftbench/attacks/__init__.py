@@ -48,6 +48,8 @@ class Attack:
     random_start: bool = True
     #: The plugin that contributed it.
     plugin: str | None = None
+    #: ``evaluator(threat) -> BatchEvaluator`` from its spec, or ``None`` (see :func:`rftbench.threat.batch_evaluator`).
+    evaluator: Callable[..., Any] | None = None
 
     def __call__(self, model: Any, x: Any, y: Any, **kwargs: object) -> Any:
         return self.run(model, x, y, **kwargs)
@@ -82,7 +84,7 @@ def get_attack(name: str, norm: str | None = None, manager: PluginManager | None
             f"attacks for {norm}: {', '.join(attacks_for(norm, m)) or '(none installed)'}"
         )
     return Attack(spec.name, tuple(spec.norms), spec.build(**dict(params or {})), spec.description, spec.default_steps, spec.random_start,
-                  spec.plugin)
+                  spec.plugin, spec.evaluator)
 
 
 #: Algorithms and helpers re-exported from their modules, imported (with torch) on first use.

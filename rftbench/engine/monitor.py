@@ -75,6 +75,10 @@ class Monitor:
         check_monitor(config, val, manager)
         self.config, self.device = config, device
         self.threats = _threats(config, manager)
+        from ..threat import batch_evaluator
+
+        #: per threat, what measures its batches itself (rftbench.threat.batch_evaluator), resolved once
+        self.evaluators = [batch_evaluator(threat) for _, threat, _ in self.threats]
         self.label = self.threats[0][0]
         self.corruption_label = self.threats[1][0] if len(self.threats) > 1 else None
         generator = torch.Generator().manual_seed(config.seed)
@@ -90,7 +94,8 @@ class Monitor:
     def point(self, model: nn.Module) -> dict[str, float]:
         """Clean and robust (and corruption) accuracy of ``model`` on the subset, read from the device once."""
         from ..attacks import attack_mode
-        from ..evaluation.evaluate import _batch_runner, _takes_early_stop
+        from ..evaluation.evaluate import _takes_early_stop
+        from ..threat import Reporter
 
         start = time.perf_counter()
         sums: dict[str, list[torch.Tensor]] = {"clean_acc": [], **{key: [] for _, _, key in self.threats}}
@@ -103,8 +108,7 @@ class Monitor:
                 with torch.no_grad():
                     clean_ok = model(x).argmax(1) == y
                 sums["clean_acc"].append(clean_ok.sum())
-                for _, threat, key in self.threats:
-                    runner = _batch_runner(threat)
+                for (_, threat, key), runner in zip(self.threats, self.evaluators):
                     if runner is not None:
                         ok = runner.evaluate_batch(model, x, y, index=self.indices[lo:lo + bs])["correct"].to(x.device) > 0.5
                     else:
@@ -115,9 +119,9 @@ class Monitor:
                     if getattr(threat, "norm", None) in ("linf", "l2", "l1"):
                         ok = ok & clean_ok  # robust means correct on the clean point too, as in the final evaluation
                     sums[key].append(ok.sum())
-            for _, threat, _ in self.threats:
-                reporter = _batch_runner(threat) or threat
-                if callable(getattr(reporter, "report", None)):
+            for (_, threat, _), runner in zip(self.threats, self.evaluators):
+                reporter = runner if runner is not None else threat
+                if isinstance(reporter, Reporter):
                     reporter.report()  # reset what the threat accumulated
         n = len(self.y)
         keys = list(sums)

@@ -27,6 +27,7 @@ from ..cards import format_validation_error
 from ..config import Component
 from ..errors import ConfigError, RftbenchError, UnknownNameError
 from ..plugins import PluginManager, get_manager
+from ..threat import Reporter, SetEvaluator, batch_evaluator
 from . import masking
 from .context import EvalContext
 
@@ -226,22 +227,6 @@ def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tens
     return out
 
 
-def _batch_runner(threat: Any) -> Any:
-    """The object that evaluates a batch itself, if any.
-
-    In order: the threat model (``threat.evaluate_batch``), the attack it wraps
-    (``threat.attack.evaluate_batch``), or an object built by the attack's run function
-    (``threat.attack.run.batch_runner(threat)``, how a registered attack such as AutoAttack
-    reports its accuracy after each attack). Otherwise the evaluator calls ``threat.perturb``.
-    """
-    attack = getattr(threat, "attack", None)
-    for candidate in (threat, attack):
-        if candidate is not None and callable(getattr(candidate, "evaluate_batch", None)):
-            return candidate
-    make = getattr(getattr(attack, "run", None), "batch_runner", None)
-    return make(threat) if callable(make) else None
-
-
 def _nest(flat: Mapping[str, float]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in flat.items():
@@ -264,11 +249,11 @@ def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None 
     """
     from ..progress import Ticker
 
-    runner = _batch_runner(threat)
+    runner = batch_evaluator(threat)  # the one rule: rftbench.threat
     parts: dict[str, list[torch.Tensor]] = defaultdict(list)
     size = len(ctx) if indices is None else int(torch.as_tensor(indices).numel())
     ticker = Ticker(label or "", size, enabled=bool(ctx.progress and label))
-    if runner is not None and callable(getattr(runner, "evaluate_all", None)):
+    if isinstance(runner, SetEvaluator):
         # the runner takes the whole set (CPU tensors) and batches it itself
         x, y = ctx.tensors(indices)
         index = torch.arange(len(ctx)) if indices is None else torch.as_tensor(indices).flatten()
@@ -301,7 +286,7 @@ def robust_correct(ctx: EvalContext, threat: Any, indices: torch.Tensor | None =
     """Bool per point: still classified correctly under ``threat`` (for metrics that attack a subset)."""
     outcomes, runner = threat_outcomes(ctx, threat, indices)
     reporter = runner if runner is not None else threat
-    if callable(getattr(reporter, "report", None)):
+    if isinstance(reporter, Reporter):
         reporter.report()  # reset what the threat accumulated
     return outcomes["correct"] > 0.5
 
@@ -318,7 +303,7 @@ def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, An
     if violations:
         flags.append(masking.flag("budget_violation", label, f"{violations} of {n} perturbed points lie outside the {result['norm']} ball of radius {result['eps']:.6g} or outside [0, 1]: the attack is broken"))
     reporter = runner if runner is not None else threat
-    if callable(getattr(reporter, "report", None)):
+    if isinstance(reporter, Reporter):
         extra = dict(reporter.report() or {})
         flags.extend({"threat": label, **f} for f in extra.pop("flags", []))
         result.update(extra)
