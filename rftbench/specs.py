@@ -236,7 +236,10 @@ class Spec(BaseModel):
 
         params = self.validate_params(values)
         with using(self._manager), blame(self, "factory"):
-            return self.factory(*args, **{k: getattr(params, k) for k in type(params).model_fields})
+            built = self.factory(*args, **{k: getattr(params, k) for k in type(params).model_fields})
+        if self._manager is not None:
+            self._manager.remember(built, self)  # run-time errors are blamed on this contribution (PluginManager.attribute)
+        return built
 
     def param_table(self) -> list[dict[str, Any]]:
         """One row per parameter: name, type, default, bounds, description (for docs and the CLI)."""
