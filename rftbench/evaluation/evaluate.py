@@ -144,6 +144,53 @@ def _check_image(example: Any, min_side: int) -> None:
                               f"dtype {image.dtype}, range [{float(image.min()):.3g}, {float(image.max()):.3g}]")
 
 
+def expected_input(model: nn.Module) -> tuple[int | None, int | None, str]:
+    """``(channels, resolution, what says so)`` of the images ``model`` takes, where it says (else ``None``).
+
+    A :class:`rftbench.model.Classifier` built from a card takes ``channels × resolution ×
+    resolution`` (the card's ``input``); otherwise the channels are those of the first
+    :class:`rftbench.model.Normalize` (which would silently broadcast a 1-channel image to 3) or
+    the first ``Conv2d``, and the resolution is unknown.
+    """
+    from ..model import Normalize
+
+    spec = getattr(model, "input", None)
+    if spec is not None and isinstance(getattr(spec, "resolution", None), int):
+        name = getattr(model, "representation", None)
+        return int(spec.channels), int(spec.resolution), f"representation {name!r}" if name else "the model's card"
+    for module in model.modules():
+        if isinstance(module, Normalize):
+            return int(module.mean.numel()), None, "the model (its input normalisation)"
+        if isinstance(module, nn.Conv2d):
+            return int(module.in_channels), None, "the model (its first convolution)"
+    return None, None, "the model"
+
+
+def check_inputs(model: nn.Module, data: Dataset, device: torch.device | str = "cpu") -> None:
+    """The test images fit ``model``: its channels and resolution (:func:`expected_input`) and one forward.
+
+    Raises an :class:`EvaluationError` naming the images' shape and the shape the model takes
+    rather than a result on images the model cannot read (1×5×5 for a 3×16×16 model) or a bug
+    message from inside its forward.
+    """
+    image = data[0][0]
+    shape = "×".join(str(s) for s in image.shape)
+    channels, resolution, source = expected_input(model)
+    need = (f"{channels if channels is not None else 'C'}×{resolution if resolution is not None else 'H'}×"
+            f"{resolution if resolution is not None else 'W'}")
+    fix = ("resize and convert them with the representation's transform (rftbench.data.make_transform(card, train=False), "
+           "what `rftbench eval -d DATASET` applies)" if resolution is not None else "give images of the shape the model takes")
+    if (channels is not None and image.shape[0] != channels) or (resolution is not None and tuple(image.shape[1:]) != (resolution, resolution)):
+        raise EvaluationError(f"the test images are {shape} (C×H×W) but {source} takes {need} images; {fix}")
+    try:
+        with attack_mode(model), torch.no_grad():  # eval mode: batch statistics are neither used nor updated
+            logits = model(image.unsqueeze(0).to(device))
+    except (RuntimeError, ValueError, IndexError, TypeError) as err:
+        raise EvaluationError(f"the model cannot take the test images ({shape}, C×H×W): {type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:300] if str(err) else ''}; {fix}") from None
+    del logits  # what the logits look like is the clean pass's check (logits [batch, classes])
+
+
 def _check_model(model: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise EvaluationError(f"the target ({type(model).__name__}) is not a classifier: expected a torch.nn.Module taking images in [0, 1] and returning logits")
@@ -332,7 +379,8 @@ def evaluate(
     :param model: an ``nn.Module`` taking images in [0, 1] and returning logits (put in eval
         mode with frozen parameters for the duration; its state is restored afterwards).
     :param data: a map-style Dataset of ``(image, label)``; images are float tensors in [0, 1]
-        or PIL images.
+        or PIL images, of the shape the model takes (checked with :func:`check_inputs`: a
+        card-built classifier takes ``channels × resolution × resolution``, its card's ``input``).
     :param suite: threat-model and metric components, e.g. ``["corruptions", {"name": "linf",
         "eps": "4/255", "attack": "autoattack"}, {"name": "expected_robustness"}]``.
     :param n_examples: evaluate on the first ``n_examples`` points (all when ``None``).
@@ -364,6 +412,7 @@ def evaluate(
     threats, metrics = resolve_suite(suite, manager)
     subset = check_data(data, n_examples, threats)
     device = _check_device(model, device)
+    check_inputs(model, subset, device)
     ctx = EvalContext(model=model, data=subset, batch_size=batch_size, device=device, seed=seed, manager=manager,
                       output_dir=Path(output_dir) if output_dir is not None else None, progress=progress)
     started = time.perf_counter()
