@@ -10,7 +10,6 @@ environment variables control loading, as in pytest and datasette:
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import fnmatch
 import importlib.metadata
 import json
@@ -37,6 +36,7 @@ from .errors import (
     UnknownNameError,
     close_matches,
 )
+from ._context import _ACTIVE, blame, using  # noqa: F401 - public here too (rftbench.plugins.using/blame)
 from .specs import KINDS, SPEC_CLASSES, Spec
 
 log = logging.getLogger("rftbench")
@@ -125,7 +125,6 @@ def natural_key(text: str) -> list[Any]:
 
 
 _HOOKS = frozenset(hookspecs.HOOK_FOR_KIND.values())
-_ACTIVE: contextvars.ContextVar[PluginManager | None] = contextvars.ContextVar("rftbench_manager", default=None)
 
 
 class PluginManager:
@@ -653,47 +652,9 @@ def _plugin_frame(err: BaseException, function: Any) -> str:
     return ""
 
 
-@contextlib.contextmanager
-def using(manager: PluginManager | None) -> Iterator[None]:
-    """Make ``manager`` the one :func:`current_manager` returns inside the block (no-op for ``None``)."""
-    if manager is None:
-        yield
-        return
-    token = _ACTIVE.set(manager)
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)
-
-
 def current_manager() -> PluginManager:
     """The manager whose contribution is being validated or built, else the process-wide one."""
     return _ACTIVE.get() or get_manager()
-
-
-@contextlib.contextmanager
-def blame(spec: Any, what: str) -> Iterator[None]:
-    """Re-raise an unexpected exception from a contribution's code as a :class:`PluginRuntimeError` naming it.
-
-    ``spec`` is a spec (with ``kind``, ``name``, ``plugin``, ``distribution``, ``version``);
-    ``what`` says what was called (``"factory"``, ``"perturb()"``…). Errors that are already
-    rftbench's own (a :class:`~rftbench.errors.RftbenchError`, e.g. a plugin's ConfigError)
-    pass through unchanged, as do interrupts.
-    """
-    try:
-        yield
-    except RftbenchError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        plugin = getattr(spec, "plugin", None)
-        dist = " ".join(p for p in (getattr(spec, "distribution", None), getattr(spec, "version", None)) if p)
-        kind = getattr(spec, "kind", "") or "contribution"
-        raise PluginRuntimeError(
-            f"{kind.replace('_', ' ')} {getattr(spec, 'name', '?')!r} of plugin {plugin!r}"
-            + (f" (distribution {dist})" if dist else "")
-            + f" raised in its {what}: {type(err).__name__}: {err}",
-            plugin=plugin, distribution=getattr(spec, "distribution", None),
-        ) from err
 
 
 @contextlib.contextmanager

@@ -24,6 +24,8 @@ from pydantic import (
     field_validator,
 )
 
+from ._context import blame, using
+
 # --------------------------------------------------------------------------- value types
 
 
@@ -206,7 +208,6 @@ class Spec(BaseModel):
         from pydantic import ValidationError
 
         from .errors import ConfigError
-        from .plugins import using
 
         try:
             with using(self._manager):
@@ -232,8 +233,6 @@ class Spec(BaseModel):
         :class:`~rftbench.errors.PluginRuntimeError` naming the plugin, this contribution and
         its distribution (the original exception is its ``__cause__``).
         """
-        from .plugins import blame, using
-
         params = self.validate_params(values)
         with using(self._manager), blame(self, "factory"):
             built = self.factory(*args, **{k: getattr(params, k) for k in type(params).model_fields})

@@ -5,6 +5,8 @@ The engine uses it to craft training examples; the evaluator to measure robust a
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -131,7 +133,7 @@ def batch_evaluator(threat: object) -> BatchEvaluator | None:
         return None
     from types import SimpleNamespace
 
-    from .plugins import blame
+    from ._context import blame
 
     with blame(SimpleNamespace(kind="attack", name=attack.name, plugin=attack.plugin), "spec's evaluator(threat)"):
         made = attack.evaluator(threat)
@@ -141,3 +143,20 @@ def batch_evaluator(threat: object) -> BatchEvaluator | None:
             f"{type(made).__name__}, not an object with evaluate_batch(model, x, y, *, index) (rftbench.threat.BatchEvaluator)",
             plugin=attack.plugin)
     return made
+
+
+def takes_early_stop(threat: object) -> bool:
+    """Whether ``threat.perturb`` accepts ``early_stop=`` (the evaluators pass ``early_stop=True`` then); asked once per function."""
+    perturb = threat.perturb  # type: ignore[attr-defined]
+    try:
+        return _accepts_early_stop(getattr(perturb, "__func__", perturb))
+    except TypeError:  # an unhashable callable: ask directly
+        return _accepts_early_stop.__wrapped__(perturb)
+
+
+@functools.lru_cache(maxsize=256)
+def _accepts_early_stop(fn: object) -> bool:
+    try:
+        return "early_stop" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

@@ -27,7 +27,7 @@ from ..cards import format_validation_error
 from ..config import Component
 from ..errors import ConfigError, RftbenchError, UnknownNameError
 from ..plugins import PluginManager, get_manager
-from ..threat import Reporter, SetEvaluator, batch_evaluator
+from ..threat import Reporter, SetEvaluator, batch_evaluator, takes_early_stop
 from . import masking
 from .context import EvalContext
 
@@ -229,21 +229,7 @@ def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
     return {"linf": lambda: flat.abs().amax(1), "l2": lambda: flat.norm(dim=1), "l1": lambda: flat.abs().sum(1)}[norm]()
 
 
-def _takes_early_stop(threat: Any) -> bool:
-    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path); asked once per function."""
-    perturb = threat.perturb
-    try:
-        return _accepts_early_stop(getattr(perturb, "__func__", perturb))
-    except TypeError:  # an unhashable callable: ask directly
-        return _accepts_early_stop.__wrapped__(perturb)
-
-
-@functools.lru_cache(maxsize=256)
-def _accepts_early_stop(fn: Any) -> bool:
-    try:
-        return "early_stop" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+_takes_early_stop = takes_early_stop  # the old private name
 
 
 def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -257,7 +243,7 @@ def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tens
     out: dict[str, torch.Tensor] = {}
     if todo.any():
         xs, ys = x[todo], y[todo]
-        x_adv = (threat.perturb(ctx.model, xs, ys, early_stop=True) if _takes_early_stop(threat)
+        x_adv = (threat.perturb(ctx.model, xs, ys, early_stop=True) if takes_early_stop(threat)
                  else threat.perturb(ctx.model, xs, ys)).detach()
         if x_adv.shape != xs.shape:
             raise EvaluationError(f"threat model {threat.label()!r} returned shape {tuple(x_adv.shape)} for inputs of shape {tuple(xs.shape)}")
