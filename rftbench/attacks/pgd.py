@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ._ball import ascent_direction, project, random_delta
-from ._core import Objective, cross_entropy, loss_and_grad
+from ._core import Objective, compaction_points, cross_entropy, loss_and_grad
 
 
 def _step(x: torch.Tensor, x_adv: torch.Tensor, grad: torch.Tensor, norm: str, eps: float, alpha: float) -> torch.Tensor:
@@ -58,17 +58,23 @@ def _pgd_once(
             _, _, grad = loss_and_grad(model, x_adv, y, objective, index)
             x_adv = _step(x, x_adv, grad, norm, eps, alpha)
         return x_adv
-    # Early stop: a point leaves the active set as soon as it is misclassified, keeping that point.
-    active = torch.arange(len(x), device=x.device)
-    for _ in range(steps):
+    # Early stop: a point stops moving as soon as it is misclassified, keeping that point (masked at
+    # once), and leaves the batch at the next compaction (compaction_points: at most 4 syncs).
+    compact = compaction_points(steps)
+    n = len(x)
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    active = torch.arange(n, device=x.device)
+    done = torch.zeros(n, dtype=torch.bool, device=x.device)
+    for i in range(steps):
         xa = x_adv[active]
         logits, _, grad = loss_and_grad(model, xa, y[active], objective, active if index is None else index[active])
-        alive = logits.argmax(1) == y[active]
-        if not bool(alive.all()):
-            active, xa, grad = active[alive], xa[alive], grad[alive]
-        if active.numel() == 0:
-            break
-        x_adv[active] = _step(x[active], xa, grad, norm, eps, alpha)
+        alive = (logits.argmax(1) == y[active]) & ~done[active]
+        done[active] = ~alive
+        x_adv[active] = torch.where(alive.view(shape), _step(x[active], xa, grad, norm, eps, alpha), xa)
+        if (i + 1) in compact and i < steps - 1:
+            active = active[alive]
+            if active.numel() == 0:
+                break
     return x_adv
 
 
