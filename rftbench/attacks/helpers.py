@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ._ball import ascent_direction, lp_norm, project, random_delta
-from ._core import Objective, cross_entropy, loss_and_grad
+from ._core import Objective, compaction_points, cross_entropy, loss_and_grad
 
 #: ``step(x, x_adv, grad) -> x_adv``: one update of the iterates ``x_adv`` of the clean points ``x``
 #: from the objective's gradient at ``x_adv`` (all three of the active rows only).
@@ -72,8 +72,9 @@ def iterate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Ten
 
     ``objective`` defaults to cross-entropy; ``index`` are the rows' positions in the caller's
     batch (passed on to the objective). With ``early_stop`` (evaluation) a point leaves the active
-    set as soon as the model misclassifies its iterate, keeping that iterate; the step then sees
-    the active rows only.
+    set as soon as the model misclassifies its iterate, keeping that iterate; the batch is
+    compacted a fixed number of times per run (at most 4 host–device synchronisations, whatever
+    ``steps``), so ``step`` may also see rows already fooled (their result is discarded).
     """
     objective = objective or cross_entropy
     if not early_stop:
@@ -81,16 +82,23 @@ def iterate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Ten
             _, _, grad = loss_and_grad(model, x_adv, y, objective, index)
             x_adv = step(x, x_adv, grad)
         return x_adv
-    active = torch.arange(len(x), device=x.device)
-    for _ in range(steps):
+    # A point stops moving as soon as it is misclassified, keeping that iterate (masked at once), and
+    # leaves the batch at the next compaction (compaction_points: at most 4 synchronisations per run).
+    compact = compaction_points(steps)
+    n = len(x)
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    active = torch.arange(n, device=x.device)
+    done = torch.zeros(n, dtype=torch.bool, device=x.device)
+    for i in range(steps):
         xa = x_adv[active]
         logits, _, grad = loss_and_grad(model, xa, y[active], objective, active if index is None else index[active])
-        alive = logits.argmax(1) == y[active]
-        if not bool(alive.all()):
-            active, xa, grad = active[alive], xa[alive], grad[alive]
-        if active.numel() == 0:
-            break
-        x_adv[active] = step(x[active], xa, grad)
+        alive = (logits.argmax(1) == y[active]) & ~done[active]
+        done[active] = ~alive
+        x_adv[active] = torch.where(alive.view(shape), step(x[active], xa, grad), xa)
+        if (i + 1) in compact and i < steps - 1:
+            active = active[alive]
+            if active.numel() == 0:
+                break
     return x_adv
 
 
