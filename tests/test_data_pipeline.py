@@ -84,6 +84,27 @@ def test_an_examples_augmentation_depends_on_seed_epoch_index_only(engine_manage
     assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left as it was
 
 
+def test_an_examples_seeding_is_torch_manual_seed_on_the_cpu_without_its_lazy_device_seeding(monkeypatch):
+    """The draw is the one ``torch.manual_seed(sample_seed(...))`` gives, but no formatted stack trace is
+    queued per example for CUDA/XPU/MTIA (what ``torch.manual_seed`` does while they are not initialised)."""
+    import traceback
+
+    from rftbench.data import sample_seed
+
+    base = torch.utils.data.TensorDataset(torch.zeros(4, 1, 2, 2), torch.arange(4))
+    split = TrainSplit(base, lambda img: img, lambda img: img + torch.rand(img.shape), seed=7)
+    stacks = []
+    real = traceback.format_stack
+    monkeypatch.setattr(traceback, "format_stack", lambda *a, **k: stacks.append(1) or real(*a, **k))
+    got = [split[(1, i)][0] for i in range(4)]
+    assert stacks == []
+    monkeypatch.setattr(traceback, "format_stack", real)
+    for i, img in enumerate(got):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed(7, 1, i))
+            assert torch.equal(img, torch.rand(1, 2, 2))
+
+
 def test_batches_are_the_same_with_and_without_workers_and_with_the_cache(engine_manager):
     def epoch(data, e):
         data.train_batches.set_epoch(e)

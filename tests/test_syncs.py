@@ -76,6 +76,47 @@ def test_the_early_stop_path_still_works_and_may_synchronise():
     assert out.shape == x.shape and count.total > 0
 
 
+def _robust_task(n: int = 32):
+    """An untrained net and points labelled with its own predictions: at 2/255 most stay robust, a few fall."""
+    model = _model().eval()
+    x = torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
+
+
+@pytest.mark.parametrize("attack", ["apgd-ce", "pgd"])
+def test_early_stopping_attacks_synchronise_a_fixed_number_of_times_whatever_their_steps(attack):
+    from rftbench.attacks import apgd_ce, pgd
+
+    fn = {"apgd-ce": apgd_ce, "pgd": pgd}[attack]
+    model, x, y = _robust_task()
+    counts = {}
+    for steps in (10, 50, 100):
+        out, count = count_syncs(fn, model, x, y, norm="linf", eps=2 / 255, steps=steps, early_stop=True, random_start=False)
+        with torch.no_grad():
+            robust = int((model(out).argmax(1) == y).sum())
+        assert 0 < robust < len(x), robust  # some points fall, some stay: no early exit of the loop
+        counts[steps] = count.total
+    assert counts[10] == counts[50] == counts[100] <= 5, counts  # (APGD: the initial active set) + at most 4 compactions
+
+
+def test_evaluation_synchronises_per_batch_not_per_attack_iteration():
+    from torch.utils.data import TensorDataset
+
+    from rftbench.evaluation.evaluate import evaluate
+
+    model, x, y = _robust_task()
+    data = TensorDataset(x, y)
+    counts = {}
+    for steps in (10, 50):
+        suite = [{"name": "linf", "eps": "2/255", "attack": "apgd-ce", "steps": steps}]
+        result, count = count_syncs(evaluate, model, data, suite, batch_size=16, progress=False)
+        assert 0 < result["threats"]["linf:2/255"]["acc"] < result["clean_acc"]
+        counts[steps] = count.total
+    assert counts[10] == counts[50], counts
+
+
 def test_the_finite_check_of_a_standalone_step_is_one_sync():
     model = _model()
     step = FusedStep(model, ClassicAT(), _threat("pgd", 2), torch.optim.SGD(model.parameters(), lr=0.1), FP32)

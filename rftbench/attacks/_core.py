@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -28,6 +29,20 @@ def _fp16_autocast() -> bool:
         if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.float16:
             return True
     return False
+
+
+#: With early stop, the rows still attacked are recomputed after the first step and after these shares of the steps.
+COMPACT_AT = (1 / 8, 1 / 4, 1 / 2)
+
+
+def compaction_points(steps: int) -> set[int]:
+    """Iterations (1-based counts of steps taken) after which an early-stopping attack drops its fooled rows.
+
+    At most 4, whatever ``steps``: each is one host–device synchronisation (which rows are left).
+    Between them a fooled row stays in the batch with every update of its state masked, so the
+    attack returns what dropping it at once would (each row's trajectory is independent).
+    """
+    return {1} | {max(math.ceil(steps * share), 1) for share in COMPACT_AT}
 
 
 def loss_and_grad(

@@ -35,9 +35,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._ball import random_delta
-from ._core import Objective, cross_entropy, loss_and_grad
-from .pgd import start_point
+from ._core import Objective, compaction_points, cross_entropy, loss_and_grad
+from .helpers import first_start
 
 MOMENTUM = 0.75
 RHO = 0.75
@@ -109,10 +108,7 @@ def _apgd_all(
     """
     n = len(x)
     shape = (n,) + (1,) * (x.dim() - 1)
-    if x_init is not None:
-        x_adv = start_point(x, x_init, norm, eps)
-    else:
-        x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
+    x_adv = first_start(x, norm, eps, random_start=random_start, generator=generator, x_init=x_init)
     logits, loss, grad = loss_and_grad(model, x_adv, y, objective, index)
     fooled = logits.argmax(1) != y
     x_best, loss_best, grad_best = x_adv, loss, grad
@@ -172,8 +168,9 @@ def _apgd_once(
     """One APGD run; returns (adversarial points, their loss, fooled mask).
 
     Without ``early_stop`` every point is attacked for every step (:func:`_apgd_all`, sync-free);
-    with it a point leaves the active set once misclassified, which needs the device to say
-    which rows did (a few synchronisations per iteration, acceptable in evaluation).
+    with it a point leaves the active set once misclassified: its state is frozen at once (masked)
+    and its row dropped from the batch at the next compaction (:func:`~rftbench.attacks._core.compaction_points`), which needs
+    the device to say which rows are left: at most 5 synchronisations per run, whatever ``steps``.
     """
     if not early_stop:
         return _apgd_all(model, x, y, index, norm=norm, eps=eps, steps=steps, step_size=step_size,
@@ -181,10 +178,7 @@ def _apgd_once(
     n = len(x)
     shape = (n,) + (1,) * (x.dim() - 1)
 
-    if x_init is not None:
-        x_adv = start_point(x, x_init, norm, eps)
-    else:
-        x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
+    x_adv = first_start(x, norm, eps, random_start=random_start, generator=generator, x_init=x_init)
     logits, loss, grad = loss_and_grad(model, x_adv, y, objective, index)
     fooled = logits.argmax(1) != y
     x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()
@@ -196,35 +190,41 @@ def _apgd_once(
     best_at_check = loss_best.clone()
     reduced_at_check = torch.ones(n, dtype=torch.bool, device=x.device)
     checks = _checkpoints(steps)
+    compact = compaction_points(steps)
     last_check = 0
+    # The rows attacked: recomputed (one synchronisation) only after the iterations in ``compact``
+    # (at most 4, whatever ``steps``). In between, a row fooled since the last compaction is still
+    # in the batch but ``live`` masks every update of its state, so it keeps exactly what it had
+    # when it was fooled, as if it had been dropped at once (each row's trajectory is independent).
     active = torch.arange(n, device=x.device)[~fooled]
 
     for i in range(steps):
         if active.numel() == 0:
             break
         a = active
+        live = ~fooled[a]
+        lv = live.view((-1,) + shape[1:])
         xa, xo, g, s = x_adv[a], x_old[a], grad[a], step[a]
         x0 = x[a]
         a_mom = MOMENTUM if i > 0 else 1.0
         z = _project(xa + s * _ascent(g, norm), x0, norm, eps)
         z = _project(xa + (z - xa) * a_mom + (xa - xo) * (1 - a_mom), x0, norm, eps)
-        x_old[a] = xa
-        x_adv[a] = z
+        x_old[a] = torch.where(lv, xa, xo)
+        x_adv[a] = torch.where(lv, z, xa)
         last = i == steps - 1
         logits, loss, g_new = loss_and_grad(model, z, y[a], objective, index[a], need_grad=not last)
         if g_new is not None:
-            grad[a] = g_new
-        fool_now = logits.argmax(1) != y[a]
-        idx = a[fool_now]
-        x_fool[idx] = z[fool_now]
-        fooled[idx] = True
-        n_up[a] += (loss > prev_loss[a]).float()
-        prev_loss[a] = loss
-        better = loss > loss_best[a]
-        rows = a[better]
-        x_best[rows], loss_best[rows] = z[better], loss[better]
+            grad[a] = torch.where(lv, g_new, g)
+        fool_now = (logits.argmax(1) != y[a]) & live
+        x_fool[a] = torch.where(fool_now.view_as(lv), z, x_fool[a])
+        fooled[a] = fooled[a] | fool_now
+        n_up[a] += ((loss > prev_loss[a]) & live).float()
+        prev_loss[a] = torch.where(live, loss, prev_loss[a])
+        better = (loss > loss_best[a]) & live
+        rows = better.view_as(lv)
+        x_best[a], loss_best[a] = torch.where(rows, z, x_best[a]), torch.where(better, loss, loss_best[a])
         if g_new is not None:
-            grad_best[rows] = g_new[better]
+            grad_best[a] = torch.where(rows, g_new, grad_best[a])
         if (i + 1) in checks and not last:
             window = (i + 1) - last_check
             osc = n_up <= RHO * window
@@ -237,7 +237,8 @@ def _apgd_once(
             grad = torch.where(back, grad_best, grad)
             n_up.zero_()
             last_check = i + 1
-        active = a[~fool_now]
+        if (i + 1) in compact and not last:
+            active = a[~fooled[a]]
     out = torch.where(fooled.view(shape), x_fool, x_best)
     return out, loss_best, fooled
 
