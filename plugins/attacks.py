@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from rftbench import AttackSpec, Params, hookimpl
+from rftbench.specs import lazy
 
 #: AutoAttack's iterations for APGD and FAB (rftbench.attacks.autoattack.STANDARD_ITERATIONS).
 AUTOATTACK_ITERATIONS = 100
@@ -74,5 +75,6 @@ def rftbench_add_attacks() -> list[AttackSpec]:
                    description="L1-APGD on the cross-entropy, AutoAttack's (Croce & Hein 2021)"),
         AttackSpec(name="autoattack", norms=("linf", "l2", "l1"), default_steps=AUTOATTACK_ITERATIONS,
                    factory=_function("rftbench.attacks.autoattack", "run_autoattack"),
+                   evaluator=lazy("rftbench.attacks.autoattack:autoattack_batch_runner"),
                    description="AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square, worst case per point (pyautoattack)"),
     ]

@@ -26,9 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class CrossEntropy:
-    """Standard training: CE on the clean batch; no attack."""
+    """Standard training: CE on the clean batch; no attack (the spec says ``adversarial=False``)."""
 
-    adversarial = False
     uses_clean = True
     uses_adv = False
 
@@ -42,7 +41,6 @@ class CrossEntropy:
 class ClassicAT(CrossEntropy):
     """Classic AT (Madry et al. 2018): CE on the adversarial batch, crafted by maximising CE."""
 
-    adversarial = True
     uses_clean = False
     uses_adv = True
 
@@ -69,7 +67,6 @@ class Trades(CrossEntropy):
     Gradients flow through both p_clean and p_adv in the outer loss, as in the original code.
     """
 
-    adversarial = True
     uses_clean = True
     uses_adv = True
 
@@ -105,7 +102,6 @@ class Mart(CrossEntropy):
     (``1.0001`` and ``1e-12`` inside the logs, ``1.0000001`` in the weight).
     """
 
-    adversarial = True
     uses_clean = True
     uses_adv = True
 

@@ -28,7 +28,7 @@ _TEMPLATES: dict[str, dict[str, str]] = {
             class WeightedAT:
                 """(1 − λ)·CE(clean) + λ·CE(adv); the attack maximises cross-entropy."""
 
-                adversarial, uses_clean, uses_adv = True, True, True
+                uses_clean, uses_adv = True, True  # adversarial: the spec's (LossSpec default True)
 
                 def __init__(self, lam: float):
                     self.lam = lam
@@ -85,20 +85,45 @@ _TEMPLATES: dict[str, dict[str, str]] = {
     "attack": {
         "imports": "from rftbench import AttackSpec",
         "code": '''
-            def random_corner(model, x, y, *, norm, eps, generator=None, **_):
-                """A random corner of the L∞ ball: a gradient-free baseline."""
+            def margin(logits, y, index=None):
+                """max_{{k≠y}} z_k − z_y per example (the Carlini–Wagner loss)."""
                 import torch
 
-                sign = torch.randint(0, 2, x.shape, generator=generator, device="cpu").to(x.device) * 2 - 1
-                return (x.float() + eps * sign).clamp(0, 1).to(x.dtype)
+                logits = logits.float()
+                true = logits.gather(1, y[:, None]).squeeze(1)
+                others = logits.masked_fill(torch.nn.functional.one_hot(y, logits.shape[1]).bool(), float("-inf"))
+                return others.amax(1) - true
+
+
+            def margin_pgd(model, x, y, *, norm, eps, steps, step_size=None, restarts=1, random_start=True,
+                           generator=None, early_stop=False, objective=None, x_init=None, **_):
+                """PGD on the logit margin; random start, x_init, early stop and restarts from rftbench's helpers."""
+                from rftbench.attacks import ascent_direction, first_start, iterate, project_to_ball, with_restarts
+
+                x = x.detach().float()
+                if eps == 0 or steps == 0:
+                    return x.clone()
+                objective = objective or margin  # the loss's objective in training (TRADES' KL), else the margin
+                alpha = step_size if step_size is not None else 2.5 * eps / steps
+
+                def step(x0, x_adv, grad):
+                    return project_to_ball(x0, x_adv + alpha * ascent_direction(grad, norm), norm, eps)
+
+                def once(xs, ys, index, *, random_start, x_init):
+                    start = first_start(xs, norm, eps, random_start=random_start, generator=generator, x_init=x_init)
+                    return iterate(model, xs, ys, start, step, steps=steps, early_stop=early_stop, objective=objective,
+                                   index=index)
+
+                return with_restarts(once, model, x, y, restarts=restarts, random_start=random_start, x_init=x_init,
+                                     early_stop=early_stop, objective=objective)
 
 
             @hookimpl
             def rftbench_add_attacks():
-                return [AttackSpec(name="{slug}-corner", norms=("linf",), default_steps=1,
-                                   description="a random corner of the L∞ ball", factory=lambda: random_corner)]
+                return [AttackSpec(name="{slug}-margin-pgd", norms=("linf", "l2"), default_steps=5,
+                                   description="PGD on the logit margin (CW loss)", factory=lambda: margin_pgd)]
         ''',
-        "check": '("attack", "{slug}-corner", {{}})',
+        "check": '("attack", "{slug}-margin-pgd", {{}})',
     },
     "metric": {
         "imports": "from rftbench import MetricSpec, NoParams",

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ._cpus import affinity_cpus
 from .cards import format_validation_error
 from .errors import ConfigError, RftbenchError, UnknownNameError, close_matches
 from .plugins import PluginManager, get_manager
@@ -109,14 +110,9 @@ class MonitorConfig(NoBoolCoercion):
     )
     warnings: WarningsConfig = WarningsConfig()
     stop_on_warning: bool = Field(False, description="end the run at the first warning (record written, status `stopped`)")
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+#: The CPU cores this process may run on (its affinity mask): :func:`rftbench._cpus.affinity_cpus`, the one
+#: implementation (``engine.threads`` caps it further by the cgroup quota for ``threads: auto``).
+usable_cores = affinity_cpus
 
 
 class DataConfig(NoBoolCoercion):

@@ -106,7 +106,8 @@ def _auto_choices() -> list[dict[str, Any]]:
     """What ``auto`` chooses on each device, for the default configuration's backbone, and why."""
     import torch
 
-    from .engine.hardware import choose_precision, decide_channels_last
+    from .engine.guards import decide_channels_last
+    from .engine.hardware import choose_precision
 
     devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0)]
     model = _default_backbone()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .comparison import Source, load_source
+from .sources import Source, load_source
 from .errors import RftbenchError
 from .outcomes import OutcomesError
 

@@ -135,10 +135,11 @@ def rftbench_add_datasets() -> list[DatasetCard | Path]:
 def rftbench_add_losses() -> list[LossSpec]:
     """Contribute training objectives (standard CE, Classic AT, TRADES, MART, …).
 
-    ``factory(**params)`` returns the loss object the engine calls on every batch. It has:
+    ``factory(**params)`` returns the loss object the engine calls on every batch. Whether it
+    needs adversarial examples is the spec's ``adversarial`` (the one source the engine reads:
+    ``False`` builds no training threat and runs no attack); the object need not say it, and one
+    whose own ``adversarial`` attribute differs is refused when built. The object has:
 
-    - ``adversarial: bool``: whether it needs adversarial examples (the engine skips the attack
-      otherwise; set the spec's ``adversarial`` to the same value);
     - ``uses_clean: bool`` / ``uses_adv: bool``: which logits the objective needs;
     - ``attack_objective(model, x, y) -> Objective | None``: called in the attack phase (model
       in eval mode, parameters frozen, under the attack's autocast) before crafting ``x_adv``;
@@ -230,11 +231,16 @@ def rftbench_add_threat_models() -> list[ThreatModelSpec]:
 
     At test time the evaluator (:func:`rftbench.evaluation.evaluate`) attacks only the points
     classified correctly, passing ``early_stop=True`` to ``perturb`` when it accepts it. A threat
-    model may instead measure a batch itself with ``evaluate_batch(model, x, y, *, index) ->
-    {"correct": Tensor[B], …}`` (``index``: the images' positions in the test set; other keys,
-    ``"a/b"`` nested, are averaged into the result) and add fields and flags with ``report() ->
-    dict`` once all batches ran (the ``corruptions`` threat model does both; an attack whose
-    run function carries ``batch_runner(threat)`` supplies them for the threat, as ``autoattack`` does).
+    model may instead measure a batch itself: it is then a :class:`rftbench.threat.BatchEvaluator`,
+    with ``evaluate_batch(model, x, y, *, index) -> {"correct": Tensor[B], …}`` (``index``: the
+    images' positions in the test set; other keys, ``"a/b"`` nested, are averaged into the
+    result), optionally ``evaluate_all(model, x, y, *, index, batch_size, device)`` on the whole
+    set at once (:class:`rftbench.threat.SetEvaluator`, preferred by the final evaluation), and
+    adds fields and flags with ``report() -> dict`` once all batches ran (the ``corruptions``
+    threat model does). A threat model running a registered attack (``threat.attack``, what
+    :func:`rftbench.attacks.get_attack` returns) is measured by the attack spec's ``evaluator``
+    when it has one (``autoattack``'s, with the accuracy after each attack). One rule decides,
+    for every evaluation path: :func:`rftbench.threat.batch_evaluator`.
 
     :return: a list of :class:`~rftbench.specs.ThreatModelSpec`.
     """
@@ -266,8 +272,11 @@ def rftbench_add_attacks() -> list[AttackSpec]:
     tensor like ``x``) is where the first start begins when the loss asks for one (TRADES' KL
     start): a gradient attack must start there, not at ``x`` or a random point, or it returns
     ``x`` for an objective whose gradient is zero at ``x`` (:func:`rftbench.testing.check` fails
-    it). Other arguments it has no use for are accepted and ignored. A run function may carry ``batch_runner(threat)`` to measure
-    evaluation batches itself (see :func:`rftbench_add_threat_models`).
+    it). Other arguments it has no use for are accepted and ignored. An attack that measures
+    evaluation batches itself gives its spec ``evaluator=make``: ``make(threat)`` returns a
+    :class:`rftbench.threat.BatchEvaluator` (or :class:`~rftbench.threat.SetEvaluator`) for a
+    threat model running it (see :func:`rftbench_add_threat_models`); :func:`rftbench.testing.check`
+    checks what it returns.
 
     :return: a list of :class:`~rftbench.specs.AttackSpec`.
     """

@@ -36,6 +36,11 @@ class Classifier(nn.Module):
         self.backbone = backbone
         self.num_classes = num_classes
         self.head = nn.Linear(backbone.num_features, num_classes)
+        #: the representation card's ``input`` when built from a card (:func:`build_classifier`): the
+        #: images it takes are ``channels × resolution × resolution`` (the evaluator checks them)
+        self.input: Any = None
+        #: the representation card's id, when built from a card
+        self.representation: str | None = None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features g(x) of images ``x`` in [0, 1]."""
@@ -64,5 +69,10 @@ def build_backbone(
 def build_classifier(
     card: RepresentationCard | str, num_classes: int, *, pretrained: bool = True, manager: PluginManager | None = None
 ) -> Classifier:
-    """A :class:`Classifier` over the representation ``card`` with a fresh ``num_classes`` head."""
-    return Classifier(build_backbone(card, pretrained=pretrained, manager=manager), num_classes)
+    """A :class:`Classifier` over the representation ``card`` with a fresh ``num_classes`` head (``model.input``: the card's)."""
+    manager = manager or get_manager()
+    if isinstance(card, str):
+        card = manager.get("representation", card)
+    model = Classifier(build_backbone(card, pretrained=pretrained, manager=manager), num_classes)
+    model.input, model.representation = card.input, card.id
+    return model

@@ -10,7 +10,6 @@ environment variables control loading, as in pytest and datasette:
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import fnmatch
 import importlib.metadata
 import json
@@ -37,6 +36,7 @@ from .errors import (
     UnknownNameError,
     close_matches,
 )
+from ._context import _ACTIVE, blame, using  # noqa: F401 - public here too (rftbench.plugins.using/blame)
 from .specs import KINDS, SPEC_CLASSES, Spec
 
 log = logging.getLogger("rftbench")
@@ -125,7 +125,6 @@ def natural_key(text: str) -> list[Any]:
 
 
 _HOOKS = frozenset(hookspecs.HOOK_FOR_KIND.values())
-_ACTIVE: contextvars.ContextVar[PluginManager | None] = contextvars.ContextVar("rftbench_manager", default=None)
 
 
 class PluginManager:
@@ -150,6 +149,10 @@ class PluginManager:
         self._conflicts: dict[tuple[str, str], list[str]] = {}
         self._qualified: dict[str, dict[str, tuple[Any, str]]] = {}
         self._modules: dict[str, str] = {}  # module name -> plugin, for attributing run-time errors
+        # What each spec's factory built (id -> (weak reference, spec)) and the code of built functions
+        # (code -> specs): a run-time error is blamed on the contribution whose object was running.
+        self._built: dict[int, tuple[Any, Any]] = {}
+        self._built_code: dict[Any, list[Any]] = {}
 
     # ------------------------------------------------------------------ registration
 
@@ -519,33 +522,86 @@ class PluginManager:
                 return plugin
         return None
 
+    def remember(self, built: Any, spec: Any) -> None:
+        """Note that ``spec``'s factory built ``built`` (called by :meth:`Spec.build <rftbench.specs.Spec.build>`).
+
+        A run-time error is then blamed on the contribution whose object (or built function) was
+        running when it was raised, whatever module the raising line is in (a helper module two
+        plugins share, a class both instantiate). Objects without weak references are not noted.
+        """
+        import functools
+        import weakref
+
+        key = id(built)
+        try:
+            ref = weakref.ref(built, lambda _r, k=key: self._built.pop(k, None))
+        except TypeError:
+            ref = None
+        if ref is not None:
+            self._built[key] = (ref, spec)
+        fn = built.func if isinstance(built, functools.partial) else getattr(built, "__func__", built)
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            specs = self._built_code.setdefault(code, [])
+            if all(s is not spec for s in specs):
+                specs.append(spec)
+
+    def _running_contribution(self, frame: Any) -> Any:
+        """The spec whose built object runs in ``frame`` (its ``self``, or a built function's code), if one plugin's."""
+        owner = frame.f_locals.get("self")
+        if owner is not None:
+            entry = self._built.get(id(owner))
+            if entry is not None and entry[0]() is owner:
+                return entry[1]
+        specs = self._built_code.get(frame.f_code) or []
+        if len({getattr(s, "plugin", None) for s in specs}) == 1:
+            return specs[0]
+        return None
+
     def attribute(self, err: BaseException) -> PluginRuntimeError | None:
         """A :class:`PluginRuntimeError` naming the plugin whose code raised ``err``, found from its traceback.
 
         Used where a plugin's object is called at run time (a threat model's ``perturb``, a
-        loss, a metric's ``compute``…): the innermost frame in a plugin's module names it.
-        ``None`` when no plugin's code is in the traceback (or ``err`` already names one).
+        loss, a metric's ``compute``…). The plugin is the one whose contribution was running: the
+        innermost frame running an object (or function) a spec's factory built names the spec
+        and its plugin, so code in a helper module shared by two plugins is blamed on the
+        plugin whose object called it. Failing that (code not built by a factory), the innermost
+        frame in a plugin's module names it. ``None`` when no plugin's code is in the traceback
+        (or ``err`` already names one).
         """
         if isinstance(err, RftbenchError):
             return None
-        for frame, lineno in reversed(list(traceback.walk_tb(err.__traceback__))):
+        frames = list(traceback.walk_tb(err.__traceback__))
+        for i in range(len(frames) - 1, -1, -1):
+            spec = self._running_contribution(frames[i][0])
+            plugin = getattr(spec, "plugin", None)
+            if plugin in self.plugins:
+                kind = (getattr(spec, "kind", "") or "contribution").replace("_", " ")
+                # where: the innermost frame of the contribution's own package (its helpers), else its own frame
+                roots = {str(frames[i][0].f_globals.get("__name__", "")).split(".")[0], str(self.plugins[plugin].module).split(":")[0].split(".")[0]}
+                inner = [f for f in frames[i:] if str(f[0].f_globals.get("__name__", "")).split(".")[0] in roots]
+                frame, lineno = inner[-1] if inner else frames[i]
+                return self._blamed(plugin, err, frame, lineno, f"{kind} {spec.name!r}")
+        for frame, lineno in reversed(frames):
             plugin = self.plugin_of_module(frame.f_globals.get("__name__", ""))
-            if plugin is None:
-                continue
-            info = self.plugins[plugin]
-            where = f"{frame.f_code.co_name}() at {Path(frame.f_code.co_filename).name}:{lineno}"
-            made = ", ".join(f"{k.replace('_', ' ')} {', '.join(repr(n) for n in v)}" for k, v in info.contributions.items())
-            if not made:
-                self.describe()
-                made = ", ".join(f"{k.replace('_', ' ')} {', '.join(repr(n) for n in v)}" for k, v in info.contributions.items())
-            return PluginRuntimeError(
-                f"plugin {info.label()} raised in {where}: {type(err).__name__}: {err}\n"
-                + (f"  It contributes: {made}.\n" if made else "")
-                + f"  This is a bug in the plugin (or a use it does not support): report it to its authors, "
-                  f"or disable it with {DISABLE_ENV}={info.name}.",
-                plugin=plugin, distribution=info.distribution,
-            )
+            if plugin is not None:
+                return self._blamed(plugin, err, frame, lineno, None)
         return None
+
+    def _blamed(self, plugin: str, err: BaseException, frame: Any, lineno: int, running: str | None) -> PluginRuntimeError:
+        info = self.plugins[plugin]
+        where = f"{frame.f_code.co_name}() at {Path(frame.f_code.co_filename).name}:{lineno}"
+        made = ", ".join(f"{k.replace('_', ' ')} {', '.join(repr(n) for n in v)}" for k, v in info.contributions.items())
+        if not made:
+            self.describe()
+            made = ", ".join(f"{k.replace('_', ' ')} {', '.join(repr(n) for n in v)}" for k, v in info.contributions.items())
+        return PluginRuntimeError(
+            f"plugin {info.label()} raised in {where}{f' (running its {running})' if running else ''}: {type(err).__name__}: {err}\n"
+            + (f"  It contributes: {made}.\n" if made else "")
+            + f"  This is a bug in the plugin (or a use it does not support): report it to its authors, "
+              f"or disable it with {DISABLE_ENV}={info.name}.",
+            plugin=plugin, distribution=info.distribution,
+        )
 
 
 def _canonical(dist: str | None) -> str | None:
@@ -596,47 +652,9 @@ def _plugin_frame(err: BaseException, function: Any) -> str:
     return ""
 
 
-@contextlib.contextmanager
-def using(manager: PluginManager | None) -> Iterator[None]:
-    """Make ``manager`` the one :func:`current_manager` returns inside the block (no-op for ``None``)."""
-    if manager is None:
-        yield
-        return
-    token = _ACTIVE.set(manager)
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)
-
-
 def current_manager() -> PluginManager:
     """The manager whose contribution is being validated or built, else the process-wide one."""
     return _ACTIVE.get() or get_manager()
-
-
-@contextlib.contextmanager
-def blame(spec: Any, what: str) -> Iterator[None]:
-    """Re-raise an unexpected exception from a contribution's code as a :class:`PluginRuntimeError` naming it.
-
-    ``spec`` is a spec (with ``kind``, ``name``, ``plugin``, ``distribution``, ``version``);
-    ``what`` says what was called (``"factory"``, ``"perturb()"``…). Errors that are already
-    rftbench's own (a :class:`~rftbench.errors.RftbenchError`, e.g. a plugin's ConfigError)
-    pass through unchanged, as do interrupts.
-    """
-    try:
-        yield
-    except RftbenchError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        plugin = getattr(spec, "plugin", None)
-        dist = " ".join(p for p in (getattr(spec, "distribution", None), getattr(spec, "version", None)) if p)
-        kind = getattr(spec, "kind", "") or "contribution"
-        raise PluginRuntimeError(
-            f"{kind.replace('_', ' ')} {getattr(spec, 'name', '?')!r} of plugin {plugin!r}"
-            + (f" (distribution {dist})" if dist else "")
-            + f" raised in its {what}: {type(err).__name__}: {err}",
-            plugin=plugin, distribution=getattr(spec, "distribution", None),
-        ) from err
 
 
 @contextlib.contextmanager

@@ -56,13 +56,14 @@ def build_components(config: RunConfig, manager: PluginManager) -> Components:
     def build(kind: str, component: Component) -> Any:
         return manager.get(kind, component.name).build(**component.params)
 
-    loss = build("loss", config.loss)
+    adversarial = manager.get("loss", config.loss.name).adversarial  # the spec's: the one source
     return Components(
-        loss=loss,
+        loss=build("loss", config.loss),
         protocol=build("protocol", config.protocol),
-        threat=build("threat_model", config.threat) if getattr(loss, "adversarial", True) else None,
+        threat=build("threat_model", config.threat) if adversarial else None,
         eps_schedule=build("schedule", config.eps_schedule),
         lr_schedule=build("schedule", config.lr_schedule),
+        adversarial=adversarial,
     )
 
 

@@ -59,7 +59,7 @@ def probe(
     """Measure AS of ``rep`` on ``data`` and write its record (unless ``output_dir`` is None)."""
     from .data import Transformed, load_splits, make_transform
     from .evaluation.context import EvalContext
-    from .model import Classifier, build_backbone
+    from .model import build_classifier
 
     manager = manager or get_manager()
     rep = manager.get("representation", rep) if isinstance(rep, str) else rep
@@ -78,9 +78,12 @@ def probe(
     images = Transformed(splits[split], make_transform(rep, data, train=False))
     subset = torch.utils.data.Subset(images, range(min(n, len(images))))
     torch.manual_seed(seed)
-    model = Classifier(build_backbone(rep, pretrained=pretrained, manager=manager), data.num_classes).to(dev).eval()
+    model = build_classifier(rep, data.num_classes, pretrained=pretrained, manager=manager).to(dev).eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    from .evaluation.evaluate import check_data, check_inputs
+
+    check_inputs(model, check_data(subset, None), dev)  # images the model cannot take: a named error, as in `rftbench eval`
     ctx = EvalContext(model=model, data=subset, batch_size=batch_size, device=dev, seed=seed, manager=manager)
     start = time.perf_counter()
     raw = metric.compute(ctx)

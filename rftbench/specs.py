@@ -24,6 +24,8 @@ from pydantic import (
     field_validator,
 )
 
+from ._context import blame, using
+
 # --------------------------------------------------------------------------- value types
 
 
@@ -206,7 +208,6 @@ class Spec(BaseModel):
         from pydantic import ValidationError
 
         from .errors import ConfigError
-        from .plugins import using
 
         try:
             with using(self._manager):
@@ -232,11 +233,12 @@ class Spec(BaseModel):
         :class:`~rftbench.errors.PluginRuntimeError` naming the plugin, this contribution and
         its distribution (the original exception is its ``__cause__``).
         """
-        from .plugins import blame, using
-
         params = self.validate_params(values)
         with using(self._manager), blame(self, "factory"):
-            return self.factory(*args, **{k: getattr(params, k) for k in type(params).model_fields})
+            built = self.factory(*args, **{k: getattr(params, k) for k in type(params).model_fields})
+        if self._manager is not None:
+            self._manager.remember(built, self)  # run-time errors are blamed on this contribution (PluginManager.attribute)
+        return built
 
     def param_table(self) -> list[dict[str, Any]]:
         """One row per parameter: name, type, default, bounds, description (for docs and the CLI)."""
@@ -305,10 +307,30 @@ class DatasetSourceSpec(Spec):
 
 
 class LossSpec(Spec):
-    """A training objective (standard CE, Classic AT, TRADES, …)."""
+    """A training objective (standard CE, Classic AT, TRADES, …).
+
+    ``adversarial`` is the one source of whether the loss trains on adversarial examples: the
+    engine reads it from the spec (no attack, and no training threat built, when ``False``). A
+    loss object need not say it; one whose own ``adversarial`` attribute differs from the spec's
+    is refused when built (:meth:`build` raises a :class:`~rftbench.errors.PluginRuntimeError`).
+    """
 
     kind: ClassVar[str] = "loss"
-    adversarial: bool = Field(True, description="whether the loss needs adversarial examples")
+    adversarial: bool = Field(True, description="whether the loss needs adversarial examples (the engine reads it here)")
+
+    def build(self, *args: Any, **values: Any) -> Any:
+        """Build the loss object; an object whose own ``adversarial`` disagrees with the spec's is refused."""
+        from .errors import PluginRuntimeError
+
+        loss = super().build(*args, **values)
+        own = getattr(loss, "adversarial", None)
+        if own is not None and bool(own) != self.adversarial:
+            raise PluginRuntimeError(
+                f"loss {self.name!r}{f' of plugin {self.plugin!r}' if self.plugin else ''}: the spec says adversarial={self.adversarial} "
+                f"but the loss object says adversarial={own!r}; the engine reads the spec's: set LossSpec(adversarial=…) "
+                "to what the loss needs and drop (or match) the object's attribute",
+                plugin=self.plugin, distribution=self.distribution)
+        return loss
 
 
 class ProtocolSpec(Spec):
@@ -334,7 +356,9 @@ class ThreatModelSpec(Spec):
 class AttackSpec(Spec):
     """An algorithm that finds a perturbation within a threat model's budget (PGD, APGD-CE, AutoAttack…).
 
-    ``factory(**params)`` returns the attack's run function (see :mod:`rftbench.attacks`).
+    ``factory(**params)`` returns the attack's run function (see :mod:`rftbench.attacks`);
+    ``evaluator(threat)``, when given, the object that measures evaluation batches of a threat
+    model running this attack (see :func:`rftbench.threat.batch_evaluator`).
     """
 
     kind: ClassVar[str] = "attack"
@@ -343,6 +367,10 @@ class AttackSpec(Spec):
     random_start: bool = Field(True, description="whether it starts from a random point of the ball by default")
     default_for: tuple[Literal["linf", "l2", "l1"], ...] = Field(
         (), description="norms for which it is the attack a threat model uses when none is named"
+    )
+    evaluator: Callable[[Any], Any] | None = Field(
+        None, description="evaluator(threat) -> rftbench.threat.BatchEvaluator: measures the evaluation batches of a threat "
+        "model running this attack itself (AutoAttack: the accuracy after each attack); None: the evaluator calls perturb"
     )
 
 

@@ -199,10 +199,7 @@ def _check_loss(manager: PluginManager, spec: Any, params: dict[str, Any], root:
     for attr in ("uses_clean", "uses_adv"):
         if not isinstance(getattr(loss, attr, None), bool):
             report.violations.append(f"the loss object has no bool `{attr}` (which logits it needs)")
-    if bool(getattr(loss, "adversarial", True)) != spec.adversarial:
-        report.violations.append(f"the spec says adversarial={spec.adversarial} but the loss object says "
-                                 f"adversarial={getattr(loss, 'adversarial', '(unset: True)')}")
-    if not callable(getattr(loss, "attack_objective", None)) and getattr(loss, "adversarial", True):
+    if not callable(getattr(loss, "attack_objective", None)) and spec.adversarial:
         report.violations.append("an adversarial loss needs attack_objective(model, x, y) (return None for cross-entropy)")
     _check_loss_values(loss, report)
     if not report.violations:
@@ -315,6 +312,7 @@ def _check_threat(manager: PluginManager, spec: Any, params: dict[str, Any], roo
         return
     if x_adv.min() < 0 or x_adv.max() > 1:
         report.violations.append("perturb() left the [0, 1] image box")
+    _check_batch_evaluator(threat, model, x, y, report)
     if getattr(threat, "norm", None) in ("linf", "l2", "l1"):
         _check_x_init(spec, params, report)
     result = _evaluate(manager, [{"name": spec.name, **params}], report)
@@ -322,6 +320,43 @@ def _check_threat(manager: PluginManager, spec: Any, params: dict[str, Any], roo
         if not 0 <= record["acc"] <= 1:
             report.violations.append(f"accuracy under {label} is {record['acc']}, not in [0, 1]")
         report.details[label] = record["acc"]
+
+
+def _check_batch_evaluator(threat: Any, model: Any, x: Any, y: Any, report: ContractReport) -> None:
+    """The evaluator contract (:mod:`rftbench.threat`): what :func:`~rftbench.threat.batch_evaluator` finds must
+    return a ``correct`` tensor per point from ``evaluate_batch`` (and ``evaluate_all``, when it has one)."""
+    import torch
+
+    from .attacks import attack_mode
+    from .threat import BatchEvaluator, batch_evaluator
+
+    attack = getattr(threat, "attack", None)
+    if callable(getattr(getattr(attack, "run", None), "batch_runner", None)):
+        report.violations.append("the attack's run function carries `batch_runner`, which is not read: give the attack spec "
+                                 "`evaluator=` (evaluator(threat) -> rftbench.threat.BatchEvaluator) instead")
+    for candidate in (threat, attack):
+        if candidate is not None and callable(getattr(candidate, "evaluate_all", None)) and not isinstance(candidate, BatchEvaluator):
+            report.violations.append(f"{type(candidate).__name__} has evaluate_all() but no evaluate_batch(model, x, y, *, index): "
+                                     "it is never used (see rftbench.threat.SetEvaluator)")
+    runner = batch_evaluator(threat)
+    if runner is None:
+        return
+    index = torch.arange(len(y))
+    calls = [("evaluate_batch", lambda: runner.evaluate_batch(model, x, y, index=index))]
+    if callable(getattr(runner, "evaluate_all", None)):
+        calls.append(("evaluate_all", lambda: runner.evaluate_all(model, x, y, index=index, batch_size=2, device="cpu")))
+    with attack_mode(model):
+        for what, call in calls:
+            out = call()
+            correct = out.get("correct") if isinstance(out, dict) else None
+            if not isinstance(correct, torch.Tensor) or tuple(correct.shape) != (len(y),):
+                report.violations.append(f"{what}() must return a mapping with 'correct', a tensor of shape ({len(y)},) "
+                                         f"for a batch of {len(y)}; got {type(out).__name__}"
+                                         + (f" with 'correct' {type(correct).__name__}" if isinstance(out, dict) else ""))
+            elif correct.dtype != torch.bool and not bool(((correct >= 0) & (correct <= 1)).all()):
+                report.violations.append(f"{what}()'s 'correct' must be bool or a share in [0, 1]")
+    if callable(getattr(runner, "report", None)):
+        runner.report()  # forget what the check accumulated
 
 
 def _check_x_init(spec: Any, params: dict[str, Any], report: ContractReport) -> None:

@@ -19,6 +19,7 @@ EXAMPLES = [
     ("loss", "weighted_at", {"lambda": 0.3}),
     ("threat_model", "uniform-noise", {"eps": "8/255"}),
     ("attack", "random-corner", {}),
+    ("attack", "margin-pgd", {}),
     ("architecture", "tiny-cnn", {}),
     ("representation", "tiny_cnn.wide", {}),
     ("dataset_source", "blobs", {}),
@@ -100,3 +101,29 @@ def test_the_example_threat_model_stays_in_its_ball(guide_manager):
     threat = guide_manager.get("threat_model", "uniform-noise").build(eps="8/255")
     x = torch.rand(2, 3, 8, 8)
     assert (threat.perturb(None, x, None) - x).abs().max() <= 8 / 255 + 1e-6
+
+
+def test_the_guides_attack_keeps_restarts_random_start_x_init_and_early_stop_as_pgd(guide_manager):
+    """Written with rftbench.attacks' public helpers, the guide's attack given pgd's objective is pgd, bit for bit."""
+    import importlib
+    import itertools
+
+    import torch
+
+    from rftbench.attacks import cross_entropy, pgd
+
+    margin_pgd = importlib.import_module("guide_margin_attack").margin_pgd
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 16), torch.nn.ReLU(), torch.nn.Linear(16, 5))
+    x, y = torch.rand(12, 3, 4, 4), torch.randint(0, 5, (12,))
+    x_init = (x + 0.001 * torch.randn(x.shape)).clamp(0, 1)
+    for norm, restarts, early_stop, random_start, start in itertools.product(("linf", "l2"), (1, 3), (False, True),
+                                                                              (False, True), (None, x_init)):
+        kw = dict(norm=norm, eps=8 / 255 if norm == "linf" else 0.5, steps=4, restarts=restarts, early_stop=early_stop,
+                  random_start=random_start, x_init=start)
+        ours = margin_pgd(model, x, y, generator=torch.Generator().manual_seed(1), objective=cross_entropy, **kw)
+        theirs = pgd(model, x, y, generator=torch.Generator().manual_seed(1), **kw)
+        assert torch.equal(ours, theirs), kw
+    # its own objective, the margin: within the ball and the box, and it moves off x
+    out = margin_pgd(model, x, y, norm="linf", eps=8 / 255, steps=4, random_start=False)
+    assert (out - x).abs().max() <= 8 / 255 + 1e-6 and 0 <= out.min() and out.max() <= 1 and not torch.equal(out, x)

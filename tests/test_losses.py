@@ -24,7 +24,9 @@ def logits():
 
 def test_specs(builtins):
     assert set(builtins.names("loss")) >= {"ce", "classic_at", "trades", "mart"}
-    assert builtins.get("loss", "ce").adversarial is False
+    assert builtins.get("loss", "ce").adversarial is False  # the spec is the one source (the objects do not say)
+    assert all(builtins.get("loss", n).adversarial for n in ("classic_at", "trades", "mart"))
+    assert not any(hasattr(builtins.get("loss", n).build(), "adversarial") for n in ("ce", "classic_at", "trades", "mart"))
     assert builtins.get("loss", "trades").validate_params({}).model_dump() == {"beta": 1.0, "inner": "ce"}
     assert builtins.get("loss", "mart").validate_params({}).beta == 6.0
 
@@ -33,7 +35,7 @@ def test_ce_and_classic_at(logits):
     clean, adv, y = logits
     assert torch.allclose(CrossEntropy()(y, clean=clean), F.cross_entropy(clean, y))
     assert torch.allclose(ClassicAT()(y, adv=adv), F.cross_entropy(adv, y))
-    assert not CrossEntropy.adversarial and ClassicAT.adversarial and not ClassicAT.uses_clean
+    assert not ClassicAT.uses_clean and ClassicAT.uses_adv and CrossEntropy.uses_clean and not CrossEntropy.uses_adv
 
 
 def test_trades_is_ce_plus_beta_kl(logits):

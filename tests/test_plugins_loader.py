@@ -292,3 +292,94 @@ def test_a_third_party_contribution_named_like_a_builtin_keeps_the_builtin_and_i
     assert load_config(manager=manager).loss.name == "trades"
     config = load_config(overrides=["loss=acme:trades"], manager=manager)
     assert config.loss.name == "acme:trades"  # stays qualified in the resolved config (and so in the record)
+
+
+SHARED_HELPER = """
+import torch
+
+
+class Noise:
+    '''A threat model class both plugins instantiate; the helper raises for the one that asks it to.'''
+
+    norm, eps = "other", 0.0
+
+    def __init__(self, name, fail):
+        self.name, self.fail = name, fail
+
+    def label(self):
+        return self.name
+
+    def perturb(self, model, x, y, **kw):
+        return shift(x, self.fail)
+
+
+def shift(x, fail):
+    if fail:
+        raise ValueError("the shared helper was asked to fail")
+    return x.clone()
+"""
+
+SHARING_PLUGIN = """
+from rftbench import ThreatModelSpec, hookimpl
+from acme_pair._shared import Noise
+
+
+@hookimpl
+def rftbench_add_threat_models():
+    return [ThreatModelSpec(name="{name}-noise", description="d", factory=lambda: Noise("{name}-noise", {fail}))]
+"""
+
+
+def _sharing_package(root):
+    package = root / "acme_pair"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "_shared.py").write_text(SHARED_HELPER)
+    (package / "alpha.py").write_text(SHARING_PLUGIN.format(name="alpha", fail=False))
+    (package / "beta.py").write_text(SHARING_PLUGIN.format(name="beta", fail=True))
+
+
+def test_an_error_in_a_helper_two_plugins_share_blames_the_plugin_whose_contribution_ran(tmp_path, monkeypatch, capsys):
+    """Attributed by the contribution whose object was running, not by the module the raising line is in."""
+    import sys
+
+    import torch
+    from safetensors.torch import save_file
+
+    from rftbench import plugins
+    from rftbench.model import build_classifier
+    from rftbench.testing import MICRO_REPRESENTATION, TINY_DATASET, plugin_manager
+
+    _sharing_package(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("RFTBENCH_PLUGINS", "acme_pair.alpha, acme_pair.beta")
+    monkeypatch.setattr(plugins, "_default", None)
+    try:
+        manager = plugins.get_manager()
+        assert {"alpha-noise", "beta-noise"} <= set(manager.names("threat_model"))
+        threat = manager.get("threat_model", "beta-noise").build()
+        manager.get("threat_model", "alpha-noise").build().perturb(None, torch.zeros(1), None)  # alpha's works
+        with pytest.raises(ValueError) as raised:
+            threat.perturb(None, torch.zeros(1), None)
+        blamed = manager.attribute(raised.value)
+        assert blamed is not None and blamed.plugin == "acme_pair.beta", blamed
+        assert "raised in shift() at _shared.py:" in str(blamed) and "(running its threat model 'beta-noise')" in str(blamed)
+        assert "RFTBENCH_DISABLE_PLUGINS=acme_pair.beta" in str(blamed)
+        # the CLI's last line, for `rftbench eval -t beta-noise` with both plugins (and the testing cards) loaded
+        import importlib
+
+        monkeypatch.setenv("RFTBENCH_CACHE", str(tmp_path / "cache"))
+        cli_manager = plugin_manager(importlib.import_module("acme_pair.alpha"), importlib.import_module("acme_pair.beta"))
+        model = build_classifier(MICRO_REPRESENTATION, TINY_DATASET.num_classes, pretrained=False, manager=cli_manager)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "model.safetensors"))
+        plugins.set_manager(cli_manager)
+        code, _, err = run_cli(capsys, "eval", str(tmp_path / "model.safetensors"), "-r", MICRO_REPRESENTATION.id,
+                               "-d", TINY_DATASET.id, "-t", "beta-noise", "-n", "8", "--data-root", str(tmp_path / "data"))
+        last = err[err.rindex("error:"):]
+        assert code == 1 and "plugin 'acme_pair.beta'" in last and "'acme_pair.alpha'" not in last, err
+        assert "ValueError: the shared helper was asked to fail" in last
+    finally:
+        plugins.CLI_MODULES.clear()
+        plugins.set_manager(None)
+        for name in [m for m in sys.modules if m.startswith("acme_pair")]:
+            sys.modules.pop(name, None)

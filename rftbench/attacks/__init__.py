@@ -18,6 +18,13 @@ still classified correctly and drops each one once broken (fast evaluation);
 rows' positions in ``x``). Arguments an attack has no use for are accepted and ignored.
 The caller puts the model in eval mode with parameters frozen (:func:`attack_mode`).
 
+Public helpers to write an attack that honours ``random_start``, ``x_init``, ``early_stop`` and
+``restarts`` as the built-ins do (the built-in ``pgd`` is made of them; see
+:mod:`rftbench.attacks.helpers` and ``docs/plugins.md``): :func:`first_start`,
+:func:`random_start`, :func:`start_point`, :func:`project` / :func:`project_to_ball`,
+:func:`ascent_direction`, :func:`iterate` (the step loop, with early stop), :func:`with_restarts`,
+:func:`loss_and_grad`, :func:`lp_norm`.
+
 This package imports torch only when an algorithm (``pgd``, ``apgd_ce``…) is first used.
 """
 
@@ -48,6 +55,8 @@ class Attack:
     random_start: bool = True
     #: The plugin that contributed it.
     plugin: str | None = None
+    #: ``evaluator(threat) -> BatchEvaluator`` from its spec, or ``None`` (see :func:`rftbench.threat.batch_evaluator`).
+    evaluator: Callable[..., Any] | None = None
 
     def __call__(self, model: Any, x: Any, y: Any, **kwargs: object) -> Any:
         return self.run(model, x, y, **kwargs)
@@ -82,7 +91,7 @@ def get_attack(name: str, norm: str | None = None, manager: PluginManager | None
             f"attacks for {norm}: {', '.join(attacks_for(norm, m)) or '(none installed)'}"
         )
     return Attack(spec.name, tuple(spec.norms), spec.build(**dict(params or {})), spec.description, spec.default_steps, spec.random_start,
-                  spec.plugin)
+                  spec.plugin, spec.evaluator)
 
 
 #: Algorithms and helpers re-exported from their modules, imported (with torch) on first use.
@@ -94,6 +103,13 @@ _LAZY = {
     "pgd": "pgd",
     "lp_norm": "_ball",
     "project": "_ball",
+    "ascent_direction": "_ball",
+    "first_start": "helpers",
+    "iterate": "helpers",
+    "project_to_ball": "helpers",
+    "random_start": "helpers",
+    "start_point": "helpers",
+    "with_restarts": "helpers",
     "FP16_ATTACK_LOSS_SCALE": "_core",
     "Objective": "_core",
     "attack_mode": "_core",
@@ -110,16 +126,23 @@ __all__ = [
     "Attack",
     "Objective",
     "apgd_ce",
+    "ascent_direction",
     "attack_mode",
     "attacks_for",
     "cross_entropy",
     "default_attack",
     "fgsm",
     "fgsm_rs",
+    "first_start",
     "get_attack",
+    "iterate",
     "loss_and_grad",
     "lp_norm",
     "n_fgsm",
     "pgd",
     "project",
+    "project_to_ball",
+    "random_start",
+    "start_point",
+    "with_restarts",
 ]

@@ -35,9 +35,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._ball import random_delta
 from ._core import Objective, compaction_points, cross_entropy, loss_and_grad
-from .pgd import start_point
+from .helpers import first_start
 
 MOMENTUM = 0.75
 RHO = 0.75
@@ -109,10 +108,7 @@ def _apgd_all(
     """
     n = len(x)
     shape = (n,) + (1,) * (x.dim() - 1)
-    if x_init is not None:
-        x_adv = start_point(x, x_init, norm, eps)
-    else:
-        x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
+    x_adv = first_start(x, norm, eps, random_start=random_start, generator=generator, x_init=x_init)
     logits, loss, grad = loss_and_grad(model, x_adv, y, objective, index)
     fooled = logits.argmax(1) != y
     x_best, loss_best, grad_best = x_adv, loss, grad
@@ -182,10 +178,7 @@ def _apgd_once(
     n = len(x)
     shape = (n,) + (1,) * (x.dim() - 1)
 
-    if x_init is not None:
-        x_adv = start_point(x, x_init, norm, eps)
-    else:
-        x_adv = (x + random_delta(x, norm, eps, generator)).clamp(0, 1) if random_start else x.clone()
+    x_adv = first_start(x, norm, eps, random_start=random_start, generator=generator, x_init=x_init)
     logits, loss, grad = loss_and_grad(model, x_adv, y, objective, index)
     fooled = logits.argmax(1) != y
     x_best, loss_best, grad_best = x_adv.clone(), loss.clone(), grad.clone()

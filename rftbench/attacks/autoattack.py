@@ -388,7 +388,8 @@ def run_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: 
     """The registry's ``autoattack``: the standard ensemble, worst case per point (``steps`` ≠ 100 changes APGD/FAB iterations).
 
     Under the evaluator, a threat model using this attack is measured through
-    :func:`autoattack_batch_runner`, which also reports the accuracy after each attack.
+    :func:`autoattack_batch_runner` (the ``autoattack`` spec's ``evaluator``), which also reports
+    the accuracy after each attack.
     """
     n_iter = None if steps in (None, STANDARD_ITERATIONS) else int(steps)
     return AutoAttack(norm, eps, seed=_seed_from(generator), n_iter=n_iter).perturb(model, x.float(), y)
@@ -413,10 +414,11 @@ run_autoattack.default_steps = STANDARD_ITERATIONS  # type: ignore[attr-defined]
 
 
 def autoattack_batch_runner(threat: Any) -> AutoAttack:
-    """The evaluator's view of a threat model whose attack is ``autoattack``: per-attack accuracies and flags."""
+    """The evaluator's view of a threat model whose attack is ``autoattack``: per-attack accuracies and flags.
+
+    The ``autoattack`` spec's ``evaluator`` (an :class:`AutoAttack`, a :class:`rftbench.threat.SetEvaluator`).
+    """
     steps = getattr(threat, "steps", None)
     return AutoAttack(threat.norm, threat.eps, seed=int(getattr(threat, "seed", None) or 0),
                       n_iter=None if steps in (None, STANDARD_ITERATIONS) else int(steps))
 
-
-run_autoattack.batch_runner = autoattack_batch_runner  # type: ignore[attr-defined]

@@ -26,8 +26,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._ball import ascent_direction, project, random_delta
+from ._ball import ascent_direction, project
 from ._core import Objective, cross_entropy, loss_and_grad
+from .helpers import random_start as random_start_point  # the parameter `random_start` shadows the name
+from .helpers import start_point
 
 #: FGSM-RS step in units of ε (Wong et al. 2020).
 FGSM_RS_ALPHA = 1.25
@@ -55,9 +57,9 @@ def _single_step(
 ) -> torch.Tensor:
     """One start (noise of size ``noise``, else ``x_init``, else x), one step of ``alpha``, projection onto ``radius`` (None: none), box."""
     if random_start and noise > 0:
-        start = (x + random_delta(x, norm, noise, generator)).clamp(0.0, 1.0)
+        start = random_start_point(x, noise, norm, generator)
     elif x_init is not None:
-        start = (x + project(x_init.detach().float() - x, norm, noise if noise > 0 else eps)).clamp(0.0, 1.0)
+        start = start_point(x, x_init, norm, noise if noise > 0 else eps)
     else:
         start = x.clone()
     logits, _, grad = loss_and_grad(model, start, y, objective, index)

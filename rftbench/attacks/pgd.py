@@ -4,7 +4,9 @@ Written here rather than taken from torchattacks because the fused training step
 torchattacks' ``PGD``/``PGDL2`` do not offer together: one code path for both norms that keeps
 the perturbation fp32 under an autocast context, input-only gradients with frozen parameters,
 a caller-supplied objective (TRADES' KL inner maximisation), a ``torch.Generator`` instead of
-the global RNG, and dropping points once broken for fast evaluation. With
+the global RNG, and dropping points once broken for fast evaluation. It is the public helpers of
+:mod:`rftbench.attacks.helpers` put together (a third-party attack gets the same starts, early
+stop and restarts from them). With
 ``random_start=False`` the iterates equal torchattacks' (tested in ``tests/test_attacks.py``).
 """
 
@@ -13,27 +15,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._ball import ascent_direction, project, random_delta
-from ._core import Objective, compaction_points, cross_entropy, loss_and_grad
+from ._ball import ascent_direction
+from ._core import Objective, cross_entropy
+from .helpers import first_start, iterate, project_to_ball, start_point, with_restarts  # noqa: F401 - start_point: old home
 
 
 def _step(x: torch.Tensor, x_adv: torch.Tensor, grad: torch.Tensor, norm: str, eps: float, alpha: float) -> torch.Tensor:
-    x_adv = x_adv + alpha * ascent_direction(grad, norm)
-    return (x + project(x_adv - x, norm, eps)).clamp(0.0, 1.0)
-
-
-def start_point(x: torch.Tensor, x_init: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
-    """``x_init`` moved into the ``norm`` ball of radius ``eps`` around ``x`` and into the box [0, 1]."""
-    return (x + project(x_init.detach().float() - x, norm, eps)).clamp(0.0, 1.0)
-
-
-def _init(x: torch.Tensor, norm: str, eps: float, random_start: bool, generator: torch.Generator | None,
-          x_init: torch.Tensor | None = None) -> torch.Tensor:
-    if x_init is not None:
-        return start_point(x, x_init, norm, eps)
-    if not random_start:
-        return x.clone()
-    return (x + random_delta(x, norm, eps, generator)).clamp(0.0, 1.0)
+    return project_to_ball(x, x_adv + alpha * ascent_direction(grad, norm), norm, eps)
 
 
 def _pgd_once(
@@ -52,30 +40,9 @@ def _pgd_once(
     objective: Objective,
     x_init: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    x_adv = _init(x, norm, eps, random_start, generator, x_init)
-    if not early_stop:
-        for _ in range(steps):
-            _, _, grad = loss_and_grad(model, x_adv, y, objective, index)
-            x_adv = _step(x, x_adv, grad, norm, eps, alpha)
-        return x_adv
-    # Early stop: a point stops moving as soon as it is misclassified, keeping that point (masked at
-    # once), and leaves the batch at the next compaction (compaction_points: at most 4 syncs).
-    compact = compaction_points(steps)
-    n = len(x)
-    shape = (-1,) + (1,) * (x.dim() - 1)
-    active = torch.arange(n, device=x.device)
-    done = torch.zeros(n, dtype=torch.bool, device=x.device)
-    for i in range(steps):
-        xa = x_adv[active]
-        logits, _, grad = loss_and_grad(model, xa, y[active], objective, active if index is None else index[active])
-        alive = (logits.argmax(1) == y[active]) & ~done[active]
-        done[active] = ~alive
-        x_adv[active] = torch.where(alive.view(shape), _step(x[active], xa, grad, norm, eps, alpha), xa)
-        if (i + 1) in compact and i < steps - 1:
-            active = active[alive]
-            if active.numel() == 0:
-                break
-    return x_adv
+    x_adv = first_start(x, norm, eps, random_start=random_start, generator=generator, x_init=x_init)
+    return iterate(model, x, y, x_adv, lambda x0, xa, grad: _step(x0, xa, grad, norm, eps, alpha), steps=steps,
+                   early_stop=early_stop, objective=objective, index=index)
 
 
 def pgd(
@@ -108,27 +75,13 @@ def pgd(
         return x.clone()
     alpha = step_size if step_size is not None else 2.5 * eps / steps
     kwargs = dict(norm=norm, eps=eps, steps=steps, alpha=alpha, generator=generator, early_stop=early_stop, objective=objective)
-    if restarts <= 1:
-        return _pgd_once(model, x, y, None, random_start=random_start, x_init=x_init, **kwargs)
-    best = x.clone()
-    best_loss = torch.full((len(x),), -float("inf"), device=x.device)
-    todo = torch.arange(len(x), device=x.device)
-    for r in range(restarts):
-        xr, yr = x[todo], y[todo]
-        first = x_init if r == 0 else None
-        x_adv = _pgd_once(model, xr, yr, todo, random_start=random_start or r > 0, x_init=first, **kwargs)
-        logits, loss, _ = loss_and_grad(model, x_adv, yr, objective, todo, need_grad=False)
-        better = loss > best_loss[todo]
-        if early_stop:
-            fooled = logits.argmax(1) != yr
-            better = better | fooled
-        best[todo[better]] = x_adv[better]
-        best_loss[todo[better]] = loss[better]
-        if early_stop:
-            todo = todo[~fooled]
-            if todo.numel() == 0:
-                break
-    return best
+
+    def once(xs: torch.Tensor, ys: torch.Tensor, index: torch.Tensor | None, *, random_start: bool,
+             x_init: torch.Tensor | None) -> torch.Tensor:
+        return _pgd_once(model, xs, ys, index, random_start=random_start, x_init=x_init, **kwargs)
+
+    return with_restarts(once, model, x, y, restarts=restarts, random_start=random_start, x_init=x_init,
+                         early_stop=early_stop, objective=objective)
 
 
 def fgsm(

@@ -1,13 +1,12 @@
 """The training engine: hardware detection, the fused adversarial step, the training loop, checkpoints, tuning trials."""
 
 from .checkpoint import CheckpointError, CheckpointStore, load_weights, save_weights, sha256_file
+from .guards import choose_channels_last, decide_channels_last
 from .hardware import (
     MemoryFormat,
     Precision,
-    choose_channels_last,
     choose_precision,
     cpu_has_bf16,
-    decide_channels_last,
     describe_device,
     resolve_device,
 )

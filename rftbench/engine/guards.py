@@ -23,33 +23,26 @@ models holding such a convolution, on such machines only; everything else keeps 
 from __future__ import annotations
 
 import logging
-import os
 import platform
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
+
+from . import hardware
+from .hardware import BELOW_AVX512, MemoryFormat, has_conv, onednn_isa_cap  # noqa: F401 - BELOW_AVX512, onednn_isa_cap: public here too
 
 log = logging.getLogger("rftbench")
 
-#: oneDNN ISA caps (``ONEDNN_MAX_CPU_ISA``) below AVX-512, in oneDNN's spelling.
-BELOW_AVX512 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"})
 #: CPU flags oneDNN's ``avx512_core`` ISA needs.
 _AVX512_CORE = {"avx512f", "avx512bw", "avx512vl", "avx512dq"}
 
 
-def onednn_isa_cap() -> str | None:
-    """The ISA cap set for oneDNN in the environment (``ONEDNN_MAX_CPU_ISA``, or its old name), upper-case."""
-    value = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
-    return value.strip().upper() if value else None
-
-
 def onednn_below_avx512(flags: frozenset[str] | None = None) -> bool | None:
     """Whether oneDNN runs below AVX-512 on this machine (``None`` off x86-64, where oneDNN's x86 kernels do not run)."""
-    from .hardware import cpu_flags
-
     if platform.machine().lower() not in ("x86_64", "amd64", "x86", "i686"):
         return None
-    flags = cpu_flags() if flags is None else flags
+    flags = hardware.cpu_flags() if flags is None else flags  # looked up at call time (tests replace it)
     cap = onednn_isa_cap()
     if cap in BELOW_AVX512:
         return True
@@ -116,3 +109,29 @@ def active_guards() -> list[dict[str, str]]:
         out.append({"guard": ONEDNN_6035, "upstream": ONEDNN_6035_URL,
                     "effect": "channels_last off for models with a 1x1 strided convolution of < 8 input channels (CPU)"})
     return out
+
+
+def decide_channels_last(requested: str, model: nn.Module, device: torch.device | str = "cpu") -> MemoryFormat:
+    """``on``/``off``, or ``auto`` (on for networks with 2-D convolutions), minus what a known backend bug forbids.
+
+    A guard that overrides ``on`` warns (naming the bug and what is done instead); one that
+    overrides ``auto`` logs at info level; each once per process.
+    """
+    if requested == "off":
+        return MemoryFormat(False, "channels_last: off (config)")
+    if requested == "auto" and not has_conv(model):
+        return MemoryFormat(False, "auto: no 2-D convolution")
+    wanted = "channels_last: on (config)" if requested == "on" else "auto: the network has 2-D convolutions"
+    if torch.device(device).type == "cpu":
+        guard = channels_last_guard(model)
+        if guard.applies:
+            level = logging.WARNING if requested == "on" else logging.INFO
+            log_once(level, f"{guard.reason}; training in the contiguous layout instead of channels_last "
+                            f"(guard {guard.guard} in rftbench/engine/guards.py)", guard.guard, requested, *guard.modules)
+            return MemoryFormat(False, f"guard {guard.guard}: {guard.reason}", guard.guard)
+    return MemoryFormat(True, wanted)
+
+
+def choose_channels_last(requested: str, model: nn.Module, device: torch.device | str = "cpu") -> bool:
+    """Whether to train ``model`` in channels_last on ``device`` (see :func:`decide_channels_last`)."""
+    return decide_channels_last(requested, model, device).channels_last

@@ -9,7 +9,8 @@
   bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), else fp32;
 - channels_last: on for networks with 2-D convolutions (oneDNN and cuDNN run NHWC convolutions
   fastest, in particular in bf16/fp16), off otherwise — and off where a known backend bug
-  would make it crash or compute wrong gradients (:mod:`rftbench.engine.guards`).
+  would make it crash or compute wrong gradients (:mod:`rftbench.engine.guards`, which decides
+  it: ``decide_channels_last``; this module sits below it).
 
 The CPU's abilities are read from its flags and capped by ``ONEDNN_MAX_CPU_ISA`` (so a run
 under ``ONEDNN_MAX_CPU_ISA=AVX2`` chooses as it would on an AVX2-only CPU).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,15 @@ from torch import nn
 from ..errors import ConfigError
 
 log = logging.getLogger("rftbench")
+
+#: oneDNN ISA caps (``ONEDNN_MAX_CPU_ISA``) below AVX-512, in oneDNN's spelling.
+BELOW_AVX512 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"})
+
+
+def onednn_isa_cap() -> str | None:
+    """The ISA cap set for oneDNN in the environment (``ONEDNN_MAX_CPU_ISA``, or its old name), upper-case."""
+    value = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return value.strip().upper() if value else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,8 +62,6 @@ def cpu_has_bf16() -> bool:
 
     ``ONEDNN_MAX_CPU_ISA`` capped below AVX512_CORE_BF16 counts as no.
     """
-    from .guards import BELOW_AVX512, onednn_isa_cap
-
     if onednn_isa_cap() in BELOW_AVX512 | {"AVX512_CORE", "AVX512_CORE_VNNI"}:  # caps without native bf16 kernels
         return False
     flags = cpu_flags()
@@ -177,34 +186,6 @@ class MemoryFormat:
     channels_last: bool
     reason: str
     guard: str | None = None
-
-
-def decide_channels_last(requested: str, model: nn.Module, device: torch.device | str = "cpu") -> MemoryFormat:
-    """``on``/``off``, or ``auto`` (on for networks with 2-D convolutions), minus what a known backend bug forbids.
-
-    A guard that overrides ``on`` warns (naming the bug and what is done instead); one that
-    overrides ``auto`` logs at info level; each once per process.
-    """
-    from .guards import channels_last_guard, log_once
-
-    if requested == "off":
-        return MemoryFormat(False, "channels_last: off (config)")
-    if requested == "auto" and not has_conv(model):
-        return MemoryFormat(False, "auto: no 2-D convolution")
-    wanted = "channels_last: on (config)" if requested == "on" else "auto: the network has 2-D convolutions"
-    if torch.device(device).type == "cpu":
-        guard = channels_last_guard(model)
-        if guard.applies:
-            level = logging.WARNING if requested == "on" else logging.INFO
-            log_once(level, f"{guard.reason}; training in the contiguous layout instead of channels_last "
-                            f"(guard {guard.guard} in rftbench/engine/guards.py)", guard.guard, requested, *guard.modules)
-            return MemoryFormat(False, f"guard {guard.guard}: {guard.reason}", guard.guard)
-    return MemoryFormat(True, wanted)
-
-
-def choose_channels_last(requested: str, model: nn.Module, device: torch.device | str = "cpu") -> bool:
-    """Whether to train ``model`` in channels_last on ``device`` (see :func:`decide_channels_last`)."""
-    return decide_channels_last(requested, model, device).channels_last
 
 
 def describe_device(device: torch.device) -> str:

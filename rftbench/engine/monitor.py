@@ -26,8 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..attacks import attack_mode
 from ..config import MonitorConfig, WarningsConfig
 from ..errors import ConfigError
+from ..evaluation.context import collate
+from ..evaluation.evaluate import resolve_suite
+from ..threat import Reporter, batch_evaluator, takes_early_stop
 
 log = logging.getLogger("rftbench")
 
@@ -49,8 +53,6 @@ def check_monitor(config: MonitorConfig, val: Any, manager: Any = None) -> None:
 
 
 def _threats(config: MonitorConfig, manager: Any) -> list[tuple[str, Any, str]]:
-    from ..evaluation.evaluate import resolve_suite
-
     suite = [config.threat] + ([config.corruption] if config.corruption is not None else [])
     try:
         threats, _ = resolve_suite(suite, manager)
@@ -75,12 +77,12 @@ class Monitor:
         check_monitor(config, val, manager)
         self.config, self.device = config, device
         self.threats = _threats(config, manager)
+        #: per threat, what measures its batches itself (rftbench.threat.batch_evaluator), resolved once
+        self.evaluators = [batch_evaluator(threat) for _, threat, _ in self.threats]
         self.label = self.threats[0][0]
         self.corruption_label = self.threats[1][0] if len(self.threats) > 1 else None
         generator = torch.Generator().manual_seed(config.seed)
         self.indices = torch.randperm(len(val), generator=generator)[: config.n].sort().values
-        from ..evaluation.context import collate
-
         x, y = collate([val[int(i)] for i in self.indices])
         self.x = x.to(device)
         if channels_last and self.x.dim() == 4:
@@ -89,8 +91,6 @@ class Monitor:
 
     def point(self, model: nn.Module) -> dict[str, float]:
         """Clean and robust (and corruption) accuracy of ``model`` on the subset, read from the device once."""
-        from ..attacks import attack_mode
-        from ..evaluation.evaluate import _batch_runner, _takes_early_stop
 
         start = time.perf_counter()
         sums: dict[str, list[torch.Tensor]] = {"clean_acc": [], **{key: [] for _, _, key in self.threats}}
@@ -103,21 +103,20 @@ class Monitor:
                 with torch.no_grad():
                     clean_ok = model(x).argmax(1) == y
                 sums["clean_acc"].append(clean_ok.sum())
-                for _, threat, key in self.threats:
-                    runner = _batch_runner(threat)
+                for (_, threat, key), runner in zip(self.threats, self.evaluators):
                     if runner is not None:
                         ok = runner.evaluate_batch(model, x, y, index=self.indices[lo:lo + bs])["correct"].to(x.device) > 0.5
                     else:
-                        x_adv = (threat.perturb(model, x, y, early_stop=True) if _takes_early_stop(threat)
+                        x_adv = (threat.perturb(model, x, y, early_stop=True) if takes_early_stop(threat)
                                  else threat.perturb(model, x, y)).detach()
                         with torch.no_grad():
                             ok = model(x_adv).argmax(1) == y
                     if getattr(threat, "norm", None) in ("linf", "l2", "l1"):
                         ok = ok & clean_ok  # robust means correct on the clean point too, as in the final evaluation
                     sums[key].append(ok.sum())
-            for _, threat, _ in self.threats:
-                reporter = _batch_runner(threat) or threat
-                if callable(getattr(reporter, "report", None)):
+            for (_, threat, _), runner in zip(self.threats, self.evaluators):
+                reporter = runner if runner is not None else threat
+                if isinstance(reporter, Reporter):
                     reporter.report()  # reset what the threat accumulated
         n = len(self.y)
         keys = list(sums)

@@ -54,6 +54,9 @@ class FusedStep:
     ``check_finite``: raise :class:`NonFiniteLossError` before the backward of a NaN/inf loss;
     that reads the loss on the host (one synchronisation per call), so the trainer turns it off
     and checks the losses it reads every ``log_every`` steps instead.
+    ``adversarial``: whether the loss trains on adversarial examples, the loss spec's
+    ``adversarial`` (the trainer passes it; the loss object is not asked); ``None``: whether a
+    ``threat`` is given.
     """
 
     def __init__(
@@ -69,10 +72,12 @@ class FusedStep:
         scaler: torch.amp.GradScaler | None = None,
         compiled: nn.Module | None = None,
         check_finite: bool = True,
+        adversarial: bool | None = None,
     ):
         self.model, self.loss, self.threat, self.optimizer = model, loss, threat, optimizer
         self.precision, self.channels_last, self.accumulation = precision, channels_last, accumulation
         self.scaler, self.check_finite = scaler, check_finite
+        self.adversarial = threat is not None if adversarial is None else bool(adversarial)
         self.forward_model = compiled or model
         self.concat = True
         #: called before each optimiser update (the trainer sets it to an all-reduce under torch.distributed)
@@ -118,8 +123,8 @@ class FusedStep:
     def __call__(self, x: torch.Tensor, y: torch.Tensor, eps: float, *, update: bool = True) -> StepOutput:
         """Train on one micro-batch (``x`` in [0, 1], on the device); step the optimiser when ``update``."""
         x = self._prepare(x)
-        x_adv = self.attack(x, y, eps) if self.loss.adversarial and self.threat is not None and eps > 0 else None
-        if self.loss.adversarial and x_adv is None:
+        x_adv = self.attack(x, y, eps) if self.adversarial and self.threat is not None and eps > 0 else None
+        if self.adversarial and x_adv is None:
             x_adv = x  # ε = 0 (e.g. before T1 of an ε schedule): the adversarial batch is the clean one
         clean, adv = self.logits(x, x_adv)
         value = self.loss(y, clean=clean, adv=adv)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from .._cpus import affinity_cpus  # the one count of the affinity mask (config.usable_cores is the same function)
 from ..errors import ConfigError
 
 ENV = "RFTBENCH_THREADS"
@@ -38,12 +39,6 @@ class ThreadChoice:
     threads: int
     reason: str
 
-
-def affinity_cpus() -> int:
-    """CPUs in this process's affinity mask (``os.cpu_count()`` where the OS has no affinity call)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(len(os.sched_getaffinity(0)), 1)
-    return os.cpu_count() or 1
 
 
 def _read(path: Path) -> str | None:

@@ -96,6 +96,8 @@ class Components:
     threat: Any | None
     eps_schedule: Callable[[float, float], float]
     lr_schedule: Callable[[float, float], float]
+    #: the loss spec's ``adversarial`` (the one source; ``None``: whether there is a training threat)
+    adversarial: bool | None = None
 
 
 @dataclass
@@ -235,7 +237,7 @@ class Trainer:
         self.step = FusedStep(
             model, parts.loss, parts.threat, self.optimizer, precision,
             channels_last=channels_last, accumulation=self.accumulation, scaler=self.scaler, compiled=compiled,
-            check_finite=False,
+            check_finite=False, adversarial=parts.adversarial,
         )
         # Per-step statistics not yet read on the host: (output, epoch, step, ε, lr factor).
         self._pending: list[tuple[StepOutput, int, int, float, float]] = []

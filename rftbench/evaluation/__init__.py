@@ -12,7 +12,7 @@ from .._lazy import lazy_exports
 #: Public names and their modules, imported (with torch) on first access, so that light code
 #: (plugin discovery, configs) can import ``rftbench.evaluation.<module>`` without torch.
 _LAZY = {"EvalContext": "context", "Metric": "context", "EvaluationError": "evaluate", "evaluate": "evaluate",
-         "resolve_suite": "evaluate"}
+         "resolve_suite": "evaluate", "check_inputs": "evaluate"}
 __getattr__ = lazy_exports(__name__, _LAZY)
 
-__all__ = ["EvalContext", "EvaluationError", "Metric", "evaluate", "resolve_suite"]
+__all__ = ["EvalContext", "EvaluationError", "Metric", "check_inputs", "evaluate", "resolve_suite"]

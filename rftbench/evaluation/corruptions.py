@@ -245,6 +245,14 @@ def _zoom(img: torch.Tensor, factor: float) -> torch.Tensor:
     crop = img[..., top:top + ch, left:left + cw]
     size = (max(h, round(ch * factor)), max(w, round(cw * factor)))
     zoomed = F.interpolate(crop if crop.dim() == 4 else crop[None], size=size, mode="bilinear", align_corners=True)
+    # scipy's zoom (mode "constant") maps output index k to k·(n_in − 1)/(n_out − 1) in float64 and writes
+    # cval 0 where that lands past the last input sample: the reference's last row or column can be black
+    # (96×160 px at zoom 1.27: the last column). Reproduced here; a no-op for most sizes.
+    for axis, (n_in, n_out) in ((-2, (ch, size[0])), (-1, (cw, size[1]))):
+        if n_out > 1 and (n_out - 1) * ((n_in - 1) / (n_out - 1)) > n_in - 1:
+            keep = torch.ones(n_out, dtype=zoomed.dtype, device=zoomed.device)
+            keep[-1] = 0
+            zoomed = zoomed * (keep.view(-1, 1) if axis == -2 else keep)
     return zoomed if crop.dim() == 4 else zoomed[0]
 
 

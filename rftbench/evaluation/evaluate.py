@@ -27,6 +27,7 @@ from ..cards import format_validation_error
 from ..config import Component
 from ..errors import ConfigError, RftbenchError, UnknownNameError
 from ..plugins import PluginManager, get_manager
+from ..threat import Reporter, SetEvaluator, batch_evaluator, takes_early_stop
 from . import masking
 from .context import EvalContext
 
@@ -143,6 +144,53 @@ def _check_image(example: Any, min_side: int) -> None:
                               f"dtype {image.dtype}, range [{float(image.min()):.3g}, {float(image.max()):.3g}]")
 
 
+def expected_input(model: nn.Module) -> tuple[int | None, int | None, str]:
+    """``(channels, resolution, what says so)`` of the images ``model`` takes, where it says (else ``None``).
+
+    A :class:`rftbench.model.Classifier` built from a card takes ``channels × resolution ×
+    resolution`` (the card's ``input``); otherwise the channels are those of the first
+    :class:`rftbench.model.Normalize` (which would silently broadcast a 1-channel image to 3) or
+    the first ``Conv2d``, and the resolution is unknown.
+    """
+    from ..model import Normalize
+
+    spec = getattr(model, "input", None)
+    if spec is not None and isinstance(getattr(spec, "resolution", None), int):
+        name = getattr(model, "representation", None)
+        return int(spec.channels), int(spec.resolution), f"representation {name!r}" if name else "the model's card"
+    for module in model.modules():
+        if isinstance(module, Normalize):
+            return int(module.mean.numel()), None, "the model (its input normalisation)"
+        if isinstance(module, nn.Conv2d):
+            return int(module.in_channels), None, "the model (its first convolution)"
+    return None, None, "the model"
+
+
+def check_inputs(model: nn.Module, data: Dataset, device: torch.device | str = "cpu") -> None:
+    """The test images fit ``model``: its channels and resolution (:func:`expected_input`) and one forward.
+
+    Raises an :class:`EvaluationError` naming the images' shape and the shape the model takes
+    rather than a result on images the model cannot read (1×5×5 for a 3×16×16 model) or a bug
+    message from inside its forward.
+    """
+    image = data[0][0]
+    shape = "×".join(str(s) for s in image.shape)
+    channels, resolution, source = expected_input(model)
+    need = (f"{channels if channels is not None else 'C'}×{resolution if resolution is not None else 'H'}×"
+            f"{resolution if resolution is not None else 'W'}")
+    fix = ("resize and convert them with the representation's transform (rftbench.data.make_transform(card, train=False), "
+           "what `rftbench eval -d DATASET` applies)" if resolution is not None else "give images of the shape the model takes")
+    if (channels is not None and image.shape[0] != channels) or (resolution is not None and tuple(image.shape[1:]) != (resolution, resolution)):
+        raise EvaluationError(f"the test images are {shape} (C×H×W) but {source} takes {need} images; {fix}")
+    try:
+        with attack_mode(model), torch.no_grad():  # eval mode: batch statistics are neither used nor updated
+            logits = model(image.unsqueeze(0).to(device))
+    except (RuntimeError, ValueError, IndexError, TypeError) as err:
+        raise EvaluationError(f"the model cannot take the test images ({shape}, C×H×W): {type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:300] if str(err) else ''}; {fix}") from None
+    del logits  # what the logits look like is the clean pass's check (logits [batch, classes])
+
+
 def _check_model(model: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise EvaluationError(f"the target ({type(model).__name__}) is not a classifier: expected a torch.nn.Module taking images in [0, 1] and returning logits")
@@ -181,21 +229,7 @@ def _norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
     return {"linf": lambda: flat.abs().amax(1), "l2": lambda: flat.norm(dim=1), "l1": lambda: flat.abs().sum(1)}[norm]()
 
 
-def _takes_early_stop(threat: Any) -> bool:
-    """Whether ``threat.perturb`` can drop points once broken (the fast evaluation path); asked once per function."""
-    perturb = threat.perturb
-    try:
-        return _accepts_early_stop(getattr(perturb, "__func__", perturb))
-    except TypeError:  # an unhashable callable: ask directly
-        return _accepts_early_stop.__wrapped__(perturb)
-
-
-@functools.lru_cache(maxsize=256)
-def _accepts_early_stop(fn: Any) -> bool:
-    try:
-        return "early_stop" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+_takes_early_stop = takes_early_stop  # the old private name
 
 
 def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -209,7 +243,7 @@ def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tens
     out: dict[str, torch.Tensor] = {}
     if todo.any():
         xs, ys = x[todo], y[todo]
-        x_adv = (threat.perturb(ctx.model, xs, ys, early_stop=True) if _takes_early_stop(threat)
+        x_adv = (threat.perturb(ctx.model, xs, ys, early_stop=True) if takes_early_stop(threat)
                  else threat.perturb(ctx.model, xs, ys)).detach()
         if x_adv.shape != xs.shape:
             raise EvaluationError(f"threat model {threat.label()!r} returned shape {tuple(x_adv.shape)} for inputs of shape {tuple(xs.shape)}")
@@ -224,22 +258,6 @@ def _default_batch(ctx: EvalContext, threat: Any, x: torch.Tensor, y: torch.Tens
             out["_violations"] = violations
     out["correct"] = correct
     return out
-
-
-def _batch_runner(threat: Any) -> Any:
-    """The object that evaluates a batch itself, if any.
-
-    In order: the threat model (``threat.evaluate_batch``), the attack it wraps
-    (``threat.attack.evaluate_batch``), or an object built by the attack's run function
-    (``threat.attack.run.batch_runner(threat)``, how a registered attack such as AutoAttack
-    reports its accuracy after each attack). Otherwise the evaluator calls ``threat.perturb``.
-    """
-    attack = getattr(threat, "attack", None)
-    for candidate in (threat, attack):
-        if candidate is not None and callable(getattr(candidate, "evaluate_batch", None)):
-            return candidate
-    make = getattr(getattr(attack, "run", None), "batch_runner", None)
-    return make(threat) if callable(make) else None
 
 
 def _nest(flat: Mapping[str, float]) -> dict[str, Any]:
@@ -264,11 +282,11 @@ def threat_outcomes(ctx: EvalContext, threat: Any, indices: torch.Tensor | None 
     """
     from ..progress import Ticker
 
-    runner = _batch_runner(threat)
+    runner = batch_evaluator(threat)  # the one rule: rftbench.threat
     parts: dict[str, list[torch.Tensor]] = defaultdict(list)
     size = len(ctx) if indices is None else int(torch.as_tensor(indices).numel())
     ticker = Ticker(label or "", size, enabled=bool(ctx.progress and label))
-    if runner is not None and callable(getattr(runner, "evaluate_all", None)):
+    if isinstance(runner, SetEvaluator):
         # the runner takes the whole set (CPU tensors) and batches it itself
         x, y = ctx.tensors(indices)
         index = torch.arange(len(ctx)) if indices is None else torch.as_tensor(indices).flatten()
@@ -301,7 +319,7 @@ def robust_correct(ctx: EvalContext, threat: Any, indices: torch.Tensor | None =
     """Bool per point: still classified correctly under ``threat`` (for metrics that attack a subset)."""
     outcomes, runner = threat_outcomes(ctx, threat, indices)
     reporter = runner if runner is not None else threat
-    if callable(getattr(reporter, "report", None)):
+    if isinstance(reporter, Reporter):
         reporter.report()  # reset what the threat accumulated
     return outcomes["correct"] > 0.5
 
@@ -318,7 +336,7 @@ def _run_threat(ctx: EvalContext, label: str, threat: Any) -> tuple[dict[str, An
     if violations:
         flags.append(masking.flag("budget_violation", label, f"{violations} of {n} perturbed points lie outside the {result['norm']} ball of radius {result['eps']:.6g} or outside [0, 1]: the attack is broken"))
     reporter = runner if runner is not None else threat
-    if callable(getattr(reporter, "report", None)):
+    if isinstance(reporter, Reporter):
         extra = dict(reporter.report() or {})
         flags.extend({"threat": label, **f} for f in extra.pop("flags", []))
         result.update(extra)
@@ -347,7 +365,8 @@ def evaluate(
     :param model: an ``nn.Module`` taking images in [0, 1] and returning logits (put in eval
         mode with frozen parameters for the duration; its state is restored afterwards).
     :param data: a map-style Dataset of ``(image, label)``; images are float tensors in [0, 1]
-        or PIL images.
+        or PIL images, of the shape the model takes (checked with :func:`check_inputs`: a
+        card-built classifier takes ``channels × resolution × resolution``, its card's ``input``).
     :param suite: threat-model and metric components, e.g. ``["corruptions", {"name": "linf",
         "eps": "4/255", "attack": "autoattack"}, {"name": "expected_robustness"}]``.
     :param n_examples: evaluate on the first ``n_examples`` points (all when ``None``).
@@ -379,6 +398,7 @@ def evaluate(
     threats, metrics = resolve_suite(suite, manager)
     subset = check_data(data, n_examples, threats)
     device = _check_device(model, device)
+    check_inputs(model, subset, device)
     ctx = EvalContext(model=model, data=subset, batch_size=batch_size, device=device, seed=seed, manager=manager,
                       output_dir=Path(output_dir) if output_dir is not None else None, progress=progress)
     started = time.perf_counter()
