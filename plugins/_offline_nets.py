@@ -70,7 +70,12 @@ class MiniResNet(nn.Module):
 
 
 class MiniConvNeXt(nn.Module):
-    """A small ConvNeXt for 32 px images: timm's ``ConvNeXt`` with a 2×2 patch stem and four stages (16, 8, 4, 2 px).
+    """A small ConvNeXt for 32 px images: timm's ``ConvNeXt`` with a 2×2 patch stem and four stages (8, 4, 2, 1 px).
+
+    (timm's ``ConvNeXt`` also downsamples in its first stage when the stem's stride is 2, so the
+    stages run at 8, 4, 2 and 1 px, not 16, 8, 4, 2: the last stage's 7×7 depthwise convolution
+    sees a single pixel. This is one reason these backbones learn ``scenes`` slowly; the shipped
+    weights are of this layout.)
 
     Takes images in [0, 1] (normalised inside); ``forward_features`` returns the globally
     average-pooled, normed output of the last stage (``num_features`` = the last width). No layer
