@@ -26,6 +26,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
@@ -75,8 +76,10 @@ def run_once(python: str, overrides: list[str], threads: str, timeout: float) ->
         env.pop("OMP_NUM_THREADS", None)
     else:
         env["OMP_NUM_THREADS"] = threads
+    # cwd outside any checkout: ``python -c`` puts the cwd first on sys.path, and a checkout's
+    # ``rftbench/`` there would shadow the interpreter's own
     done = subprocess.run([python, "-c", CHILD, json.dumps(overrides)], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, cwd=tempfile.gettempdir())
     for line in done.stdout.splitlines():
         if line.startswith(MARK):
             return json.loads(line[len(MARK):])
@@ -114,6 +117,10 @@ def main(argv: list[str] | None = None) -> dict:
         order = ("other", "now") if r % 2 == 0 else ("now", "other")
         for side in order:
             out = run_once(sides[side], args.overrides, args.threads, args.timeout)
+            expected = HERE if side == "now" else args.repo.resolve()
+            if Path(out["rftbench"]).resolve().parent != expected:
+                raise SystemExit(f"error: {sides[side]} imported rftbench from {out['rftbench']}, not from {expected}; "
+                                 f"give --python an interpreter that imports {expected}'s rftbench")
             runs[side].append(out)
             loads.append(load())
             print(f"round {r + 1} {side:5s}: train {out['train_wall']:6.1f} s wall {out['train_cpu']:6.1f} s CPU · "

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from rftbench._fs import atomic_write_text
 from rftbench.cards import RepresentationCard
 from rftbench.errors import CardError, RftbenchError
 from rftbench.paths import PathEscapeError, cache_dir, confined
@@ -137,6 +138,7 @@ def build_weights(card: RepresentationCard, path: Path, *, rerun: bool = False) 
     ``rerun``: train again even if the recipe's result record is already in the cache.
     """
     from rftbench.engine import sha256_file
+    from rftbench.engine.checkpoint import save_weights
     from rftbench.runner import load_model, run
 
     name = card.weights.recipe
@@ -144,10 +146,8 @@ def build_weights(card: RepresentationCard, path: Path, *, rerun: bool = False) 
     log.warning("building the pretrained weights of %s with recipe %r (first use; cached in %s)", card.id, name, path.parent)
     record = run(config, progress=sys.stderr.isatty(), rerun=rerun)
     model = load_model(Path(record.run_dir))
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, str(tmp),
-              metadata=weights_metadata(card.id, name, record.id))
-    tmp.replace(path)
+    # the one weights writer: a temporary file renamed into place, 0666 less the umask (safetensors alone makes 0600)
+    save_weights(model.backbone, path, metadata=weights_metadata(card.id, name, record.id))
     threats = record.metrics.get("threats", {})
     info = {
         "card": card.id,
@@ -159,7 +159,7 @@ def build_weights(card: RepresentationCard, path: Path, *, rerun: bool = False) 
         "robust_acc": {k: v.get("acc") for k, v in threats.items()},
         "record": str(Path(config.output_dir) / f"{record.id}.json"),
     }
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2))
     return info
 
 

@@ -1,7 +1,7 @@
 """Built-in plugin ``protocols``: LP, FFT, LP-FT, partial-k, and the parameter-efficient LoRA, LP-LoRA, BitFit, adapters and any ``peft`` method.
 
-A protocol object answers one question, at the start of every epoch:
-``trainable(model, epoch, epochs) -> set[str]``, the names (as in
+A protocol object answers one question, for every epoch, all asked once up front before
+training starts: ``trainable(model, epoch, epochs) -> set[str]``, the names (as in
 ``model.named_parameters()``) of the parameters that learn during that epoch. The engine
 freezes the others and keeps every backbone module none of whose parameters learn in eval
 mode (so a frozen backbone's batch-norm statistics and dropout stay fixed).

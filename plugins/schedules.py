@@ -11,7 +11,8 @@ Shapes (α is the multiplier):
 - ``linear-warmup``: α rises linearly from ``start`` to 1 over ``[0, warmup]``, then stays 1.
 - ``epsilon-scheduling`` (Ngnawé et al. 2025): α = 0 for t < T1, (t − T1)/(T2 − T1) for
   T1 ≤ t < T2, 1 for t ≥ T2; ``granularity="epoch"`` evaluates it at the integer epoch, as in
-  the paper; ``"step"`` at every optimiser step. T1 = 0 is a linear warm-up, T1 = T2 = 0 fixed ε.
+  the paper; ``"step"`` at every micro-batch's training time (an ε schedule is read per
+  micro-batch; an LR schedule at the first micro-batch of each accumulation window). T1 = 0 is a linear warm-up, T1 = T2 = 0 fixed ε.
   A share of training (the default T1 = ``"25%"``, T2 = ``"75%"``) is rounded *down* to whole
   epochs, as the paper's default over 50 epochs: T1 = 12, T2 = 37 (not 12.5 and 37.5).
 - ``cosine``: α = m + (1 − m)·(1 + cos(π t / total))/2, m = ``min_factor``.
@@ -176,7 +177,7 @@ class WarmupParams(Params):
 class EpsilonSchedulingParams(Params):
     t1: TimePoint = Field("25%", description="T1: ε stays 0 before it (the paper: 12 of 50 epochs)")
     t2: TimePoint = Field("75%", description="T2: ε reaches its full value there (the paper: 37 of 50 epochs)")
-    granularity: Literal["epoch", "step"] = Field("epoch", description="evaluate at integer epochs (the paper) or every step")
+    granularity: Literal["epoch", "step"] = Field("epoch", description="evaluate at integer epochs (the paper) or every micro-batch")
 
     @field_validator("t2")
     @classmethod

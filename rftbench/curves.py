@@ -74,7 +74,7 @@ def _number(value: Any) -> float | int | None:
 
 
 def summary_columns(record: Any) -> dict[str, Any]:
-    """``pareto_auc``, ``val_robust_acc.best``, ``warnings`` and the ``cost.*`` columns of a record (``None``: unknown)."""
+    """``pareto_auc``, ``val_robust_acc.best``, ``warnings``, the ``cost.*`` and ``parameters.*`` columns of a record (``None``: unknown)."""
     row: dict[str, Any] = {}
     monitor = getattr(record, "monitor", None)
     if isinstance(monitor, Mapping):
@@ -108,6 +108,11 @@ def summary_columns(record: Any) -> dict[str, Any]:
         "cost.device_seconds": _number(cost.get("device_seconds")),
         "cost.peak_memory_bytes": peak,
     })
+    parameters = getattr(record, "parameters", None) or {}
+    if not isinstance(parameters, Mapping):
+        parameters = {}
+    # the protocol's trainable / total / added parameter counts and the trainable share (None: unknown)
+    row.update({f"parameters.{k}": _number(parameters.get(k)) for k in ("trainable", "total", "added", "share")})
     return row
 
 

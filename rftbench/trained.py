@@ -78,6 +78,9 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu", manag
     A model trained with a protocol that adds layers (``lora``, ``lp-lora``, ``adapter``, ``peft``)
     is returned with them, unmerged: the same modules and weights as at the end of training.
     """
+    from .engine.hardware import parse_device
+
+    device = parse_device(device)  # a bad device is a named error before the run is read
     path = Path(run_dir)
     if path.suffix == ".json" and path.is_file():
         path = path.with_suffix("")

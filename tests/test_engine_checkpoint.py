@@ -70,3 +70,33 @@ def test_weights_with_checksum_and_shape_check(tmp_path):
         load_weights(b, tmp_path / "w.safetensors", sha256="0" * 64)
     with pytest.raises(CheckpointError, match="do not fit the model"):
         load_weights(nn.Sequential(nn.Linear(2, 2)), tmp_path / "w.safetensors")
+
+
+def test_a_failed_state_write_leaves_no_temporary_file_and_the_previous_checkpoint(tmp_path, monkeypatch):
+    """state.pt goes through the one atomic write: a failure mid-write leaves nothing, and LATEST still loads."""
+    import os
+    import stat
+
+    import rftbench.engine.checkpoint as checkpoint
+
+    old = os.umask(0o022)
+    try:
+        store = CheckpointStore(tmp_path, "abc")
+        store.save(net(0), {"k": 1}, epoch=1, step=0)
+        assert stat.S_IMODE((tmp_path / "checkpoints" / "e0001-s000000" / "state.pt").stat().st_mode) == 0o644
+        real_save = torch.save
+
+        def disk_full(obj, f, *args, **kwargs):
+            real_save(obj, f, *args, **kwargs)
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(checkpoint.torch, "save", disk_full)
+        with pytest.raises(OSError, match="No space"):
+            store.save(net(1), {"k": 2}, epoch=2, step=0)
+    finally:
+        os.umask(old)
+    monkeypatch.undo()
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "checkpoints").rglob("*"))
+    assert left == ["checkpoints/LATEST", "checkpoints/e0001-s000000", "checkpoints/e0001-s000000/manifest.json",
+                    "checkpoints/e0001-s000000/model.safetensors", "checkpoints/e0001-s000000/state.pt"]
+    assert store.load(net(2)).state == {"k": 1}

@@ -103,3 +103,27 @@ def test_training_warnings_reach_the_entry_and_the_site():
     data["training_warnings"] = ["<script>"]
     with pytest.raises(EntryError, match="training_warnings"):
         load_entry(data, check_hash=False)
+
+
+def test_parameter_counts_reach_the_entry_and_a_sortable_site_column():
+    """The record's ``parameters`` (trainable / total / added / share) become the entry's and the board's "trainable" column."""
+    import re
+
+    from rftbench.leaderboard.build import render_site
+    from rftbench.leaderboard.entry import load_entry
+
+    counted = make_record().model_copy(update={"parameters": {"trainable": 15800, "total": 93200, "added": 14500,
+                                                              "share": 0.1695}})
+    entry = entry_from_record(counted)
+    assert entry.parameters is not None and entry.parameters.trainable == 15800 and entry.parameters.added == 14500
+    assert load_entry(json.loads(entry.to_json())).parameters == entry.parameters  # sealed in the hash, read back
+    plain = entry_from_record(make_record().model_copy(update={"parameters": None}))
+    assert plain.parameters is None and json.loads(plain.to_json()).get("parameters") is None
+    html = render_site([("local", entry), ("local", plain)])
+    assert 'data-key="trainable" data-type="num"' in html  # a numeric, sortable column
+    cells = re.findall(r'<td class="num" data-v="([^"]*)" title="[^"]*">([^<]*)</td>\s*<td data-v="local"', html)
+    assert ("15800.0", "15.8 k (17.0%)") in cells and ("", "unknown") in cells, cells
+    data = json.loads(entry.to_json())
+    data["parameters"]["share"] = 2.0
+    with pytest.raises(EntryError, match="parameters"):
+        load_entry(data, check_hash=False)

@@ -232,6 +232,14 @@ def test_robust_collapse_ignores_noise_near_chance_and_within_sampling_error():
     assert collapse([0.45, 0.10]) == ["robust-collapse"]
     assert collapse([0.45, 0.10], n=None) == ["robust-collapse"]  # no n known: the threshold alone
 
+    def gap(train_acc, robust_acc):
+        w = EarlyWarnings(WarningsConfig(), num_classes=10, epochs=4, n=100)
+        return [x["name"] for x in w.check_gap(train_acc, robust_acc, {"epoch": 3, "step": 30})]
+
+    assert gap(0.65, 0.0) == ["robust-collapse"]  # study 06's FGSM at ε = 0.2: FGSM accuracy 65%, PGD-10 0%
+    assert gap(0.39, 0.31) == [] and gap(0.44, 0.16) == []  # N-FGSM there; the largest gap of a run that became robust
+    assert gap(None, 0.0) == [] and gap(0.65, None) == []
+
 
 def test_loss_divergence_from_a_real_run(engine_manager, tmp_path):
     def blow_up(trainer, epoch, step):  # the head's weights grow every step: the loss climbs epoch after epoch
@@ -391,3 +399,30 @@ def test_stop_on_warning_mid_epoch_with_every_steps(engine_manager, tmp_path, mo
     assert record.status == "stopped" and record.stopped["name"] == "robust-collapse" and record.stopped["step"] == 4
     assert record.monitor["points"]["step"] == [2, 4] and record.timings["train_seconds"] > 0
     assert record.cost["train"]["steps"] == 4
+
+
+# Study 06's catastrophic overfitting (examples/studies/06-fast-at/README.md, run 13): plain FGSM at ε = 0.2 with an ε
+# warm-up on the wide mini ResNet never becomes robust (PGD-10 ~0%) while its accuracy on its own FGSM points rises;
+# N-FGSM, the same in every other respect, becomes robust.
+_CO_RUN = {"dataset": "digits", "representation": "mini_resnet_wide.scenes_robust", "protocol": "fft", "loss": "classic_at",
+           "epochs": "8", "lr_schedule": "constant", "optimizer.lr_backbone": "0.005", "optimizer.lr_head": "0.01",
+           "n_eval": "100", "device": "cpu", "eps_schedule": "{name: linear-warmup, warmup: 40%, start: 0.0}",
+           "evaluation": "[{name: linf, eps: 0.2, attack: pgd, steps: 10}]",
+           "monitor": "{n: 100, threat: {name: linf, eps: 0.2, attack: pgd, steps: 10}}"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack, collapses", [("fgsm, random_start: false", True), ("n-fgsm", False)])
+def test_a_real_catastrophic_overfitting_is_flagged_and_n_fgsm_is_not(tmp_path, attack, collapses):
+    """~60 core-seconds per case: the real runner, the real monitor; the flag comes from the curves of a real run."""
+    settings = {**_CO_RUN, "output_dir": str(tmp_path), "threat": f"{{name: linf, eps: 0.2, attack: {attack}}}"}
+    record = run(overrides=[f"{k}={v}" for k, v in settings.items()])
+    robust, train_acc = record.monitor["points"]["robust_acc"], record.curves["train_acc"]
+    names = [w["name"] for w in record.warnings]
+    if collapses:
+        assert max(robust) < 0.15 and train_acc[-1] > 0.4, (robust, train_acc)  # never robust, its FGSM accuracy high
+        assert "robust-collapse" in names, (robust, train_acc, record.warnings)
+        assert record.metrics["threats"]["linf:51/255"]["acc"] < 0.05
+    else:
+        assert robust[-1] > 0.15, robust  # N-FGSM becomes robust: the same recipe without the collapse
+        assert "robust-collapse" not in names, record.warnings

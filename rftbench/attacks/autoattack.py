@@ -240,7 +240,12 @@ class AutoAttack:
         x = x.detach().float()
         y = y.detach().long()
         home = x.device
-        device = torch.device(device) if device is not None else home
+        if device is not None:
+            from ..engine.hardware import parse_device
+
+            device = parse_device(device)
+        else:
+            device = home
         n = len(y)
         chunk = batch_size or max(n, 1)
 

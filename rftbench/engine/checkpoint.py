@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import RftbenchError
-from .._fs import atomic_write_text, file_mode, sha256_file
+from .._fs import atomic_write, atomic_write_text, file_mode, sha256_file
 
 FORMAT = 1
 
@@ -115,21 +115,22 @@ class CheckpointStore:
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir()
-        weights = save_weights(model, folder / "model.safetensors", metadata={"config_hash": self.config_hash})
-        tmp = folder / ".state.pt.tmp"
-        torch.save(state, tmp)
-        os.chmod(tmp, file_mode())
-        tmp.replace(folder / "state.pt")
-        manifest = {
-            "format": FORMAT,
-            "config_hash": self.config_hash,
-            "epoch": epoch,
-            "step": step,
-            "files": {"model.safetensors": weights, "state.pt": sha256_file(folder / "state.pt")},
-        }
-        if extra:
-            manifest.update({k: v for k, v in extra.items() if k not in manifest})
-        atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2))
+        try:  # a failed save leaves nothing behind (no temporary file, no folder without a manifest)
+            weights = save_weights(model, folder / "model.safetensors", metadata={"config_hash": self.config_hash})
+            atomic_write(folder / "state.pt", lambda handle: torch.save(state, handle), binary=True)
+            manifest = {
+                "format": FORMAT,
+                "config_hash": self.config_hash,
+                "epoch": epoch,
+                "step": step,
+                "files": {"model.safetensors": weights, "state.pt": sha256_file(folder / "state.pt")},
+            }
+            if extra:
+                manifest.update({k: v for k, v in extra.items() if k not in manifest})
+            atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         previous = self.latest_pointer.read_text().strip() if self.exists() else None
         atomic_write_text(self.latest_pointer, name)
         if previous and previous != name:

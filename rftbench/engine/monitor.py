@@ -40,6 +40,13 @@ POINT_KEYS = ("step", "epoch", "clean_acc", "robust_acc", "corruption_acc", "sec
 #: The warnings a run can raise, by name.
 WARNINGS = ("task-adaptation", "robust-collapse", "loss-divergence")
 
+#: ``robust-collapse``, its never-robust form: the training attack's accuracy on its own points (the epoch's
+#: ``train_acc``) above the monitored robust accuracy by more than this (absolute), at the full training ε. Runs that
+#: became robust stay at or below 0.28 at every epoch (the monitored adversarial records of the shipped studies and
+#: study 06's search, 77 runs); the catastrophic overfitting that search found (plain FGSM, ε = 0.2, wide mini ResNet)
+#: reaches 0.53-0.65.
+COLLAPSE_GAP = 0.35
+
 
 def check_monitor(config: MonitorConfig, val: Any, manager: Any = None) -> None:
     """Check ``config`` against the val split (before training); raises :class:`ConfigError` naming the field."""
@@ -181,6 +188,23 @@ class EarlyWarnings:
                                    "catastrophic or robust overfitting; consider monitor.keep=best-robust, a multi-step "
                                    "training attack or a smaller learning rate")])
 
+    def check_gap(self, train_acc: float | None, robust_acc: float | None, point: dict[str, Any]) -> list[dict[str, Any]]:
+        """``robust-collapse`` never preceded by robustness: the training attack's accuracy exceeds the robust one by > COLLAPSE_GAP.
+
+        ``train_acc``: the epoch's accuracy on the training attack's points; ``robust_acc``: the monitor's latest
+        point. The caller checks that the two are comparable (adversarial training at its full ε, the monitor's
+        threat of the same norm with no larger ε). The single-step attack has stopped finding the points a
+        multi-step one finds (catastrophic overfitting, as plain FGSM), or the training points' robustness does
+        not generalise (robust overfitting).
+        """
+        if train_acc is None or robust_acc is None or train_acc - robust_acc <= COLLAPSE_GAP:
+            return []
+        return self._new([_warning("robust-collapse", point,
+                                   f"robust accuracy collapsed: {100 * robust_acc:.1f}% under the monitor's attack against "
+                                   f"{100 * train_acc:.1f}% on the training attack's own points (gap > {100 * COLLAPSE_GAP:.0f} "
+                                   "points): catastrophic overfitting (the training attack no longer finds adversarial "
+                                   "points) or robust overfitting; consider a multi-step or N-FGSM training attack")])
+
     def check_loss(self, curves: dict[str, list[Any]], step: int) -> list[dict[str, Any]]:
         """``loss-divergence``: the per-epoch training loss rose ``divergence_window`` times in a row and exceeds ratio × its best."""
         losses = [v for v in curves.get("train_loss") or [] if v is not None]
@@ -199,4 +223,4 @@ class EarlyWarnings:
                                    "lr_head before it becomes NaN")])
 
 
-__all__ = ["POINT_KEYS", "WARNINGS", "EarlyWarnings", "Monitor", "check_monitor"]
+__all__ = ["COLLAPSE_GAP", "POINT_KEYS", "WARNINGS", "EarlyWarnings", "Monitor", "check_monitor"]

@@ -252,6 +252,23 @@ class Trainer:
         data.train_loader.generator = self.loader_generator
         self._init_monitor(manager, compiled is not None)
 
+    def _check_gap(self, points: dict[str, list[Any]], row: dict[str, Any], epoch: int) -> list[dict[str, Any]]:
+        """``robust-collapse`` from the gap between the epoch's training-attack accuracy and the monitor's robust accuracy.
+
+        Only where the two are comparable: adversarial training, ε at its full value this epoch, and the monitor's
+        threat of the training threat's norm with an ε no larger (the monitor's attack then has no larger budget).
+        """
+        threat = self.parts.threat
+        if self.monitor is None or threat is None or not self.step.adversarial or not points.get("robust_acc"):
+            return []
+        watched = self.monitor.threats[0][1]
+        eps = row.get("eps")
+        if (getattr(watched, "norm", None) != getattr(threat, "norm", None) or eps is None
+                or eps < self.base_eps * (1 - 1e-6) or float(getattr(watched, "eps", math.inf)) > self.base_eps * (1 + 1e-6)):
+            return []
+        point = {"epoch": epoch + 1, "step": (epoch + 1) * self.steps_per_epoch}
+        return self.warnings.check_gap(row.get("train_acc"), points["robust_acc"][-1], point)
+
     def _init_monitor(self, manager: Any, compiled: bool) -> None:
         """The in-training evaluation, the early warnings and the cost counters (rftbench.engine.monitor, .cost)."""
         from . import cost
@@ -647,6 +664,7 @@ class Trainer:
                 row["val_pareto_auc"] = pareto_auc(state.monitor["clean_acc"], state.monitor["robust_acc"])
             found = self.warnings.check_accuracy({"epoch": epoch + 1, "step": (epoch + 1) * self.steps_per_epoch}, val_acc)
             found += self.warnings.check_robust(state.monitor) if self.monitor is not None else []
+            found += self._check_gap(state.monitor, row, epoch)
             found += self.warnings.check_loss(curves, (epoch + 1) * self.steps_per_epoch)
             state.epoch, state.step = epoch + 1, 0
             self._raise_warnings(found)

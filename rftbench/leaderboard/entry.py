@@ -334,6 +334,16 @@ class Cost(_Strict):
     device_type: str | None = Field(None, max_length=32)
 
 
+class Parameters(_Strict):
+    """The protocol's parameter counts (the record's ``parameters``): what learnt, of how many."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    trainable: int = Field(ge=0, description="parameters that learn in some epoch")
+    total: int = Field(ge=1, description="all of the classifier's parameters, added ones included")
+    added: int = Field(0, ge=0, description="parameters the protocol added (LoRA branches, adapters)")
+    share: float = Field(ge=0, le=1, description="trainable / total")
+
+
 class Entry(_Strict):
     """One leaderboard entry (schema version 2). Build with :meth:`Entry.seal`, read with :func:`load_entry`."""
 
@@ -351,6 +361,7 @@ class Entry(_Strict):
     date: datetime | None = Field(None, description="when the entry was made (UTC)")
     outcomes: OutcomesRef | None = Field(None, description="per-example outcomes file (schema version 2)")
     cost: Cost | None = Field(None, description="FLOPs, passes, device-seconds, peak memory (absent: unknown)")
+    parameters: Parameters | None = Field(None, description="trainable / total / added parameters and the share (absent: unknown)")
     training_warnings: list[TrainingWarning] | None = Field(
         None, max_length=3,
         description="early warnings raised while the run trained (rftbench.engine.monitor); robust-collapse: "

@@ -177,6 +177,18 @@ def training_warnings_from_record(record: ResultRecord) -> list[str] | None:
     return names or None
 
 
+def parameters_from_record(record: ResultRecord) -> dict[str, Any] | None:
+    """The entry's ``parameters`` from a record's (``None`` when the record has none or an incomplete one: unknown)."""
+    from ..curves import summary_columns
+
+    columns = summary_columns(record)
+    counts = {k: columns.get(f"parameters.{k}") for k in ("trainable", "total", "added", "share")}
+    if any(counts[k] is None for k in ("trainable", "total", "share")):
+        return None
+    return {"trainable": int(counts["trainable"]), "total": int(counts["total"]), "added": int(counts["added"] or 0),
+            "share": float(counts["share"])}
+
+
 def cost_from_record(record: ResultRecord) -> dict[str, Any] | None:
     """The entry's ``cost`` from a record's (``None`` for a record without one: unknown)."""
     from ..curves import summary_columns
@@ -241,6 +253,7 @@ def entry_from_record(
             provenance=record.provenance,
             outcomes=outcomes_ref(record.metrics),
             cost=cost_from_record(record),
+            parameters=parameters_from_record(record),
             training_warnings=training_warnings_from_record(record),
             checkpoint=checkpoint,
             submitter=submitter,

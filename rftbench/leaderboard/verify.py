@@ -276,6 +276,9 @@ def verify_entry(
         raise VerificationError(f"--n {n}: verify on at least 1 test image")
     if not 0 <= tolerance < 1:
         raise VerificationError(f"--tolerance {tolerance}: an accuracy difference, between 0 and 1")
+    from ..engine.hardware import parse_device
+
+    device = str(parse_device(device))  # named before anything downloads
     suite = threat_suite(entry, manager)
     folder = download_checkpoint(entry, endpoint=endpoint, cache_dir=cache_dir)
     model = load(folder) if load is not None else default_loader()(folder, device=device, manager=manager)
