@@ -195,10 +195,13 @@ class EarlyWarnings:
         point. The caller checks that the two are comparable (adversarial training at its full ε, the monitor's
         threat of the same norm with no larger ε). The single-step attack has stopped finding the points a
         multi-step one finds (catastrophic overfitting, as plain FGSM), or the training points' robustness does
-        not generalise (robust overfitting).
+        not generalise (robust overfitting). Not raised when the gap is within two standard errors of the
+        robust accuracy on the ``n`` monitored images (a handful of images).
         """
         if train_acc is None or robust_acc is None or train_acc - robust_acc <= COLLAPSE_GAP:
             return []
+        if self.n and train_acc - robust_acc <= 2 * math.sqrt(max(robust_acc * (1 - robust_acc), 1 / self.n) / self.n):
+            return []  # within two standard errors of the robust accuracy on n images (few monitored images): noise
         return self._new([_warning("robust-collapse", point,
                                    f"robust accuracy collapsed: {100 * robust_acc:.1f}% under the monitor's attack against "
                                    f"{100 * train_acc:.1f}% on the training attack's own points (gap > {100 * COLLAPSE_GAP:.0f} "
