@@ -108,6 +108,17 @@ class AAThreat:
     def perturb(self, model, x, y, *, eps=None):
         return self.attack.perturb(model, x, y, eps=eps)
 
+    # rftbench.threat.SetEvaluator and Reporter: the threat model measures its batches through its AutoAttack
+    # (the documented contract; an attribute holding an evaluator is not looked into).
+    def evaluate_batch(self, model, x, y, *, index):
+        return self.attack.evaluate_batch(model, x, y, index=index)
+
+    def evaluate_all(self, model, x, y, *, index, batch_size, device):
+        return self.attack.evaluate_all(model, x, y, index=index, batch_size=batch_size, device=device)
+
+    def report(self):
+        return self.attack.report()
+
 
 @hookimpl
 def rftbench_add_threat_models():
