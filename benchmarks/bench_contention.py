@@ -13,6 +13,8 @@ training part alone is timed):
 - ``busy-1thread``: beside the competitors with ``OMP_NUM_THREADS=1``, for comparison;
 - ``busy-passive``: beside the competitors, threads ``auto``, ``OMP_WAIT_POLICY=PASSIVE`` (OpenMP
   threads sleep instead of spinning while they wait for each other);
+- ``quiet-passive``: nothing else started, ``OMP_WAIT_POLICY=PASSIVE`` (what sleeping costs when
+  the cores are free);
 - ``quota``: inside a cgroup with a CPU quota of 1 CPU (cgroup v2 ``cpu.max`` = ``100000 100000``
   or v1 ``cpu.cfs_quota_us`` = ``cpu.cfs_period_us``, created under ``/sys/fs/cgroup`` and removed
   after), threads ``auto`` (the threads module reads the quota: 1 thread);
