@@ -41,7 +41,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_default_run import CHILD, FIELDS, MARK, cpu_name, load  # noqa: E402
+from bench_default_run import CHILD, FIELDS, MARK, load  # noqa: E402
+from rftbench.engine.hardware import cpu_name  # noqa: E402
 
 CGROUP = Path("/sys/fs/cgroup")
 DEFAULT_SET = ["epochs=1", "threat.steps=3", "n_eval=40"]

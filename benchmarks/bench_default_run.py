@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from rftbench.engine import hardware
 
 HERE = Path(__file__).resolve().parents[1]
 MARK = "BENCH_DEFAULT_RUN "
@@ -90,16 +91,6 @@ def load() -> list[float]:
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else []
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, required=True, help="the other checkout (the 'before')")
@@ -129,12 +120,12 @@ def main(argv: list[str] | None = None) -> dict:
     median = {side: {k: statistics.median(o[k] for o in runs[side]) for k in FIELDS} for side in runs}
     ratio = {k: median["now"][k] / median["other"][k] for k in FIELDS}
     result = {
-        "benchmark": "bench_default_run", "cpu": cpu_name(), "threads": args.threads, "rounds": args.rounds,
+        "benchmark": "bench_default_run", "cpu": hardware.cpu_name(), "threads": args.threads, "rounds": args.rounds,
         "overrides": args.overrides, "now": str(HERE), "other": str(args.repo), "interpreters": sides,
         "load_average_1m": [round(x[0], 2) for x in loads if x], "median_seconds": median,
         "ratio_now_over_other": ratio, "runs": runs,
     }
-    print(f"{cpu_name()}, OMP_NUM_THREADS={args.threads}, {args.rounds} rounds, load {loads[0][0]:.2f} → {loads[-1][0]:.2f}")
+    print(f"{hardware.cpu_name()}, OMP_NUM_THREADS={args.threads}, {args.rounds} rounds, load {loads[0][0]:.2f} → {loads[-1][0]:.2f}")
     for k in FIELDS:
         print(f"  {k:10s} other {median['other'][k]:7.2f} s   now {median['now'][k]:7.2f} s   now/other {ratio[k]:.3f}")
     if args.json:
