@@ -100,8 +100,9 @@ class MonitorConfig(NoBoolCoercion):
     seed: int = Field(0, ge=0, description="picks the subset and seeds the attack")
     every_steps: int | None = Field(None, ge=1, description="evaluate every this many optimiser steps (default: each epoch end)")
     threat: Component = Field(
-        Component(name="linf", params={"eps": "4/255", "attack": "apgd-ce", "steps": 10}),
-        description="the in-training threat model (any installed one; default APGD-CE, 10 steps)",
+        Component(name="linf", params={"eps": "4/255", "attack": "apgd-ce", "steps": 5}),
+        description="the in-training threat model (any installed one; default APGD-CE, 5 steps: the iteration count "
+                    "of Wong et al.'s catastrophic-overfitting check)",
     )
     corruption: Component | None = Field(None, description="optionally one corruption threat, e.g. {name: corruptions, severity: 3}")
     batch_size: int = Field(256, ge=1, description="evaluation batch size")

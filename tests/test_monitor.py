@@ -446,3 +446,29 @@ def test_a_real_catastrophic_overfitting_is_flagged(tmp_path):
     assert max(robust) < 0.15 and train_acc[-1] > 0.4, (robust, train_acc)  # never robust, its FGSM accuracy high
     assert "robust-collapse" in names, (robust, train_acc, record.warnings)
     assert record.metrics["threats"]["linf:51/255"]["acc"] < 0.05
+
+
+def test_step_flops_are_counted_once_per_signature_and_scaled_to_a_shorter_batch(engine_manager, tmp_path, monkeypatch):
+    """The epoch's last, shorter batch is charged the counted step's FLOPs scaled by batch size — exactly its own count."""
+    from rftbench.engine import Trainer, cost
+    from rftbench.runner import prepare
+
+    config = load_config(overrides=tiny(tmp_path, **{"monitor.n": None, "monitor.threat": None}), manager=engine_manager)
+    setup = prepare(config, engine_manager)
+    trainer = Trainer(config, setup.model, setup.data, setup.parts, device=setup.device, precision=setup.precision,
+                      channels_last=setup.channels_last, run_dir=None, progress=False, manager=engine_manager)
+    x, y = next(iter(setup.data.train_loader))
+    eps = trainer.base_eps
+    _, own_16 = cost.count_flops(trainer.step, x, y, eps, update=False)
+    _, own_10 = cost.count_flops(trainer.step, x[:10], y[:10], eps, update=False)
+    assert own_10 == own_16 * 10 // 16 > 0  # linear in the batch: what the scaling relies on
+
+    calls = []
+    real = cost.count_flops
+    monkeypatch.setattr(cost, "count_flops", lambda *a, **k: calls.append(1) or real(*a, **k))
+    flops = cost.StepFlops()
+    signature = (tuple(x.shape[1:]), True, False, 0)
+    assert flops.run(signature, 16, trainer.step, x, y, eps, update=False)[1] == own_16
+    assert flops.run(signature, 10, trainer.step, x[:10], y[:10], eps, update=False)[1] == own_10
+    assert flops.run(signature, 16, trainer.step, x, y, eps, update=False)[1] == own_16
+    assert len(calls) == 1  # counted once; the other shape was scaled, not counted again

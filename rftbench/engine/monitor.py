@@ -2,7 +2,7 @@
 
 At each evaluation point the :class:`Monitor` measures, on a fixed validation subset (``n``
 images of the val split drawn once with ``seed``, kept as tensors on the device), the clean
-accuracy and the robust accuracy under ``threat`` (default APGD-CE, 10 steps, L∞ 4/255) and,
+accuracy and the robust accuracy under ``threat`` (default APGD-CE, 5 steps, L∞ 4/255) and,
 when configured, under one ``corruption`` threat. Attacks run in fp32 in evaluation mode with
 the parameters frozen, under a forked RNG seeded with ``seed`` (every point attacks alike and
 training's RNG stream is untouched, so a monitored run trains exactly as an unmonitored one).

@@ -425,9 +425,9 @@ class Trainer:
         from .cost import phase
 
         train = self.state.cost["train"]
-        signature = (tuple(x.shape), eps > 0, update, self._phase_ids[epoch])
+        signature = (tuple(x.shape[1:]), eps > 0, update, self._phase_ids[epoch])
         with phase(self.passes, self.clock, train):
-            out, flops = self.step_flops.run(signature, self.step, x, y, eps, update=update)
+            out, flops = self.step_flops.run(signature, len(x), self.step, x, y, eps, update=update)
         train["flops"] = int(train["flops"]) + flops
         if update:
             train["steps"] = int(train.get("steps") or 0) + 1
