@@ -13,6 +13,11 @@ AVX2_TESTS := tests/test_engine_step.py tests/test_engine_trainer.py tests/test_
               tests/test_engine_hardware.py tests/test_engine_guards.py tests/test_engine_tune.py \
               tests/test_run.py tests/test_cli_run.py tests/test_sweep_tune.py
 
+# The suite runs on TEST_WORKERS pytest-xdist processes of one thread each (OMP_NUM_THREADS=1): on 2 cores about
+# half the time of one process with two threads (OpenMP's waiting threads and the tests' Python overhead).
+TEST_WORKERS ?= 2
+TEST_ENV     := OMP_NUM_THREADS=1
+
 .PHONY: demo test test-avx2 test-fast bench clean
 
 # A CPU-only machine need not download 3-4 GB of CUDA libraries: install torch from PyTorch's CPU
@@ -30,14 +35,14 @@ demo: $(STAMP)
 	$(BIN)/rftbench run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS)
 	$(MAKE) --no-print-directory test-avx2
 
 test-avx2: $(STAMP)
-	$(AVX2_ENV) $(BIN)/python -m pytest $(AVX2_TESTS) -p no:cacheprovider
+	$(TEST_ENV) $(AVX2_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) $(AVX2_TESTS) -p no:cacheprovider
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable

@@ -47,14 +47,16 @@ def _versions() -> dict[str, str | None]:
 
 
 def _threads_auto() -> str:
-    """What ``threads: auto`` picks here, and why (the affinity mask, the cgroup quota, RFTBENCH_THREADS)."""
-    from .engine.threads import choose_threads
+    """What ``threads: auto`` picks here now, and why (affinity mask, cgroup quota, other processes' load, RFTBENCH_THREADS)."""
+    from .engine.threads import OtherLoad, choose_threads, under_load
     from .errors import ConfigError
 
     try:
         choice = choose_threads("auto")
     except ConfigError as err:
         return f"error: {err}"
+    if choice.auto:
+        choice = under_load(choice, OtherLoad(min_seconds=0.2).busy())
     return f"{choice.threads} ({choice.reason})"
 
 

@@ -16,7 +16,7 @@ from .cards import DatasetCard, RepresentationCard
 from .config import Component, RunConfig
 from .data import RunData, build_data
 from .engine import Components, MemoryFormat, Precision, choose_precision, decide_channels_last, resolve_device
-from .engine.threads import ThreadChoice, apply_threads
+from .engine.threads import OtherLoad, ThreadChoice, apply_threads, set_threads, under_load
 from .errors import ConfigError, RftbenchError
 from .model import Classifier, build_classifier
 from .plugins import PluginManager
@@ -99,6 +99,7 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
     data_card = manager.get("dataset", config.dataset)
     parts = build_components(config, manager)
     threads = apply_threads(config.threads)
+    load = OtherLoad() if threads.auto else None  # measured while the model and data are built (see engine.threads)
     device = resolve_device(config.device)
     if device.type == "cuda" and distributed_rank_world()[1] > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -114,6 +115,8 @@ def prepare(config: RunConfig, manager: PluginManager) -> Setup:
                           pin_memory=device.type == "cuda", num_workers=resolve_workers(config.data.num_workers, device.type),
                           cache=config.data.cache, augment_on=config.data.augment_on, rank=rank, world=world)
         rng_state = torch.get_rng_state()
+    if load is not None:
+        threads = set_threads(under_load(threads, load.busy()))
     return Setup(rep, data_card, parts, device, precision, model, memory_format, data, threads, rng_state)
 
 

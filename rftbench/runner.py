@@ -35,6 +35,7 @@ from torch import nn
 from .cards import format_validation_error
 from .config import RunConfig, load_config, resolve_config
 from .engine import MemoryFormat, Trainer, describe_device, save_weights
+from .engine.threads import as_first_start, set_threads
 from .errors import ConfigError, RftbenchError
 from .model import Classifier
 from .plugins import PluginManager, get_manager
@@ -292,8 +293,10 @@ def _run_seeded(config: RunConfig, manager: PluginManager, record_path: Path, ru
     rank, world = distributed_rank_world()
     trainer = Trainer(config, model, data, setup.parts, device=device, precision=precision, channels_last=channels_last,
                       run_dir=run_dir, progress=progress and rank == 0, console=console, callback=callback, manager=manager)
+    threads = setup.threads
     if resume:
-        trainer.resume()
+        if trainer.resume() and threads is not None:
+            threads = set_threads(as_first_start(threads, trainer.resumed_threads))
     elif rank == 0:
         trainer.store.clear()
     state = trainer.fit()
@@ -319,7 +322,7 @@ def _run_seeded(config: RunConfig, manager: PluginManager, record_path: Path, ru
         eval_phases = eval_cost.close()
     eval_seconds = time.perf_counter() - t_eval
     provenance = _provenance(config, manager, model, device, precision.name, setup.memory_format)
-    provenance["threads_reason"] = setup.threads.reason if setup.threads else None
+    provenance["threads_reason"] = threads.reason if threads else None
     provenance["model_sha256"] = weights_sha
     provenance["resumed_from_steps"] = state.resumed_from
     if world > 1:

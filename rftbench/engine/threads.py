@@ -12,13 +12,22 @@ other (a run on a 2-core machine at load 5 took 20× its quiet time). ``threads:
 
 whichever is smaller, unless ``OMP_NUM_THREADS`` is set (then PyTorch's count, which follows
 it, is kept). An integer in the config (``threads: 4``), or else ``RFTBENCH_THREADS``, sets it.
+
+``auto`` also leaves the CPUs to processes that keep them busy: while a run builds its model
+and data (:func:`rftbench.prepare.prepare`), :class:`OtherLoad` reads ``/proc/stat`` for the
+CPUs of the affinity mask and subtracts the process's own CPU time; the run then uses the CPUs
+left free, rounded, at least 1 (beside two busy processes on a 2-core machine: 1 thread, since
+two threads there wait for each other at every barrier). A resumed run takes the thread count of
+its first start (the checkpoint keeps it): floating-point reductions differ with the count, and a
+resumed run must end bit-identical to the uninterrupted one.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +47,8 @@ class ThreadChoice:
 
     threads: int
     reason: str
+    #: chosen by ``auto`` alone (no setting, no environment variable): the load and a resume may still change it
+    auto: bool = False
 
 
 
@@ -143,11 +154,71 @@ def choose_threads(requested: int | str = "auto", env: Mapping[str, str] | None 
         n = torch.get_num_threads()
         return ThreadChoice(n, f"OMP_NUM_THREADS={env['OMP_NUM_THREADS'].strip()} ({why})")
     else:
-        return ThreadChoice(cpus, f"auto: {why}")
+        return ThreadChoice(cpus, f"auto: {why}", auto=True)
     if n > cpus:
         raise ConfigError(f"{source}: {n} threads, but this process may use only {cpus} CPUs ({why}); "
                           f"use at most {cpus}, or threads=auto")
     return ThreadChoice(n, f"{source} ({why})")
+
+
+PROC_STAT = Path("/proc/stat")
+
+
+def _cpu_ticks(text: str, cpus: set[int]) -> tuple[int, int, int] | None:
+    """``(busy ticks, all ticks, CPUs read)`` over the ``cpuN`` lines of ``/proc/stat`` whose N is in ``cpus``."""
+    busy = total = seen = 0
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if not name.startswith("cpu") or not name[3:].isdigit() or int(name[3:]) not in cpus:
+            continue
+        try:
+            fields = [int(v) for v in rest.split()[:8]]  # user nice system idle iowait irq softirq steal
+        except ValueError:
+            return None
+        if len(fields) < 5:
+            return None
+        idle = fields[3] + fields[4]
+        busy, total, seen = busy + sum(fields) - idle, total + sum(fields), seen + 1
+    return (busy, total, seen) if seen else None
+
+
+class OtherLoad:
+    """How many CPUs of the affinity mask other processes keep busy, measured over a stretch of this process's work.
+
+    ``OtherLoad()`` starts the measurement; ``busy()`` ends it: the busy time of the mask's CPUs (``/proc/stat``,
+    steal included) minus this process's own CPU time, in CPUs' worth (``None`` where ``/proc/stat`` cannot be read).
+    A stretch shorter than ``min_seconds`` is made up by sleeping (the clock ticks at 100 Hz).
+    """
+
+    def __init__(self, *, stat: Path = PROC_STAT, cpus: set[int] | None = None, min_seconds: float = 0.1,
+                 clock: Callable[[], float] = time.perf_counter, own: Callable[[], float] = time.process_time,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.stat, self.min_seconds, self.clock, self.own, self.sleep = stat, min_seconds, clock, own, sleep
+        self.cpus = cpus if cpus is not None else (os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set())
+        self._start = (self.clock(), self.own(), _cpu_ticks(_read(stat) or "", self.cpus))
+
+    def busy(self) -> float | None:
+        wall0, own0, ticks0 = self._start
+        left = self.min_seconds - (self.clock() - wall0)
+        if left > 0:
+            self.sleep(left)
+        ticks1 = _cpu_ticks(_read(self.stat) or "", self.cpus)
+        seconds, own = self.clock() - wall0, self.own() - own0
+        if ticks0 is None or ticks1 is None or ticks1[2] != ticks0[2] or ticks1[1] <= ticks0[1] or seconds <= 0:
+            return None
+        busy_cpus = (ticks1[0] - ticks0[0]) / (ticks1[1] - ticks0[1]) * ticks1[2]  # the busy share × the CPUs read
+        return max(0.0, busy_cpus - own / seconds)
+
+
+def under_load(choice: ThreadChoice, busy: float | None) -> ThreadChoice:
+    """``choice`` (from ``auto``) lowered to the CPUs other processes leave free: ``round(mask − busy)``, at least 1."""
+    if not choice.auto or busy is None:
+        return choice
+    mask = affinity_cpus()
+    free = max(1, min(choice.threads, math.floor(mask - busy + 0.5)))
+    if free >= choice.threads:
+        return ThreadChoice(choice.threads, f"{choice.reason}; {busy:.1f} CPUs busy with other processes", auto=True)
+    return ThreadChoice(free, f"{choice.reason}; {busy:.1f} of the {mask} CPUs busy with other processes: {free}", auto=True)
 
 
 def apply_threads(requested: int | str = "auto") -> ThreadChoice:
@@ -158,4 +229,21 @@ def apply_threads(requested: int | str = "auto") -> ThreadChoice:
     return choice
 
 
-__all__ = ["ENV", "ThreadChoice", "affinity_cpus", "apply_threads", "cgroup_quota", "choose_threads", "usable_cpus"]
+def as_first_start(choice: ThreadChoice, first: int | None) -> ThreadChoice:
+    """A resumed run's thread count under ``auto``: its first start's ``first`` (capped by the usable CPUs)."""
+    if not choice.auto or not first or int(first) == choice.threads:
+        return choice
+    n = max(1, min(int(first), usable_cpus()[0]))
+    return ThreadChoice(n, f"{choice.reason}; resumed with its first start's {int(first)} threads (a bit-identical resume)",
+                        auto=True)
+
+
+def set_threads(choice: ThreadChoice) -> ThreadChoice:
+    """``torch.set_num_threads(choice.threads)`` where it differs; returns ``choice``."""
+    if torch.get_num_threads() != choice.threads:
+        torch.set_num_threads(choice.threads)
+    return choice
+
+
+__all__ = ["ENV", "OtherLoad", "ThreadChoice", "affinity_cpus", "apply_threads", "as_first_start", "cgroup_quota", "choose_threads",
+           "set_threads", "under_load", "usable_cpus"]

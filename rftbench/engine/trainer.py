@@ -248,6 +248,7 @@ class Trainer:
             self.step.sync_grads = lambda: average_across_processes(model)
         self.base_eps = float(parts.threat.eps) if parts.threat is not None else 0.0
         self.state = TrainState()
+        self.resumed_threads: int | None = None  # the thread count of the run's first start, once resumed
         self.loader_generator = torch.Generator()
         data.train_loader.generator = self.loader_generator
         self._init_monitor(manager, compiled is not None)
@@ -311,6 +312,7 @@ class Trainer:
                 "python": random.getstate(),
             },
             "threat": threat_state,
+            "threads": torch.get_num_threads(),  # a resume under threads: auto takes the same (engine.threads)
             "trainer": {
                 "curves": state.curves, "running": state.running, "train_seconds": state.train_seconds,
                 "images": state.images, "resumed_from": state.resumed_from,
@@ -330,6 +332,7 @@ class Trainer:
         random.setstate(rng["python"])
         if hasattr(self.parts.threat, "load_state_dict") and snapshot.get("threat"):
             self.parts.threat.load_state_dict(snapshot["threat"])
+        self.resumed_threads = snapshot.get("threads")  # absent from older checkpoints
         t = snapshot["trainer"]
         self.state = TrainState(epoch, step, t["curves"], t["running"], t["train_seconds"], t["images"], list(t["resumed_from"]))
         for key in ("monitor", "warnings", "best", "best_weights", "stopped", "cost"):  # absent from older checkpoints
