@@ -83,6 +83,10 @@ class WarningsConfig(NoBoolCoercion):
     collapse_drop: float = Field(
         0.10, gt=0, le=1, description="robust-collapse: warn when robust accuracy drops by more than this between points"
     )
+    collapse_gap: float = Field(
+        0.35, gt=0, le=1, description="robust-collapse (never robust): warn when the training attack's accuracy on its own "
+                                      "points exceeds the monitored robust accuracy by more than this"
+    )
     divergence_window: int = Field(3, ge=2, le=1000, description="loss-divergence: this many rising epochs in a row")
     divergence_ratio: float = Field(1.5, gt=1, description="loss-divergence: and the last epoch's loss > ratio × the best")
 
@@ -237,6 +241,8 @@ class RunConfig(NoBoolCoercion):
         else:
             monitor = data["monitor"]
             monitor["threat"] = _flat_component(monitor["threat"])
+            if monitor["warnings"].get("collapse_gap") == WarningsConfig.model_fields["collapse_gap"].default:
+                monitor["warnings"].pop("collapse_gap")  # added later: at its default, monitored runs keep their hashes
             if monitor.get("corruption") is not None:
                 monitor["corruption"] = _flat_component(monitor["corruption"])
         return data

@@ -240,6 +240,18 @@ def test_robust_collapse_ignores_noise_near_chance_and_within_sampling_error():
     assert gap(0.39, 0.31) == [] and gap(0.44, 0.16) == []  # N-FGSM there; the largest gap of a run that became robust
     assert gap(None, 0.0) == [] and gap(0.65, None) == []
     assert gap(0.8, 0.4, n=5) == [] and gap(0.8, 0.4, n=100) == ["robust-collapse"]  # 40 points on 5 images: noise
+    lenient = EarlyWarnings(WarningsConfig(collapse_gap=0.7), num_classes=10, epochs=4, n=100)
+    assert lenient.check_gap(0.65, 0.0, {"epoch": 3}) == []  # the threshold is monitor.warnings.collapse_gap
+    assert "gap > 70 points" in lenient.check_gap(0.75, 0.0, {"epoch": 3})[0]["message"]
+
+
+def test_collapse_gap_at_its_default_keeps_monitored_hashes_and_enters_them_when_set(tmp_path):
+    base = load_config(overrides=["monitor={}"]).config_hash()
+    assert "collapse_gap" not in load_config(overrides=["monitor={}"]).to_dict()["monitor"]["warnings"]
+    assert load_config(overrides=["monitor.warnings.collapse_gap=0.35"]).config_hash() == base
+    assert load_config(overrides=["monitor.warnings.collapse_gap=0.5"]).config_hash() != base
+    with pytest.raises(ConfigError, match="collapse_gap"):
+        load_config(overrides=["monitor.warnings.collapse_gap=0"])
 
 
 def test_gap_form_silent_on_the_shipped_study_06_single_step_runs():

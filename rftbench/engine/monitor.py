@@ -40,12 +40,13 @@ POINT_KEYS = ("step", "epoch", "clean_acc", "robust_acc", "corruption_acc", "sec
 #: The warnings a run can raise, by name.
 WARNINGS = ("task-adaptation", "robust-collapse", "loss-divergence")
 
-#: ``robust-collapse``, its never-robust form: the training attack's accuracy on its own points (the epoch's
-#: ``train_acc``) above the monitored robust accuracy by more than this (absolute), at the full training ε. Runs that
+#: ``robust-collapse``, its never-robust form: the default of ``monitor.warnings.collapse_gap``, the training attack's
+#: accuracy on its own points (the epoch's ``train_acc``) above the monitored robust accuracy by more than this
+#: (absolute), at the full training ε. Runs that
 #: became robust stay at or below 0.28 at every epoch (the monitored adversarial records of the shipped studies and
 #: study 06's search, 77 runs); the catastrophic overfitting that search found (plain FGSM, ε = 0.2, wide mini ResNet)
 #: reaches 0.53-0.65.
-COLLAPSE_GAP = 0.35
+COLLAPSE_GAP = WarningsConfig.model_fields["collapse_gap"].default
 
 
 def check_monitor(config: MonitorConfig, val: Any, manager: Any = None) -> None:
@@ -189,7 +190,7 @@ class EarlyWarnings:
                                    "training attack or a smaller learning rate")])
 
     def check_gap(self, train_acc: float | None, robust_acc: float | None, point: dict[str, Any]) -> list[dict[str, Any]]:
-        """``robust-collapse`` never preceded by robustness: the training attack's accuracy exceeds the robust one by > COLLAPSE_GAP.
+        """``robust-collapse`` never preceded by robustness: the training attack's accuracy exceeds the robust one by > ``collapse_gap``.
 
         ``train_acc``: the epoch's accuracy on the training attack's points; ``robust_acc``: the monitor's latest
         point. The caller checks that the two are comparable (adversarial training at its full ε, the monitor's
@@ -198,13 +199,14 @@ class EarlyWarnings:
         not generalise (robust overfitting). Not raised when the gap is within two standard errors of the
         robust accuracy on the ``n`` monitored images (a handful of images).
         """
-        if train_acc is None or robust_acc is None or train_acc - robust_acc <= COLLAPSE_GAP:
+        gap = self.config.collapse_gap
+        if train_acc is None or robust_acc is None or train_acc - robust_acc <= gap:
             return []
         if self.n and train_acc - robust_acc <= 2 * math.sqrt(max(robust_acc * (1 - robust_acc), 1 / self.n) / self.n):
             return []  # within two standard errors of the robust accuracy on n images (few monitored images): noise
         return self._new([_warning("robust-collapse", point,
                                    f"robust accuracy collapsed: {100 * robust_acc:.1f}% under the monitor's attack against "
-                                   f"{100 * train_acc:.1f}% on the training attack's own points (gap > {100 * COLLAPSE_GAP:.0f} "
+                                   f"{100 * train_acc:.1f}% on the training attack's own points (gap > {100 * gap:.0f} "
                                    "points): catastrophic overfitting (the training attack no longer finds adversarial "
                                    "points) or robust overfitting; consider a multi-step or N-FGSM training attack")])
 
