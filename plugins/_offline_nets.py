@@ -70,12 +70,11 @@ class MiniResNet(nn.Module):
 
 
 class MiniConvNeXt(nn.Module):
-    """A small ConvNeXt for 32 px images: timm's ``ConvNeXt`` with a 2×2 patch stem and four stages (8, 4, 2, 1 px).
+    """A small ConvNeXt for 32 px images: timm's ``ConvNeXt`` with a 2×2 patch stem and four stages (16, 8, 4, 2 px).
 
-    (timm's ``ConvNeXt`` also downsamples in its first stage when the stem's stride is 2, so the
-    stages run at 8, 4, 2 and 1 px, not 16, 8, 4, 2: the last stage's 7×7 depthwise convolution
-    sees a single pixel. This is one reason these backbones learn ``scenes`` slowly; the shipped
-    weights are of this layout.)
+    (timm's ``ConvNeXt`` also downsamples in its first stage when the stem's stride is 2, which
+    would run the stages at 8, 4, 2 and 1 px — the last stage's 7×7 depthwise convolution seeing a
+    single pixel. That downsampling is removed here; weights of the older layout do not load.)
 
     Takes images in [0, 1] (normalised inside); ``forward_features`` returns the globally
     average-pooled, normed output of the last stage (``num_features`` = the last width). No layer
@@ -90,6 +89,7 @@ class MiniConvNeXt(nn.Module):
 
         self.normalize = Normalize(mean, std)
         self.convnext = ConvNeXt(num_classes=0, depths=depths, dims=dims, patch_size=2, ls_init_value=None)
+        self.convnext.stages[0].downsample = nn.Identity()  # stage 0 at the stem's 16 px (same width: nothing to project)
         self.num_features = dims[-1]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

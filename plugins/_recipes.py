@@ -82,8 +82,8 @@ _ROBUST: dict[str, Any] = {
 SCENES_BUDGETS: dict[str, tuple[int, int, dict[str, Any] | None]] = {
     "mini_resnet": (3, 1, None),
     "mini_resnet_wide": (2, 1, None),
-    "mini_convnext": (8, 1, _CONVNEXT_OPTIMIZER),
-    "mini_convnext_wide": (4, 1, _CONVNEXT_OPTIMIZER),
+    "mini_convnext": (20, 1, _CONVNEXT_OPTIMIZER),
+    "mini_convnext_wide": (11, 1, _CONVNEXT_OPTIMIZER),
 }
 for _arch, (_std, _rob, _opt) in SCENES_BUDGETS.items():
     _base = {**_SCENES, **({"optimizer": _opt} if _opt else {})}

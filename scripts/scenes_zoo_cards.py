@@ -20,8 +20,8 @@ OUT = ROOT / "registry" / "representations"
 ARCHS = {
     "mini_resnet": ("convolutional", "tiny", 0.077, 64, "mini ResNet, widths 16-32-64, one basic block per stage"),
     "mini_resnet_wide": ("convolutional", "small", 0.307, 128, "mini ResNet, widths 32-64-128, one basic block per stage"),
-    "mini_convnext": ("convolutional", "tiny", 0.233, 128, "mini ConvNeXt (timm ConvNeXt), 2×2 patch stem, widths 16-32-64-128, one block per stage"),
-    "mini_convnext_wide": ("convolutional", "small", 0.902, 256, "mini ConvNeXt (timm ConvNeXt), 2×2 patch stem, widths 32-64-128-256, one block per stage"),
+    "mini_convnext": ("convolutional", "tiny", 0.232, 128, "mini ConvNeXt (timm ConvNeXt), 2×2 patch stem, stages at 16-8-4-2 px, widths 16-32-64-128, one block per stage"),
+    "mini_convnext_wide": ("convolutional", "small", 0.898, 256, "mini ConvNeXt (timm ConvNeXt), 2×2 patch stem, stages at 16-8-4-2 px, widths 32-64-128-256, one block per stage"),
 }
 INPUT = {"resolution": 32, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "interpolation": "bilinear"}
 ORIGIN = ("built by rftbench's pretraining recipe (plugins/_recipes.py) and shipped in plugins/weights/; "

@@ -234,6 +234,20 @@ def test_scenes_zoo_architectures_build_with_their_cards_numbers(builtins, arch,
 
     assert len(find_blocks(net)) >= 3  # partial-k fine-tuning has blocks to count
 
+@pytest.mark.parametrize("dims", [(16, 32, 64, 128), (32, 64, 128, 256)])
+def test_mini_convnext_stages_run_at_16_8_4_2_px(dims):
+    """timm downsamples in stage 0 after a stride-2 stem; the mini ConvNeXts must not (the last 7×7 kernel saw 1 px)."""
+    from rftbench_plugins._offline_nets import MiniConvNeXt
+
+    net = MiniConvNeXt(dims=dims)
+    sizes = []
+    hooks = [stage.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:]))) for stage in net.convnext.stages]
+    net.forward_features(torch.rand(1, 3, 32, 32))
+    for hook in hooks:
+        hook.remove()
+    assert sizes == [(dims[0], 16, 16), (dims[1], 8, 8), (dims[2], 4, 4), (dims[3], 2, 2)]
+
+
 
 @pytest.mark.parametrize("card_id", SCENES_SHIPPED)
 def test_scenes_zoo_cards_pin_shipped_weights_that_load(builtins, card_id):
