@@ -49,8 +49,15 @@ class ClassicAT(CrossEntropy):
 
 
 def _kl_clean_adv(clean: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
-    """Per-example KL(p_clean ‖ p_adv), in fp32."""
-    return F.kl_div(F.log_softmax(adv.float(), 1), F.softmax(clean.float(), 1), reduction="none").sum(1)
+    """Per-example KL(p_clean ‖ p_adv), in fp32.
+
+    The target enters as log p_clean (``log_target=True``): with ``F.softmax`` as the target, a
+    class whose probability underflows to 0 (a logit gap above ~104 in fp32) has the gradient
+    log 0 = −inf through the target, and the softmax backward turns 0·(−inf) into NaN — a finite
+    loss with NaN gradients (seen in a linear probe of a robust backbone). The value is the same.
+    """
+    return F.kl_div(F.log_softmax(adv.float(), 1), F.log_softmax(clean.float(), 1), reduction="none",
+                    log_target=True).sum(1)
 
 
 #: Standard deviation of the original TRADES code's start around x for the KL attack.
@@ -99,7 +106,10 @@ class Mart(CrossEntropy):
     """MART (Wang et al. 2020): BCE(adv) + β·KL(p_clean ‖ p_adv)·(1 − p_clean[y]), x_adv maximising CE.
 
     BCE(adv) = CE(adv, y) − log(1 − max_{k≠y} p_adv[k]), with the reference code's constants
-    (``1.0001`` and ``1e-12`` inside the logs, ``1.0000001`` in the weight).
+    (``1.0001`` and ``1e-12`` inside the logs, ``1.0000001`` in the weight). The KL is written
+    p_clean·(log p_clean − log(p_adv + 1e-12)) with log p_clean from ``log_softmax``: the reference's
+    ``kl_div`` with ``softmax`` as target has NaN gradients where p_clean underflows to 0 (see
+    ``_kl_clean_adv``); the value is the same.
     """
 
     uses_clean = True
@@ -116,7 +126,7 @@ class Mart(CrossEntropy):
         bce = F.cross_entropy(adv, y) + F.nll_loss(torch.log(1.0001 - p_adv + 1e-12), other)
         p_clean = F.softmax(clean, 1)
         true_prob = p_clean.gather(1, y.unsqueeze(1)).squeeze(1)
-        kl = F.kl_div(torch.log(p_adv + 1e-12), p_clean, reduction="none").sum(1)
+        kl = (p_clean * (F.log_softmax(clean, 1) - torch.log(p_adv + 1e-12))).sum(1)
         return bce + self.beta * (kl * (1.0000001 - true_prob)).mean()
 
 

@@ -92,3 +92,26 @@ def test_losses_are_differentiable(loss, logits):
     assert out.dim() == 0 and torch.isfinite(out)
     grads = [t.grad for t in (clean, adv) if t.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("loss", [Trades(1.0, "ce"), Mart(6.0)])
+def test_kl_gradient_stays_finite_where_the_clean_softmax_underflows(loss):
+    """A logit gap above ~104 makes softmax(clean) exactly 0 in fp32: the KL through ``F.softmax`` as
+    target had NaN gradients there (a finite loss, then NaN weights; met in a linear probe)."""
+    clean = torch.tensor([[120.0, 0.0, -5.0], [0.0, 1.0, 2.0]], requires_grad=True)
+    adv = torch.tensor([[110.0, 3.0, 0.0], [0.5, 1.0, 1.5]], requires_grad=True)
+    y = torch.tensor([0, 2])
+    assert float(clean.softmax(1)[0, 2]) == 0.0  # the case: an underflowed class
+    out = loss(y, clean=clean, adv=adv)
+    out.backward()
+    assert torch.isfinite(out) and torch.isfinite(clean.grad).all() and torch.isfinite(adv.grad).all()
+    # the same gradient as the textbook form where that form is finite (the second row alone)
+    c2, a2 = clean[1:].detach().clone().requires_grad_(True), adv[1:].detach().clone().requires_grad_(True)
+    p, q = c2.softmax(1), a2.softmax(1)
+    if isinstance(loss, Trades):
+        ref = F.cross_entropy(c2, y[1:]) + (p * (p.log() - q.log())).sum(1).mean()
+        ref.backward()
+        c3, a3 = clean[1:].detach().clone().requires_grad_(True), adv[1:].detach().clone().requires_grad_(True)
+        loss(y[1:], clean=c3, adv=a3).backward()
+        torch.testing.assert_close(c3.grad, c2.grad)
+        torch.testing.assert_close(a3.grad, a2.grad)
