@@ -2,7 +2,7 @@
 
     python benchmarks/bench_report.py                       # a fabricated 28-run sweep beside guide2025
     python benchmarks/bench_report.py --sweep examples/studies/01-suboptimal-transfer/sweep.yaml --repeats 5
-    python benchmarks/bench_report.py --studies --repeats 5   # guide2025 + every examples/studies/*/records (target 15 s)
+    python benchmarks/bench_report.py --studies --repeats 5   # guide2025 + every examples/studies/*/records* (target 15 s)
 
 Prints medians over the repeats of: the whole command in a fresh process (wall and CPU seconds,
 Python start-up and imports included: what a user waits for), and, in this process, reading the
@@ -44,7 +44,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-report-"))
     if args.studies:
-        args.sweep = [*(args.sweep or []), *(str(p) for p in sorted((ROOT / "examples" / "studies").glob("*/records")))]
+        args.sweep = [*(args.sweep or []), *(str(p) for p in sorted((ROOT / "examples" / "studies").glob("*/records*")))]
     if args.sweep:
         local = " ".join(args.sweep)
     else:

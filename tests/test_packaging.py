@@ -70,7 +70,7 @@ def test_shipped_study_records_name_no_folder_of_the_machine_they_ran_on():
         elif isinstance(value, str) and absolute.match(value):
             found.append(f"{where} = {value}")
 
-    records = sorted((ROOT / "examples" / "studies").glob("*/records/*.json"))
+    records = sorted((ROOT / "examples" / "studies").glob("*/records*/*.json"))
     assert len(records) > 50
     for path in records:
         walk(json.loads(path.read_text()), str(path.relative_to(ROOT)))
