@@ -1,7 +1,8 @@
 """Shared by the sweep tests: a plugin manager with the test contributions, sweep files, execution logs.
 
 Run as a script (``python -m tests.sweep_helpers SWEEP.yaml SECONDS LOG [EXECUTOR_PARAMS_JSON]``) it
-drives a sweep of synthetic runs in a child process, so that tests can kill it or race two of them.
+drives a sweep of synthetic runs in a child process, so that tests can kill it or race two of them
+(``SWEEP_HELPER_BARRIER=FOLDER:PARTIES`` in the environment makes racing children start together).
 """
 
 from __future__ import annotations
@@ -82,13 +83,35 @@ def ddp_run(config):
         dist.destroy_process_group()
 
 
+def wait_at_barrier(folder: str, parties: int, timeout: float = 120.0) -> None:
+    """Start together: mark this process ready in ``folder``, then wait until ``parties`` processes are.
+
+    (Racing children otherwise start seconds apart on a loaded machine, as long as their imports take,
+    and the first one can finish the whole sweep before the second begins.)
+    """
+    import os
+    import time
+
+    Path(folder, f"{os.getpid()}.ready").touch()
+    deadline = time.monotonic() + timeout
+    while len(list(Path(folder).glob("*.ready"))) < parties:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"barrier {folder}: fewer than {parties} processes arrived in {timeout:.0f} s")
+        time.sleep(0.01)
+
+
 def main(argv: list[str]) -> None:
+    import os
+
     from rftbench.sweep import build_executor, load_sweep, run_sweep
 
     set_manager(sweep_manager())
     sweep = load_sweep(argv[0])
     params = json.loads(argv[3]) if len(argv) > 3 else {}
     executor = build_executor(sweep, overrides=params)
+    if os.environ.get("SWEEP_HELPER_BARRIER"):  # "FOLDER:PARTIES": start together with the other children
+        folder, parties = os.environ["SWEEP_HELPER_BARRIER"].rsplit(":", 1)
+        wait_at_barrier(folder, int(parties))
     summary = run_sweep(sweep, executor, run=synthetic(Path(argv[2]), float(argv[1])), progress="lines")
     print("DONE_NOW", summary.done_now, "ELSEWHERE", summary.done_elsewhere, flush=True)
 

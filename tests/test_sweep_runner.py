@@ -104,11 +104,13 @@ def test_progress_lines_name_a_taken_over_or_interrupted_run(manager, tmp_path, 
         assert summary.interrupted and not summary.complete
 
 
-def child(sweep_file, seconds, log, params=None):
+def child(sweep_file, seconds, log, params=None, barrier=None):
     argv = [sys.executable, "-m", "tests.sweep_helpers", str(sweep_file), str(seconds), str(log)]
     if params:
         argv.append(json.dumps(params))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if barrier:
+        env["SWEEP_HELPER_BARRIER"] = barrier
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
@@ -151,7 +153,11 @@ def test_kill_9_mid_sweep_then_rerun_loses_and_duplicates_nothing(manager, tmp_p
 def test_two_workers_on_one_results_dir_never_run_the_same_config(manager, tmp_path):
     sweep_file = write_sweep(tmp_path, 8)
     log = tmp_path / "log"
-    procs = [child(sweep_file, 0.2, log) for _ in range(2)]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    # both start their sweep together (imports take seconds on a loaded machine; without the barrier
+    # the first child once finished all 8 runs before the second began), and 8 × 0.5 s leaves both work
+    procs = [child(sweep_file, 0.5, log, barrier=f"{barrier}:2") for _ in range(2)]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     sweep = load_sweep(sweep_file)
