@@ -97,3 +97,29 @@ class MiniConvNeXt(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)
+
+
+class MiniViT(nn.Module):
+    """A small vision transformer for 32 px images: timm's ``VisionTransformer`` with 4×4 patches (64 tokens).
+
+    No class token: ``forward_features`` returns the tokens' average after the last block, layer-normed
+    (timm's ``global_pool="avg"`` with its ``fc_norm``; ``num_features`` = the width). Pre-norm blocks
+    with learned position embeddings, as in ViT/DeiT. Its ``blocks`` are what partial-k fine-tuning
+    counts, and LoRA's default targets are timm's ``attn.qkv``, ``attn.proj``, ``mlp.fc1``, ``mlp.fc2``.
+    """
+
+    def __init__(self, dim: int = 48, depth: int = 4, heads: int = 3, patch_size: int = 4,
+                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.25, 0.25, 0.25)):
+        super().__init__()
+        from timm.models.vision_transformer import VisionTransformer
+
+        self.normalize = Normalize(mean, std)
+        self.vit = VisionTransformer(img_size=32, patch_size=patch_size, embed_dim=dim, depth=depth, num_heads=heads,
+                                     mlp_ratio=4.0, num_classes=0, global_pool="avg", class_token=False)
+        self.num_features = dim
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vit(self.normalize(x))  # num_classes=0: pooled and normed tokens
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)

@@ -6,14 +6,14 @@
   position and colours);
 - dataset card ``scenes`` (:mod:`rftbench_plugins._scenes`): the 64-class generated pretraining
   task of the scenes zoo (materials × scale × hue on objects in clutter);
-- architecture ``recipe``: small CNN backbones (mini ResNet and mini ConvNeXt, two widths each)
+- architecture ``recipe``: small backbones (mini ResNet, mini ConvNeXt and mini ViT, two widths each)
   whose pretrained weights are shipped, or built by a *pretraining recipe* on first use and
   cached under ``rftbench.paths.cache_dir()``;
 - representation cards ``mini_resnet.scratch`` (random init), ``mini_resnet.shapes_standard``
   (non-robust: standard training on shapes) and ``mini_resnet.shapes_robust`` (adversarially
   pretrained on shapes), so that the literature's questions about transfer from non-robust
   and robust backbones can be asked offline. The scenes zoo's cards (``mini_resnet``,
-  ``mini_resnet_wide``, ``mini_convnext``, ``mini_convnext_wide`` × ``scratch``,
+  ``mini_resnet_wide``, ``mini_convnext``, ``mini_convnext_wide``, ``mini_vit``, ``mini_vit_wide`` × ``scratch``,
   ``scenes_standard``, ``scenes_robust``) are YAML files in ``registry/representations/``.
 """
 
@@ -230,6 +230,8 @@ ARCHITECTURES: dict[str, Any] = {
     "mini_resnet_wide": lambda card: _nets.MiniResNet(widths=(32, 64, 128), mean=card.input.mean, std=card.input.std),
     "mini_convnext": lambda card: _nets.MiniConvNeXt(dims=(16, 32, 64, 128), mean=card.input.mean, std=card.input.std),
     "mini_convnext_wide": lambda card: _nets.MiniConvNeXt(dims=(32, 64, 128, 256), mean=card.input.mean, std=card.input.std),
+    "mini_vit": lambda card: _nets.MiniViT(dim=48, depth=4, heads=3, mean=card.input.mean, std=card.input.std),
+    "mini_vit_wide": lambda card: _nets.MiniViT(dim=96, depth=4, heads=3, mean=card.input.mean, std=card.input.std),
     # test-only (like timm's test models): a few thousand parameters, so engine tests take milliseconds
     "micro_resnet": lambda card: _nets.MiniResNet(widths=(4, 8, 8), mean=card.input.mean, std=card.input.std),
 }
@@ -327,7 +329,7 @@ DATASETS = [
 @hookimpl
 def rftbench_add_architectures() -> list[ArchitectureSpec]:
     return [ArchitectureSpec(name="recipe", factory=build_recipe_backbone, params=RecipeParams, rebuild=rebuild_recipe_weights,
-                             description="small CNN backbones (mini ResNet, mini ConvNeXt) pretrained by rftbench's offline recipes")]
+                             description="small backbones (mini ResNet, mini ConvNeXt, mini ViT) pretrained by rftbench's offline recipes")]
 
 
 def rebuild_recipe_weights(card: Any, output: Any = None) -> dict[str, Any]:
@@ -363,5 +365,5 @@ def rftbench_add_datasets() -> list[DatasetCard]:
     return list(DATASETS)
 
 
-#: ``LabelledTensors``, ``BasicBlock``, ``MiniResNet`` and ``MiniConvNeXt`` live in :mod:`rftbench_plugins._offline_nets`.
-__getattr__ = forward_to("rftbench_plugins._offline_nets", {"LabelledTensors", "BasicBlock", "MiniResNet", "MiniConvNeXt"})
+#: ``LabelledTensors``, ``BasicBlock``, ``MiniResNet``, ``MiniConvNeXt`` and ``MiniViT`` live in :mod:`rftbench_plugins._offline_nets`.
+__getattr__ = forward_to("rftbench_plugins._offline_nets", {"LabelledTensors", "BasicBlock", "MiniResNet", "MiniConvNeXt", "MiniViT"})

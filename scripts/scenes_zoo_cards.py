@@ -22,6 +22,8 @@ ARCHS = {
     "mini_resnet_wide": ("convolutional", "small", 0.307, 128, "mini ResNet, widths 32-64-128, one basic block per stage"),
     "mini_convnext": ("convolutional", "tiny", 0.232, 128, "mini ConvNeXt (timm ConvNeXt), 2×2 patch stem, stages at 16-8-4-2 px, widths 16-32-64-128, one block per stage"),
     "mini_convnext_wide": ("convolutional", "small", 0.898, 256, "mini ConvNeXt (timm ConvNeXt), 2×2 patch stem, stages at 16-8-4-2 px, widths 32-64-128-256, one block per stage"),
+    "mini_vit": ("attention", "tiny", 0.119, 48, "mini ViT (timm VisionTransformer), 4×4 patches (64 tokens), width 48, 4 blocks, 3 heads, no class token (average-pooled)"),
+    "mini_vit_wide": ("attention", "small", 0.458, 96, "mini ViT (timm VisionTransformer), 4×4 patches (64 tokens), width 96, 4 blocks, 3 heads, no class token (average-pooled)"),
 }
 INPUT = {"resolution": 32, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "interpolation": "bilinear"}
 ORIGIN = ("built by rftbench's pretraining recipe (plugins/_recipes.py) and shipped in plugins/weights/; "

@@ -178,7 +178,7 @@ def test_recipes_are_valid_run_configs(builtins, tmp_path):
 
 # ---------------------------------------------------------------------------------- the scenes zoo
 
-SCENES_ARCHS = ("mini_resnet", "mini_resnet_wide", "mini_convnext", "mini_convnext_wide")
+SCENES_ARCHS = ("mini_resnet", "mini_resnet_wide", "mini_convnext", "mini_convnext_wide", "mini_vit", "mini_vit_wide")
 SCENES_ZOO = [f"{a}.scenes_{k}" for a in SCENES_ARCHS for k in ("standard", "robust")]
 SCENES_SHIPPED = SCENES_ZOO  # every scenes backbone ships its weights
 
@@ -222,7 +222,8 @@ def test_scenes_card_loads_disjoint_splits(engine_manager):
     assert len(splits["train"].classes) == 64 and splits["train"].classes[0] == "ramps-coarse-h0"
 
 
-@pytest.mark.parametrize("arch,features", [("mini_resnet_wide", 128), ("mini_convnext", 128), ("mini_convnext_wide", 256)])
+@pytest.mark.parametrize("arch,features", [("mini_resnet_wide", 128), ("mini_convnext", 128), ("mini_convnext_wide", 256),
+                                           ("mini_vit", 48), ("mini_vit_wide", 96)])
 def test_scenes_zoo_architectures_build_with_their_cards_numbers(builtins, arch, features):
     from rftbench.model import build_backbone
 
@@ -248,6 +249,22 @@ def test_mini_convnext_stages_run_at_16_8_4_2_px(dims):
     assert sizes == [(dims[0], 16, 16), (dims[1], 8, 8), (dims[2], 4, 4), (dims[3], 2, 2)]
 
 
+@pytest.mark.parametrize("arch", ["mini_vit", "mini_vit_wide"])
+def test_mini_vit_is_a_timm_vit_whose_defaults_partial_k_and_lora_find(builtins, arch):
+    """64 tokens of 4×4 patches, no class token; partial-k counts its 4 blocks, LoRA's defaults find timm's layers."""
+    from rftbench.model import build_backbone
+    from rftbench_plugins._peft import default_targets
+    from rftbench_plugins.protocols import find_blocks
+
+    net = build_backbone(builtins.get("representation", f"{arch}.scratch"), pretrained=False, manager=builtins)
+    tokens = net.vit.patch_embed(torch.rand(1, 3, 32, 32))
+    assert tokens.shape[1] == 64 and net.vit.cls_token is None
+    assert [name for name, _ in find_blocks(net)] == [f"vit.blocks.{i}" for i in range(4)]
+    family, targets = default_targets(net, "lora")
+    assert "offline mini transformers" in family and len(targets) == 16
+    assert {".".join(t.split(".")[-2:]) for t in targets} == {"attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"}
+
+
 
 @pytest.mark.parametrize("card_id", SCENES_SHIPPED)
 def test_scenes_zoo_cards_pin_shipped_weights_that_load(builtins, card_id):
@@ -267,7 +284,7 @@ def test_scenes_zoo_ships_at_most_20_mb():
     assert total <= 20_000_000, total
 
 
-@pytest.mark.parametrize("arch", ["mini_convnext", "mini_resnet_wide"])
+@pytest.mark.parametrize("arch", ["mini_convnext", "mini_resnet_wide", "mini_vit"])
 def test_scenes_recipe_round_trips_on_a_tiny_budget(engine_manager, monkeypatch, arch):
     """The recipe machinery builds, saves and reloads each new architecture (tiny data, one epoch)."""
     card_id = f"{arch}.scenes_standard"
