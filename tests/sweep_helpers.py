@@ -10,7 +10,9 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,9 +91,6 @@ def wait_at_barrier(folder: str, parties: int, timeout: float = 120.0) -> None:
     (Racing children otherwise start seconds apart on a loaded machine, as long as their imports take,
     and the first one can finish the whole sweep before the second begins.)
     """
-    import os
-    import time
-
     Path(folder, f"{os.getpid()}.ready").touch()
     deadline = time.monotonic() + timeout
     while len(list(Path(folder).glob("*.ready"))) < parties:
@@ -101,8 +100,6 @@ def wait_at_barrier(folder: str, parties: int, timeout: float = 120.0) -> None:
 
 
 def main(argv: list[str]) -> None:
-    import os
-
     from rftbench.sweep import build_executor, load_sweep, run_sweep
 
     set_manager(sweep_manager())

@@ -265,7 +265,6 @@ def test_mini_vit_is_a_timm_vit_whose_defaults_partial_k_and_lora_find(builtins,
     assert {".".join(t.split(".")[-2:]) for t in targets} == {"attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"}
 
 
-
 @pytest.mark.parametrize("card_id", SCENES_SHIPPED)
 def test_scenes_zoo_cards_pin_shipped_weights_that_load(builtins, card_id):
     card = builtins.get("representation", card_id)
